@@ -1,0 +1,5 @@
+"""`python -m probelab` runs the CLI (the engine starts pods this way)."""
+
+from probelab.cli import main
+
+main()
