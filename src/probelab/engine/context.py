@@ -29,6 +29,7 @@ class EngineConfig:
     service_cidr_prefix: str = "127.96"  # ClusterIPs in 127.96.0.0/12
     manifests_dir: Path | None = None  # where a probelab.yaml image table may live
     token: str = ""  # bearer token; generated when empty
+    state_dir: Path | None = None  # pod logs and pid files; a temp dir when None
 
 
 @dataclass
