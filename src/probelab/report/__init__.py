@@ -1,0 +1,1 @@
+"""Reports of demo runs: collect (scenario) -> compute (`summary`) -> render (text, JSON, HTML)."""

@@ -1,0 +1,108 @@
+"""Pure summaries of demo runs: the table rows, one explaining sentence per run, the verdict.
+
+The sentence names the failure classes, when they happened, and the mechanism the timeline
+points to (k8s-semantics §8): a failure shortly after a pod got its stop signal is the
+termination race; one shortly after a new pod started, before it was Ready, is the startup race.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from probelab.report.model import FAILURE_CLASSES, PodStep, RunRecord
+
+# How far back from a failure we look for the pod step that explains it: the proxy's endpoint
+# lag plus a little scheduling slack.
+CAUSE_WINDOW_S = 3.0
+
+CLASS_WORDS = {
+    "refused": "connections refused",
+    "reset": "connections reset",
+    "closed": "connections closed before a response",
+    "timeout": "timeouts",
+    "http_5xx": "5xx responses",
+    "http_4xx": "4xx responses",
+    "other": "other errors",
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    variant: str
+    scenario: str
+    requests: int
+    ok: int
+    refused: int
+    reset: int
+    closed: int
+    timeout: int
+    http_5xx: int
+    duration_s: float
+    explanation: str
+
+
+def _cause(run: RunRecord, times: list[float]) -> str:
+    """Which pod step most of the failures follow closely."""
+    steps = {PodStep.SIGTERM: 0, PodStep.EXITED: 0, PodStep.STARTED: 0, PodStep.TERMINATING: 0}
+    for t in times:
+        recent = [m for m in run.pod_marks if m.step in steps and t - CAUSE_WINDOW_S <= m.t_s <= t]
+        if recent:
+            steps[max(recent, key=lambda m: m.t_s).step] += 1
+    stop = steps[PodStep.SIGTERM] + steps[PodStep.EXITED] + steps[PodStep.TERMINATING]
+    start = steps[PodStep.STARTED]
+    if not stop and not start:
+        return "no pod step explains them closely; see the timeline"
+    if stop >= start:
+        return ("pods stopped listening while still in the proxy's endpoints "
+                "(no preStop delay to cover the endpoint propagation lag)")
+    return "new pods got traffic before they listened (ready without a readiness probe)"
+
+
+def explain(run: RunRecord) -> str:
+    """One sentence on what happened in the run."""
+    if run.requests == 0:
+        return "No requests were sent."
+    if run.failed == 0:
+        action = f" during {run.action}" if run.action else ""
+        return f"All {run.requests} requests succeeded{action}."
+    parts = []
+    all_times: list[float] = []
+    for cls in FAILURE_CLASSES:
+        times = sorted(run.failure_times.get(cls, []))
+        count = run.totals.get(cls, 0)
+        if not count:
+            continue
+        all_times.extend(times)
+        when = f" between {times[0]:.1f} s and {times[-1]:.1f} s" if times else ""
+        parts.append(f"{count} {CLASS_WORDS[cls]}{when}")
+    sentence = "; ".join(parts)
+    cause = _cause(run, all_times)
+    note = ""
+    if run.local_engine and run.totals.get("reset") and not run.totals.get("refused"):
+        note = (" (behind a real cluster's iptables these would mostly show as refused; the local "
+                "proxy has already accepted the connection when the pod refuses it)")
+    return f"{sentence}: {cause}{note}."
+
+
+def row(run: RunRecord) -> Row:
+    t = run.totals
+    return Row(
+        variant=run.variant, scenario=run.scenario, requests=run.requests, ok=t.get("ok", 0),
+        refused=t.get("refused", 0), reset=t.get("reset", 0), closed=t.get("closed", 0),
+        timeout=t.get("timeout", 0), http_5xx=t.get("http_5xx", 0),
+        duration_s=round(run.duration_s, 1), explanation=explain(run),
+    )
+
+
+def verdict(runs: list[RunRecord]) -> tuple[bool, str]:
+    """The demo passes when every withprobes run had zero failed requests."""
+    bad = [r for r in runs if r.variant == "withprobes" and r.failed]
+    if bad:
+        names = ", ".join(f"{r.variant}/{r.scenario} ({r.failed} failed)" for r in bad)
+        return False, f"withprobes runs with failures: {names}"
+    probes = [r for r in runs if r.variant == "withprobes"]
+    noprobes_failed = [r for r in runs if r.variant == "noprobes" and r.failed]
+    msg = f"every withprobes run had zero failures ({len(probes)} runs)"
+    if noprobes_failed:
+        msg += f"; {len(noprobes_failed)} noprobes run(s) showed failures"
+    return True, msg
