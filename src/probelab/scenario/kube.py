@@ -1,0 +1,160 @@
+"""Everything the demo asks of a cluster, through the official `kubernetes` client.
+
+No engine-specific shortcuts: the same calls run against `probelab cluster up` and a real
+cluster. Blocking calls (the client is synchronous); the runner calls them from threads.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes import client, config, utils
+from kubernetes.client.rest import ApiException
+
+from probelab.errors import RuntimeFailure, UsageError
+
+POLL_S = 0.2
+
+
+def api_client(kubeconfig: str | None, context: str | None) -> client.ApiClient:
+    try:
+        return config.new_client_from_config(config_file=kubeconfig, context=context)
+    except config.ConfigException as exc:
+        raise UsageError(f"kubeconfig: {exc}") from None
+    except FileNotFoundError as exc:
+        raise UsageError(f"kubeconfig not found: {exc.filename}") from None
+
+
+def wait_for(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
+    """Poll `check` until it returns something truthy; RuntimeFailure after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise RuntimeFailure(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(POLL_S)
+
+
+def with_image_repo(objs: list[dict], image_repo: str) -> list[dict]:
+    """Point every `…/simpleweb:TAG` container at `image_repo:TAG` (pure)."""
+    out = copy.deepcopy(objs)
+    for obj in out:
+        spec = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
+        for container in spec.get("containers") or []:
+            image = container.get("image", "")
+            name, _, tag = image.rpartition(":")
+            if name.rsplit("/", 1)[-1] == "simpleweb":
+                container["image"] = f"{image_repo}:{tag or 'latest'}"
+    return out
+
+
+class Cluster:
+    """A namespace-scoped view of one cluster for the demo."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
+        self.core = client.CoreV1Api(api)
+        self.apps = client.AppsV1Api(api)
+
+    def check_reachable(self) -> str:
+        try:
+            info = client.VersionApi(self.api).get_code(_request_timeout=5)
+        except Exception as exc:  # urllib3 errors vary; the message is what matters
+            raise RuntimeFailure(f"cannot reach the cluster API: {exc}") from None
+        return info.git_version
+
+    def apply(self, objs: list[dict]) -> None:
+        """Create each object (namespaces first, as `kubectl create -f DIR` does in file order)."""
+        for obj in objs:
+            try:
+                utils.create_from_dict(self.api, obj)
+            except utils.FailToCreateError as exc:
+                reasons = "; ".join(str(e.reason) + ": " + str(e.body)[:200]
+                                    for e in exc.api_exceptions)
+                raise RuntimeFailure(f"creating {obj.get('kind')} failed: {reasons}") from None
+
+    def namespace_gone(self, namespace: str) -> bool:
+        try:
+            self.core.read_namespace(namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return True
+            raise
+        return False
+
+    def delete_namespace(self, namespace: str, timeout_s: float, grace_s: int | None) -> None:
+        """Delete the namespace (pods with `grace_s` if given) and wait until it is gone."""
+        if self.namespace_gone(namespace):
+            return
+        if grace_s is not None:
+            self.core.delete_collection_namespaced_pod(namespace, grace_period_seconds=grace_s)
+        try:
+            self.core.delete_namespace(namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+        wait_for(lambda: self.namespace_gone(namespace), timeout_s, f"namespace {namespace} gone")
+
+    def deployment(self, namespace: str, name: str) -> Any:
+        return self.apps.read_namespaced_deployment(name, namespace)
+
+    def pods(self, namespace: str, selector: str) -> list[Any]:
+        return self.core.list_namespaced_pod(namespace, label_selector=selector).items
+
+    def rollout_done(self, namespace: str, name: str) -> bool:
+        """`kubectl rollout status` done, and no pod of the app left terminating."""
+        dep = self.deployment(namespace, name)
+        st, want = dep.status, dep.spec.replicas
+        if (st.observed_generation or 0) < dep.metadata.generation:
+            return False
+        if (st.updated_replicas or 0) != want or (st.replicas or 0) != want:
+            return False
+        if (st.available_replicas or 0) != want or (st.ready_replicas or 0) != want:
+            return False
+        selector = ",".join(f"{k}={v}" for k, v in dep.spec.selector.match_labels.items())
+        return len(self.pods(namespace, selector)) == want
+
+    def scale(self, namespace: str, name: str, replicas: int) -> None:
+        body = {"spec": {"replicas": replicas}}
+        self.apps.patch_namespaced_deployment_scale(name, namespace, body)
+
+    def set_image(self, namespace: str, name: str, container: str, image: str) -> None:
+        body = {"spec": {"template": {"spec": {"containers": [{"name": container,
+                                                               "image": image}]}}}}
+        self.apps.patch_namespaced_deployment(name, namespace, body)
+
+    def node_addresses(self) -> list[dict[str, str]]:
+        nodes = self.core.list_node().items
+        return [{"type": a.type, "address": a.address}
+                for n in nodes for a in (n.status.addresses or [])]
+
+    def service(self, namespace: str, name: str) -> dict:
+        svc = self.core.read_namespaced_service(name, namespace)
+        return self.api.sanitize_for_serialization(svc)
+
+
+def service_url(service: dict, node_addresses: list[dict[str, str]], local: bool) -> str:
+    """The URL a client outside the cluster uses (pure; like `minikube service --url`).
+
+    Local engine: NodePort on 127.0.0.1. Real cluster: a node's ExternalIP, else InternalIP,
+    with the NodePort; a Service without a nodePort cannot be reached from outside.
+    """
+    ports = (service.get("spec") or {}).get("ports") or []
+    node_port = next((p.get("nodePort") for p in ports if p.get("nodePort")), None)
+    name = (service.get("metadata") or {}).get("name", "?")
+    if node_port is None:
+        raise UsageError(f"service {name} has no nodePort; pass --url")
+    if local:
+        return f"http://127.0.0.1:{node_port}/"
+    for kind in ("ExternalIP", "InternalIP"):
+        for addr in node_addresses:
+            if addr.get("type") == kind and addr.get("address"):
+                host = addr["address"]
+                host = f"[{host}]" if ":" in host else host
+                return f"http://{host}:{node_port}/"
+    raise UsageError(f"no node address found for service {name}; pass --url")

@@ -1,0 +1,70 @@
+"""Starts `probelab cluster up` as a child process for the demo, and always stops it.
+
+The engine runs in its own process (and process group) so that the demo's load generator and
+the engine's proxy use both cores, and so that the demo reaches it exactly like a real cluster:
+through a kubeconfig context. Stopping sends SIGTERM to that PID (the engine then terminates
+its pods gracefully) and SIGKILL to the group if it does not exit in time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from probelab.errors import RuntimeFailure
+
+CONTEXT = "probelab"
+
+
+class LocalEngine:
+    def __init__(self, endpoint_delay_s: float, seed: int | None) -> None:
+        self._dir = Path(tempfile.mkdtemp(prefix="probelab-demo-"))
+        self.kubeconfig = self._dir / "kubeconfig"
+        self.log_path = self._dir / "engine.log"
+        self._args = ["--endpoint-delay", str(endpoint_delay_s)]
+        if seed is not None:
+            self._args += ["--seed", str(seed)]
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        argv = [sys.executable, "-m", "probelab", "cluster", "up", "--port", "0",
+                "--kubeconfig", str(self.kubeconfig), *self._args]
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout_s
+        while not self._has_context():
+            if self.proc.poll() is not None:
+                tail = self.log_path.read_text(errors="replace").strip().splitlines()[-3:]
+                raise RuntimeFailure("the local engine exited: " + " | ".join(tail))
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeFailure(f"the local engine did not start in {timeout_s:.0f} s")
+            time.sleep(0.05)
+
+    def _has_context(self) -> bool:
+        try:
+            return f"name: {CONTEXT}" in self.kubeconfig.read_text()
+        except FileNotFoundError:
+            return False
+
+    def stop(self, timeout_s: float = 45.0) -> None:
+        """Stop the engine (safe twice); SIGKILL its group if it overstays."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)

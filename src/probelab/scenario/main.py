@@ -1,0 +1,111 @@
+"""`probelab demo` end to end: cluster (local engine or kubeconfig context), runs, report.
+
+Owns every process it starts: the local engine is stopped on success, failure and Ctrl-C (the
+engine then stops its pods). Returns the exit status: 0 when every withprobes run had zero
+failures, 1 otherwise, 130 on Ctrl-C (after writing what ran).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from probelab.report.html import render_html
+from probelab.report.model import RunRecord
+from probelab.report.summary import verdict
+from probelab.report.text import render_table, write_json
+from probelab.scenario.config import DemoConfig
+from probelab.scenario.kube import Cluster, api_client
+from probelab.scenario.local_engine import CONTEXT, LocalEngine
+from probelab.scenario.runner import plan, run_one
+
+
+class ProgressLine:
+    """One live line: which run, which phase, requests and failures so far."""
+
+    def __init__(self, console: Console, total_runs: int) -> None:
+        self.console = console
+        self.total = total_runs
+        self.index = 0
+        self.started = time.monotonic()
+        self.live = Live(Text(""), console=console, refresh_per_second=8, transient=True)
+
+    def __call__(self, label: str, phase: str, counters: dict) -> None:
+        elapsed = time.monotonic() - self.started
+        text = f"[{self.index}/{self.total}] {label}: {phase}"
+        if counters:
+            text += f" — {counters.get('requests', 0)} requests, {counters.get('failed', 0)} failed"
+        if not self.console.is_terminal:
+            return
+        self.live.update(Text(f"{text}  ({elapsed:.0f} s)"))
+
+
+async def _run_all(cluster: Cluster, config: DemoConfig, local: bool, progress: ProgressLine,
+                   records: list[RunRecord]) -> None:
+    for run in plan(config):
+        progress.index += 1
+        progress.console.print(f"[bold]run {progress.index}/{progress.total}[/]: {run.label}")
+        record = await run_one(cluster, config, run, local, progress)
+        records.append(record)
+        progress.console.print(
+            f"  {record.requests} requests, {record.failed} failed, {record.duration_s:.1f} s"
+        )
+
+
+def _event_loop_policy() -> None:
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def run_demo(config: DemoConfig, report_path: Path, json_path: Path | None) -> int:
+    console = Console()
+    engine: LocalEngine | None = None
+    records: list[RunRecord] = []
+    started = time.monotonic()
+    interrupted = False
+    try:
+        if config.context is None:
+            console.print("Starting the local engine (probelab cluster up) …")
+            engine = LocalEngine(config.endpoint_delay_s, config.seed)
+            engine.start()
+            api = api_client(str(engine.kubeconfig), CONTEXT)
+        else:
+            kubeconfig = str(config.kubeconfig) if config.kubeconfig else None
+            api = api_client(kubeconfig, config.context)
+        cluster = Cluster(api)
+        version = cluster.check_reachable()
+        where = "local engine" if engine else f"context {config.context}"
+        keepalive = "on" if config.keepalive else "off"
+        console.print(f"Cluster: {where} ({version}); {len(plan(config))} runs at "
+                      f"{config.rate_rps:.0f} req/s, keep-alive {keepalive}")
+        progress = ProgressLine(console, len(plan(config)))
+        _event_loop_policy()
+        with progress.live:
+            asyncio.run(_run_all(cluster, config, engine is not None, progress, records))
+    except KeyboardInterrupt:
+        interrupted = True
+        console.print("[yellow]Interrupted: stopping and reporting what ran.[/]")
+    finally:
+        if engine is not None:
+            console.print("Stopping the local engine …")
+            engine.stop()
+    if not records:
+        return 130 if interrupted else 1
+    render_table(records, console)
+    report_path.write_text(render_html(records))
+    console.print(f"Report: {report_path}  (total {time.monotonic() - started:.0f} s)")
+    if json_path is not None:
+        write_json(records, json_path)
+        console.print(f"JSON: {json_path}")
+    if interrupted:
+        return 130
+    ok, _ = verdict(records)
+    return 0 if ok else 1

@@ -1,0 +1,84 @@
+"""The demo runner's pure parts: URL discovery, image override, run plan, watch-to-mark rules."""
+
+import pytest
+
+from probelab.errors import UsageError
+from probelab.report.model import PodStep
+from probelab.scenario.config import DemoConfig, Scenario, Variant
+from probelab.scenario.kube import service_url, with_image_repo
+from probelab.scenario.observer import event_time, pod_marks, slice_sample
+from probelab.scenario.runner import plan
+
+SVC = {"metadata": {"name": "simpleprobe"},
+       "spec": {"type": "NodePort", "ports": [{"port": 8080, "nodePort": 31461}]}}
+
+
+@pytest.mark.parametrize(
+    ("addresses", "local", "expected"),
+    [
+        ([], True, "http://127.0.0.1:31461/"),
+        ([{"type": "InternalIP", "address": "192.168.49.2"}], False, "http://192.168.49.2:31461/"),
+        ([{"type": "InternalIP", "address": "10.0.0.5"},
+          {"type": "ExternalIP", "address": "203.0.113.7"}], False, "http://203.0.113.7:31461/"),
+        ([{"type": "InternalIP", "address": "fd00::5"}], False, "http://[fd00::5]:31461/"),
+    ],
+)
+def test_service_url(addresses, local, expected) -> None:
+    assert service_url(SVC, addresses, local) == expected
+
+
+def test_service_url_errors() -> None:
+    with pytest.raises(UsageError, match="no nodePort"):
+        service_url({"metadata": {"name": "x"}, "spec": {"ports": [{"port": 80}]}}, [], True)
+    with pytest.raises(UsageError, match="no node address"):
+        service_url(SVC, [{"type": "Hostname", "address": "node1"}], False)
+
+
+def test_image_repo_override_touches_only_simpleweb() -> None:
+    objs = [{"kind": "Deployment", "spec": {"template": {"spec": {"containers": [
+        {"name": "simpleweb", "image": "probelab/simpleweb:1.0"},
+        {"name": "side", "image": "busybox:1.36"}]}}}}]
+    out = with_image_repo(objs, "registry.local:5000/me/simpleweb")
+    images = [c["image"] for c in out[0]["spec"]["template"]["spec"]["containers"]]
+    assert images == ["registry.local:5000/me/simpleweb:1.0", "busybox:1.36"]
+    assert objs[0]["spec"]["template"]["spec"]["containers"][0]["image"].startswith("probelab/")
+
+
+def test_plan_order_and_repeat() -> None:
+    runs = plan(DemoConfig(repeat=2))
+    assert len(runs) == 8
+    assert [r.label for r in runs[:4]] == [
+        "noprobes/scale-down", "noprobes/rolling-update",
+        "withprobes/scale-down", "withprobes/rolling-update",
+    ]
+    one = plan(DemoConfig(variants=(Variant.WITHPROBES,), scenarios=(Scenario.SCALE_DOWN,)))
+    assert [r.label for r in one] == ["withprobes/scale-down"]
+
+
+def test_pod_marks_report_each_step_once() -> None:
+    seen: dict = {}
+    pod = {"metadata": {"name": "p1"},
+           "status": {"containerStatuses": [{"state": {"running": {}}}],
+                      "conditions": [{"type": "Ready", "status": "True"}]}}
+    steps = [m.step for m in pod_marks(pod, seen, 1.0, False)]
+    assert steps == [PodStep.STARTED, PodStep.READY]
+    assert pod_marks(pod, seen, 2.0, False) == []
+    pod["metadata"]["deletionTimestamp"] = "2026-11-25T00:00:00Z"
+    assert [m.step for m in pod_marks(pod, seen, 3.0, True)] == [
+        PodStep.TERMINATING, PodStep.DELETED]
+
+
+def test_slice_sample_counts_ready_and_terminating() -> None:
+    slices = {"s": {"endpoints": [
+        {"conditions": {"ready": True, "serving": True, "terminating": False}},
+        {"conditions": {"ready": False, "serving": True, "terminating": True}},
+        {"conditions": {"ready": False, "serving": False, "terminating": False}},
+    ]}}
+    sample = slice_sample(slices, 4.0)
+    assert (sample.ready, sample.terminating, sample.t_s) == (1, 1, 4.0)
+
+
+def test_event_time_prefers_microseconds() -> None:
+    ev = {"eventTime": "2026-11-25T00:00:01.250000Z", "firstTimestamp": "2026-11-25T00:00:01Z"}
+    assert event_time(ev) % 10 == pytest.approx(1.25 % 10)
+    assert event_time({}) is None
