@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 import threading
 import time
+from datetime import datetime
 
 from kubernetes import client, watch
 
-from probelab.engine.clock import parse_rfc3339
 from probelab.report.model import EndpointSample, PodMark, PodStep
 
 # Event reasons -> pod steps. The engine-only reasons are recorded by probelab's kubelet;
@@ -67,10 +67,11 @@ def slice_sample(slices: dict[str, dict], t: float) -> EndpointSample:
 
 
 def event_time(event: dict) -> float | None:
+    """Seconds since the epoch of an Event (MicroTime `eventTime` first)."""
     for key in ("eventTime", "lastTimestamp", "firstTimestamp"):
         value = event.get(key)
         if value:
-            return parse_rfc3339(value)
+            return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
     return None
 
 
