@@ -20,6 +20,7 @@ demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/probelab demo
 
 test: $(STAMP)
+	@scripts/ensure-chromium
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ruff check src tests bench
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 

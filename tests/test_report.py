@@ -31,7 +31,7 @@ def make_run(variant: str, failures: dict[str, list[float]], marks=()) -> RunRec
 def test_zero_failures_sentence_and_verdict() -> None:
     run = make_run("withprobes", {})
     assert explain(run) == "All 1000 requests succeeded during scale 10→3."
-    assert verdict([run]) == (True, "every withprobes run had zero failures (1 runs)")
+    assert verdict([run]) == (True, "every withprobes run had zero failures (1 of 1)")
 
 
 def test_termination_race_is_named_with_counts_and_times() -> None:
@@ -52,7 +52,9 @@ def test_startup_race_is_named() -> None:
 
 def test_reset_only_on_local_engine_mentions_the_userspace_proxy() -> None:
     marks = [PodMark(3.0, "web-a", PodStep.SIGTERM)]
-    assert "iptables" in explain(make_run("noprobes", {"reset": [3.5]}, marks))
+    sentence = explain(make_run("noprobes", {"reset": [3.5]}, marks))
+    assert sentence.startswith("1 connections reset at 3.5 s")
+    assert "iptables" in sentence
 
 
 def test_verdict_fails_on_withprobes_failures() -> None:

@@ -55,9 +55,11 @@ def _figure_svg(run: RunRecord) -> str:
     for source, style in (("endpointslice", "-"), ("proxy", "--")):
         samples = [s for s in run.endpoints if s.source == source]
         if samples:
-            ep_ax.step([s.t_s for s in samples], [s.ready for s in samples], where="post",
-                       linestyle=style, label=f"ready ({source})")
+            xs = [s.t_s for s in samples] + [max(run.duration_s, samples[-1].t_s)]
+            ys = [s.ready for s in samples] + [samples[-1].ready]
+            ep_ax.step(xs, ys, where="post", linestyle=style, label=f"ready ({source})")
     ep_ax.set_ylabel("endpoints")
+    ep_ax.set_ylim(bottom=0)
     if run.endpoints:
         ep_ax.legend(loc="lower left", fontsize=8)
 
@@ -66,6 +68,7 @@ def _figure_svg(run: RunRecord) -> str:
         ver_ax.plot(ts, [b.by_version.get(version, 0) for b in run.seconds],
                     color=VERSION_COLORS[i % len(VERSION_COLORS)], label=f"v{version}")
     ver_ax.set_ylabel("ok/s by version")
+    ver_ax.set_ylim(bottom=0)
     if versions:
         ver_ax.legend(loc="lower left", fontsize=8)
 

@@ -73,7 +73,10 @@ def explain(run: RunRecord) -> str:
         if not count:
             continue
         all_times.extend(times)
-        when = f" between {times[0]:.1f} s and {times[-1]:.1f} s" if times else ""
+        when = ""
+        if times:
+            first, last = f"{times[0]:.1f}", f"{times[-1]:.1f}"
+            when = f" at {first} s" if first == last else f" between {first} s and {last} s"
         parts.append(f"{count} {CLASS_WORDS[cls]}{when}")
     sentence = "; ".join(parts)
     cause = _cause(run, all_times)
@@ -102,7 +105,10 @@ def verdict(runs: list[RunRecord]) -> tuple[bool, str]:
         return False, f"withprobes runs with failures: {names}"
     probes = [r for r in runs if r.variant == "withprobes"]
     noprobes_failed = [r for r in runs if r.variant == "noprobes" and r.failed]
-    msg = f"every withprobes run had zero failures ({len(probes)} runs)"
+    if probes:
+        msg = f"every withprobes run had zero failures ({len(probes)} of {len(probes)})"
+    else:
+        msg = "no withprobes run in this matrix"
     if noprobes_failed:
         msg += f"; {len(noprobes_failed)} noprobes run(s) showed failures"
     return True, msg
