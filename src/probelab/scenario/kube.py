@@ -92,7 +92,13 @@ class Cluster:
         if self.namespace_gone(namespace):
             return
         if grace_s is not None:
-            self.core.delete_collection_namespaced_pod(namespace, grace_period_seconds=grace_s)
+            for pod in self.core.list_namespaced_pod(namespace).items:
+                try:
+                    self.core.delete_namespaced_pod(pod.metadata.name, namespace,
+                                                    grace_period_seconds=grace_s)
+                except ApiException as exc:
+                    if exc.status != 404:
+                        raise
         try:
             self.core.delete_namespace(namespace)
         except ApiException as exc:
