@@ -1,0 +1,296 @@
+"""OpenAPI v3 documents for kubectl: `/openapi/v3` and one document per group-version.
+
+What kubectl 1.37 does with them (`k8s.io/cli-runtime/pkg/resource/query_param_verifier_v3.go`,
+`k8s.io/kubectl/pkg/cmd/util/factory_client_access.go`): before `create`/`apply`/`replace` it
+looks in the document of the object's group-version for a PATCH operation tagged with the
+object's `x-kubernetes-group-version-kind` that takes the `fieldValidation` query parameter.
+If it finds one, it leaves validation to the server and sends `?fieldValidation=Strict`; if the
+group-version is missing it falls back to client-side validation against `/openapi/v2`
+(protobuf), which this engine does not serve. So every served kind gets its paths here, and
+the API server enforces strict field validation. `kubectl explain` and client-side `apply`
+(strategic merge patch metadata) also read `components.schemas`.
+
+The schemas are the upstream API definitions shipped as JSON Schema in the `kubernetes-validate`
+package (a test dependency): `$ref`s are moved to `#/components/schemas/`, nullable type lists
+are folded back to OpenAPI types. Without that package each kind gets an open object schema,
+which is still enough for validation by the server. Documents are built once per process.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from probelab.k8s.resources import RESOURCES, ResourceInfo
+
+Schema = dict[str, Any]
+
+OPENAPI_VERSION = "3.0.0"
+META = "io.k8s.apimachinery.pkg.apis.meta.v1"
+# Content types the engine accepts for PATCH; server-side apply is not among them.
+PATCH_TYPES = (
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+)
+_WRITE_PARAMS = ("dryRun", "fieldManager", "fieldValidation")
+
+
+@dataclass(frozen=True)
+class Served:
+    """One kind at one group-version, as the API server serves it."""
+
+    info: ResourceInfo
+    group: str
+    version: str
+    schema_name: str  # key in components.schemas
+
+    @property
+    def prefix(self) -> str:
+        return f"apis/{self.group}/{self.version}" if self.group else f"api/{self.version}"
+
+
+# Upstream schema names of the served kinds (api package of each group).
+_PACKAGES = {"": "io.k8s.api.core.v1", "apps": "io.k8s.api.apps.v1",
+             "discovery.k8s.io": "io.k8s.api.discovery.v1"}
+# Legacy group-versions under which the engine still accepts Deployments (k8s-semantics §7);
+# their schema is the apps/v1 one under the legacy name.
+LEGACY_DEPLOYMENTS = (("extensions", "v1beta1"), ("apps", "v1beta1"), ("apps", "v1beta2"))
+
+
+def served_kinds() -> list[Served]:
+    out = [Served(r, r.group, r.version, f"{_PACKAGES[r.group]}.{r.kind}") for r in RESOURCES]
+    deployments = next(r for r in RESOURCES if r.kind == "Deployment")
+    out += [Served(deployments, g, v, f"io.k8s.api.{g}.{v}.Deployment")
+            for g, v in LEGACY_DEPLOYMENTS]
+    return out
+
+
+def group_versions() -> dict[str, list[Served]]:
+    """`api/v1`, `apis/apps/v1`, ... -> the kinds served there."""
+    by_gv: dict[str, list[Served]] = {}
+    for s in served_kinds():
+        by_gv.setdefault(s.prefix, []).append(s)
+    return by_gv
+
+
+# --- schemas ------------------------------------------------------------------------------
+
+
+@functools.cache
+def _upstream_definitions() -> dict[str, Schema]:
+    """The newest `_definitions.json` of kubernetes-validate, or {} when it is not installed."""
+    try:
+        root = resources.files("kubernetes_validate") / "kubernetes-json-schema"
+        dirs = [d for d in root.iterdir() if re.fullmatch(r"v[\d.]+-local", d.name)]
+    except (ModuleNotFoundError, FileNotFoundError):
+        return {}
+    if not dirs:
+        return {}
+    newest = max(dirs, key=lambda d: tuple(int(x) for x in d.name[1:-6].split(".")))
+    return json.loads((newest / "_definitions.json").read_text())["$defs"]
+
+
+def _openapi_schema(node: Any) -> Any:
+    """One JSON Schema node as OpenAPI 3.0: refs moved, `[T, "null"]` types folded to `T`."""
+    if not isinstance(node, dict):
+        return node
+    out: Schema = {}
+    for key, value in node.items():
+        if key in ("$schema", "$id"):
+            continue
+        if key == "$ref":
+            out[key] = "#/components/schemas/" + value.rsplit("/", 1)[-1]
+        elif key == "type" and isinstance(value, list):
+            kinds = [t for t in value if t != "null"]
+            out[key] = kinds[0] if len(kinds) == 1 else kinds
+        elif key == "enum" and isinstance(value, list):
+            out[key] = [v for v in value if v is not None]
+        elif key == "properties" and isinstance(value, dict):
+            out[key] = {name: _openapi_schema(sub) for name, sub in value.items()}
+        elif key in ("items", "additionalProperties", "not"):
+            out[key] = _openapi_schema(value)
+        elif key in ("oneOf", "anyOf", "allOf") and isinstance(value, list):
+            out[key] = [_openapi_schema(sub) for sub in value]
+        else:
+            out[key] = value
+    return out
+
+
+def _refs(schema: Any) -> set[str]:
+    found = re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(schema))
+    return set(found)
+
+
+def _gvk(s: Served) -> dict[str, str]:
+    return {"group": s.group, "version": s.version, "kind": s.info.kind}
+
+
+def _kind_schema(s: Served, upstream: dict[str, Schema]) -> Schema:
+    base_name = f"{_PACKAGES[s.info.group]}.{s.info.kind}"
+    if base_name not in upstream:
+        return {"type": "object", "description": f"{s.info.kind} (schema not available)",
+                "x-kubernetes-preserve-unknown-fields": True,
+                "x-kubernetes-group-version-kind": [_gvk(s)]}
+    schema = _openapi_schema(upstream[base_name])
+    for field in ("apiVersion", "kind"):  # the JSON Schema pins them; OpenAPI does not
+        if field in schema.get("properties", {}):
+            schema["properties"][field].pop("enum", None)
+    schema["x-kubernetes-group-version-kind"] = [_gvk(s)]
+    return schema
+
+
+def _schemas(kinds: list[Served]) -> dict[str, Schema]:
+    """The kinds' schemas, their list and Scale kinds, and everything they reference."""
+    upstream = _upstream_definitions()
+    out: dict[str, Schema] = {s.schema_name: _kind_schema(s, upstream) for s in kinds}
+    wanted = {f"{META}.{n}" for n in ("Status", "DeleteOptions", "Patch", "WatchEvent")}
+    for s in kinds:
+        if s.schema_name == f"{_PACKAGES[s.info.group]}.{s.info.kind}":
+            wanted.add(s.schema_name + "List")
+        if "scale" in s.info.subresources:
+            wanted.add("io.k8s.api.autoscaling.v1.Scale")
+    todo = sorted(wanted | set().union(*(_refs(v) for v in out.values())))
+    while todo:
+        name = todo.pop()
+        if name in out or name not in upstream:
+            continue
+        out[name] = _openapi_schema(upstream[name])
+        todo += sorted(_refs(out[name]) - out.keys())
+    return dict(sorted(out.items()))
+
+
+# --- paths --------------------------------------------------------------------------------
+
+
+def _param(name: str, where: str = "query", description: str = "") -> Schema:
+    param: Schema = {"name": name, "in": where, "description": description,
+                     "schema": {"type": "string", "uniqueItems": True}}
+    if where == "path":
+        param["required"] = True
+    return param
+
+
+_PARAM_TEXT = {
+    "name": "name of the object",
+    "namespace": "object name and auth scope, such as for teams and projects",
+    "dryRun": "when present, changes are not persisted (only `All` is accepted)",
+    "fieldManager": "name of the actor making the change",
+    "fieldValidation": "how to treat unknown or duplicate fields: Ignore, Warn or Strict",
+    "pretty": "if 'true', the output is pretty printed",
+}
+
+
+def _operation(action: str, gvk: dict[str, str], op_id: str, kind_ref: str,
+               body_types: tuple[str, ...] = (), params: tuple[str, ...] = ()) -> Schema:
+    op: Schema = {
+        "operationId": op_id,
+        "parameters": [_param(p, description=_PARAM_TEXT.get(p, "")) for p in params],
+        "responses": {"200": {"description": "OK", "content": {
+            "application/json": {"schema": {"$ref": kind_ref}}}}},
+        "x-kubernetes-action": action,
+        "x-kubernetes-group-version-kind": gvk,
+    }
+    if body_types:
+        body_ref = f"#/components/schemas/{META}.Patch" if action == "patch" else kind_ref
+        op["requestBody"] = {"required": True, "content": {
+            t: {"schema": {"$ref": body_ref}} for t in body_types}}
+    return op
+
+
+def _paths_of(s: Served) -> dict[str, Schema]:
+    """List/create, get/replace/patch/delete, and the subresources of one served kind."""
+    gvk, kind, plural = _gvk(s), s.info.kind, s.info.plural
+    ref = f"#/components/schemas/{s.schema_name}"
+    scope = f"/{s.prefix}/namespaces/{{namespace}}" if s.info.namespaced else f"/{s.prefix}"
+    path_params = [_param("namespace", "path", _PARAM_TEXT["namespace"])] \
+        if s.info.namespaced else []
+    op_base = f"{s.group.split('.')[0] or 'core'}{s.version.capitalize()}"
+    ns_word = "Namespaced" if s.info.namespaced else ""
+    json_body = ("application/json",)
+    collection = {
+        "parameters": path_params,
+        "get": _operation("list", gvk, f"list{op_base}{ns_word}{kind}", ref + "List",
+                          params=("pretty",)),
+        "post": _operation("post", gvk, f"create{op_base}{ns_word}{kind}", ref, json_body,
+                           _WRITE_PARAMS),
+    }
+    item_params = [_param("name", "path", _PARAM_TEXT["name"]), *path_params]
+    item = {
+        "parameters": item_params,
+        "get": _operation("get", gvk, f"read{op_base}{ns_word}{kind}", ref, params=("pretty",)),
+        "put": _operation("put", gvk, f"replace{op_base}{ns_word}{kind}", ref, json_body,
+                          _WRITE_PARAMS),
+        "patch": _operation("patch", gvk, f"patch{op_base}{ns_word}{kind}", ref, PATCH_TYPES,
+                            _WRITE_PARAMS),
+        "delete": _operation("delete", gvk, f"delete{op_base}{ns_word}{kind}",
+                             f"#/components/schemas/{META}.Status", json_body, ("dryRun",)),
+    }
+    paths = {f"{scope}/{plural}": collection, f"{scope}/{plural}/{{name}}": item}
+    for sub in s.info.subresources:
+        sub_gvk, sub_ref = gvk, ref
+        if sub == "scale":
+            sub_gvk = {"group": "autoscaling", "version": "v1", "kind": "Scale"}
+            sub_ref = "#/components/schemas/io.k8s.api.autoscaling.v1.Scale"
+        name = f"{op_base}{ns_word}{kind}{sub.capitalize()}"
+        if sub == "log":
+            paths[f"{scope}/{plural}/{{name}}/log"] = {"parameters": item_params, "get": {
+                "operationId": f"read{name}", "x-kubernetes-action": "get",
+                "x-kubernetes-group-version-kind": gvk,
+                "responses": {"200": {"description": "OK", "content": {
+                    "text/plain": {"schema": {"type": "string"}}}}}}}
+            continue
+        paths[f"{scope}/{plural}/{{name}}/{sub}"] = {
+            "parameters": item_params,
+            "get": _operation("get", sub_gvk, f"read{name}", sub_ref, params=("pretty",)),
+            "put": _operation("put", sub_gvk, f"replace{name}", sub_ref, json_body,
+                              _WRITE_PARAMS),
+            "patch": _operation("patch", sub_gvk, f"patch{name}", sub_ref, PATCH_TYPES,
+                                _WRITE_PARAMS),
+        }
+    if s.info.namespaced:
+        paths[f"/{s.prefix}/{plural}"] = {"get": _operation(
+            "list", gvk, f"list{op_base}{kind}ForAllNamespaces", ref + "List",
+            params=("pretty",))}
+    return paths
+
+
+# --- documents ----------------------------------------------------------------------------
+
+
+@functools.cache
+def document_bytes(gv_path: str) -> bytes | None:
+    """The JSON document of one group-version (`api/v1`, `apis/apps/v1`), or None if unknown."""
+    kinds = group_versions().get(gv_path.strip("/"))
+    if kinds is None:
+        return None
+    paths: dict[str, Schema] = {}
+    for s in kinds:
+        paths.update(_paths_of(s))
+    doc = {
+        "openapi": OPENAPI_VERSION,
+        "info": {"title": "Kubernetes (probelab engine)", "version": "v1.37.0"},
+        "paths": dict(sorted(paths.items())),
+        "components": {"schemas": _schemas(kinds)},
+    }
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def document_hash(gv_path: str) -> str:
+    data = document_bytes(gv_path)
+    return hashlib.sha512(data or b"").hexdigest().upper()
+
+
+@functools.cache
+def index_bytes() -> bytes:
+    """`/openapi/v3`: where each group-version's document is, with a content hash for caches."""
+    paths = {
+        gv: {"serverRelativeURL": f"/openapi/v3/{gv}?hash={document_hash(gv)}"}
+        for gv in sorted(group_versions())
+    }
+    return json.dumps({"paths": paths}, separators=(",", ":")).encode()
