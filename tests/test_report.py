@@ -38,7 +38,7 @@ def test_termination_race_is_named_with_counts_and_times() -> None:
     marks = [PodMark(3.2, "web-a", PodStep.TERMINATING), PodMark(3.3, "web-a", PodStep.SIGTERM)]
     run = make_run("noprobes", {"refused": [3.5, 4.25], "reset": [3.9]}, marks)
     sentence = explain(run)
-    assert sentence.startswith("2 connections refused between 3.5 s and 4.2 s; 1 connections reset")
+    assert sentence.startswith("2 connections refused between 3.5 s and 4.2 s; 1 connection reset")
     assert "stopped listening while still in the proxy's endpoints" in sentence
     r = row(run)
     assert (r.requests, r.ok, r.refused, r.reset) == (1003, 1000, 2, 1)
@@ -53,7 +53,7 @@ def test_startup_race_is_named() -> None:
 def test_reset_only_on_local_engine_mentions_the_userspace_proxy() -> None:
     marks = [PodMark(3.0, "web-a", PodStep.SIGTERM)]
     sentence = explain(make_run("noprobes", {"reset": [3.5]}, marks))
-    assert sentence.startswith("1 connections reset at 3.5 s")
+    assert sentence.startswith("1 connection reset at 3.5 s")
     assert "iptables" in sentence
 
 

@@ -15,15 +15,22 @@ from probelab.report.model import FAILURE_CLASSES, PodStep, RunRecord
 # lag plus a little scheduling slack.
 CAUSE_WINDOW_S = 3.0
 
+# (singular, plural) so that "1 connection reset" reads right.
 CLASS_WORDS = {
-    "refused": "connections refused",
-    "reset": "connections reset",
-    "closed": "connections closed before a response",
-    "timeout": "timeouts",
-    "http_5xx": "5xx responses",
-    "http_4xx": "4xx responses",
-    "other": "other errors",
+    "refused": ("connection refused", "connections refused"),
+    "reset": ("connection reset", "connections reset"),
+    "closed": ("connection closed before a response", "connections closed before a response"),
+    "timeout": ("timeout", "timeouts"),
+    "http_5xx": ("5xx response", "5xx responses"),
+    "http_4xx": ("4xx response", "4xx responses"),
+    "other": ("other error", "other errors"),
 }
+
+
+def counted(count: int, cls: str) -> str:
+    """`count` requests of class `cls` in words, singular or plural."""
+    one, many = CLASS_WORDS[cls]
+    return f"{count} {one if count == 1 else many}"
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,7 @@ def explain(run: RunRecord) -> str:
         if times:
             first, last = f"{times[0]:.1f}", f"{times[-1]:.1f}"
             when = f" at {first} s" if first == last else f" between {first} s and {last} s"
-        parts.append(f"{count} {CLASS_WORDS[cls]}{when}")
+        parts.append(f"{counted(count, cls)}{when}")
     sentence = "; ".join(parts)
     cause = _cause(run, all_times)
     note = ""
