@@ -13,11 +13,16 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import shutil
+import ssl
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from probelab.engine.api import discovery
+from probelab.engine import openapi
+from probelab.engine.api import discovery, tls
 from probelab.engine.api.handlers import (
     Handlers,
     Target,
@@ -47,7 +52,12 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class ApiServer:
-    """The `apiserver` component; `url` is the address it really bound."""
+    """The `apiserver` component.
+
+    After `start()`: `url` is the `https://` address it really bound, `ca_pem` the certificate
+    a client must trust (kubeconfig `certificate-authority-data`), `ca_path` the same in a file;
+    the bearer token is `EngineConfig.token`.
+    """
 
     name = "apiserver"
     bookmark_interval_s = 30.0  # real servers send a bookmark about once a minute
@@ -55,6 +65,9 @@ class ApiServer:
 
     def __init__(self) -> None:
         self.url = ""
+        self.ca_pem = b""
+        self.ca_path: Path | None = None
+        self._own_tls_dir: Path | None = None
         self._runner: web.AppRunner | None = None
         self._token = ""
         self._streams = StreamRegistry()
@@ -76,10 +89,11 @@ class ApiServer:
                                   self.bookmark_interval_s)
         app = web.Application(client_max_size=MAX_BODY_BYTES)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        ssl_context = self._serving_context(config.state_dir, config.host)
         runner = web.AppRunner(app, access_log=None, handle_signals=False,
                                shutdown_timeout=self.shutdown_timeout_s)
         await runner.setup()
-        site = web.TCPSite(runner, config.host, config.port,
+        site = web.TCPSite(runner, config.host, config.port, ssl_context=ssl_context,
                            shutdown_timeout=self.shutdown_timeout_s)
         try:
             await site.start()
@@ -89,8 +103,25 @@ class ApiServer:
                              f"{exc.strerror or exc}") from None
         self._runner = runner
         host, port = runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}"
+        host = f"[{host}]" if ":" in host else host
+        self.url = f"https://{host}:{port}"
         log.info("API server listening on %s", self.url)
+
+    def _serving_context(self, state_dir: Path | None, host: str) -> ssl.SSLContext:
+        """A fresh self-signed certificate for this run (see `probelab.engine.api.tls`)."""
+        if state_dir is None:
+            state_dir = self._own_tls_dir = Path(tempfile.mkdtemp(prefix="probelab-api-"))
+        tls_dir = state_dir / "tls"
+        tls_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        cert = tls.make_serving_cert(sorted({host, "127.0.0.1", "::1", "localhost"}))
+        cert_path, key_path = tls_dir / "apiserver.crt", tls_dir / "apiserver.key"
+        cert_path.write_bytes(cert.cert_pem)
+        key_path.touch(mode=0o600)
+        key_path.write_bytes(cert.key_pem)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert_path, key_path)
+        self.ca_pem, self.ca_path = cert.cert_pem, cert_path
+        return context
 
     async def stop(self) -> None:
         runner, self._runner = self._runner, None
@@ -98,6 +129,8 @@ class ApiServer:
             return
         self._streams.close_all()
         await runner.cleanup()
+        if self._own_tls_dir is not None:
+            shutil.rmtree(self._own_tls_dir, ignore_errors=True)
 
     # ---- request pipeline -----------------------------------------------------------------
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
@@ -144,6 +177,8 @@ class ApiServer:
         if not segments:
             return self._get_only(request, {"paths": ["/api", "/api/v1", "/apis", "/version"]})
         head = segments[0]
+        if head == "openapi":
+            return self._openapi(request, segments[1:])
         if head == "api":
             if len(segments) == 1:
                 return self._get_only(request, discovery.api_versions(request.host))
@@ -159,6 +194,24 @@ class ApiServer:
             gv = f"{segments[1]}/{segments[2]}"
             return await self._group_version(request, gv, segments[3:], body)
         raise not_found_path()
+
+    def _openapi(self, request: web.Request, rest: list[str]) -> web.Response:
+        """`/openapi/v3` (index) and `/openapi/v3/GROUP/VERSION`; v2 is not served, so
+        clients that want it get the usual 404 (kubectl uses v3 when it is there)."""
+        if request.method != "GET":
+            raise method_not_allowed()
+        if rest == ["v3"]:
+            data = openapi.index_bytes()
+        elif len(rest) > 1 and rest[0] == "v3":
+            data = openapi.document_bytes("/".join(rest[1:]))
+        else:
+            data = None
+        if data is None:
+            raise not_found_path()
+        # Documents are addressed by content hash, so clients may cache them for good.
+        cache = "public, immutable" if "hash" in request.query else "no-cache, private"
+        return web.Response(body=data, content_type="application/json",
+                            headers={"Cache-Control": cache})
 
     def _get_only(self, request: web.Request, doc: Any) -> web.Response:
         if request.method != "GET":

@@ -92,7 +92,9 @@ def api_group_list() -> dict[str, Any]:
             "groups": [_group_doc(g) for g in GROUP_VERSIONS]}
 
 
-def _resource_entry(info: ResourceInfo) -> dict[str, Any]:
+def _resource_entry(info: ResourceInfo, legacy: bool = False) -> dict[str, Any]:
+    """One APIResource; legacy versions carry no short names or categories, so that `deploy`
+    and `all` resolve to apps/v1 alone (kubectl warns when a short name matches twice)."""
     entry: dict[str, Any] = {
         "name": info.plural,
         "singularName": info.singular,
@@ -100,6 +102,8 @@ def _resource_entry(info: ResourceInfo) -> dict[str, Any]:
         "kind": info.kind,
         "verbs": list(info.verbs),
     }
+    if legacy:
+        return entry
     if info.short_names:
         entry["shortNames"] = list(info.short_names)
     if info.categories:
@@ -122,7 +126,7 @@ def api_resource_list(group_version: str) -> dict[str, Any] | None:
         return None
     resources = []
     for s in served.values():
-        resources.append(_resource_entry(s.info))
+        resources.append(_resource_entry(s.info, s.legacy))
         resources.extend(_subresource_entry(s.info, sub) for sub in s.info.subresources)
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
             "resources": resources}

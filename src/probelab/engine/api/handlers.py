@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from probelab.engine import tables
 from probelab.engine.api import params, watch
 from probelab.engine.api.discovery import Served
 from probelab.engine.api.model import SUPPORTED_PATCHES, PatchType, apply_patch
@@ -84,7 +85,7 @@ class Handlers:
                 return self.delete_collection(request, target, body)
         else:
             if method == "GET":
-                return self.get(target)
+                return self.get(target, request)
             if method == "PUT":
                 return self.update(request, target, body)
             if method == "PATCH":
@@ -94,10 +95,25 @@ class Handlers:
         raise method_not_allowed()
 
     # ---- reads -------------------------------------------------------------------------
-    def get(self, target: Target) -> web.Response:
+    def get(self, target: Target, request: web.Request) -> web.Response:
         info = target.served.info
-        obj = self.registry.get_object(info, target.namespace, target.name or "")
-        return json_response(render(obj, target.served))
+        obj = render(self.registry.get_object(info, target.namespace, target.name or ""),
+                     target.served)
+        if table := self._table_request(request):
+            return json_response(tables.to_table(info.plural, [obj], self.store.clock.now(),
+                                                 table))
+        return json_response(obj)
+
+    def _table_request(self, request: web.Request) -> tables.IncludeObject | None:
+        """The rows' `includeObject` when the client asked for a Table (kubectl get), else None."""
+        if not tables.wants_table(request.headers.get("Accept")):
+            return None
+        raw = request.query.get("includeObject") or "Metadata"
+        try:
+            return tables.IncludeObject(raw)
+        except ValueError:
+            raise bad_request(f'includeObject: Unsupported value: "{raw}": supported values: '
+                              '"None", "Metadata", "Object"') from None
 
     async def list_or_watch(self, request: web.Request, target: Target) -> web.StreamResponse:
         info = target.served.info
@@ -115,6 +131,10 @@ class Handlers:
         if params.flag(query, "watch") or request.get("watch_path"):
             return await self._watch(request, target, selector, where)
         items, rv = self.store.list(info.plural, target.namespace, selector, where)
+        if table := self._table_request(request):
+            rendered = [render(item, target.served) for item in items]
+            return json_response(tables.to_table(info.plural, rendered, self.store.clock.now(),
+                                                 table, resource_version=str(rv)))
         return json_response({
             "kind": info.list_kind,
             "apiVersion": target.served.group_version,
@@ -136,11 +156,21 @@ class Handlers:
         timeout_s = params.int_param(query, "timeoutSeconds")
         bookmarks = params.flag(query, "allowWatchBookmarks")
         served = target.served
+        table = self._table_request(request)
+        clock = self.store.clock
+
+        def show(obj: Obj) -> Obj:
+            obj = render(dict(obj), served)
+            if table is None:
+                return obj
+            return tables.to_table(served.info.plural, [obj], clock.now(), table,
+                                   resource_version=obj["metadata"].get("resourceVersion"))
+
         return await watch.serve_watch(
             request, self.streams, self.store, resource=served.info.plural,
             namespace=target.namespace, selector=selector, where=where, since=since,
             timeout_s=timeout_s, bookmark_interval_s=self.bookmark_interval_s if bookmarks
-            else None, render=lambda obj: render(dict(obj), served),
+            else None, render=show,
             bookmark_stub={"kind": served.info.kind, "apiVersion": served.group_version})
 
     # ---- writes ------------------------------------------------------------------------
@@ -219,7 +249,7 @@ class Handlers:
             return await self.log(request, target)
         if sub == "status":
             if method == "GET":
-                return self.get(target)
+                return self.get(target, request)
             if method == "PUT":
                 return self.update(request, target, body)
             if method == "PATCH":
