@@ -1,0 +1,301 @@
+"""`probelab cluster up|down`: the local engine in the foreground, and stopping it from elsewhere.
+
+`up` turns flags into an `EngineConfig`, checks that no engine already serves the same
+kubeconfig, runs the engine until a signal, and in between publishes it: a record in the state
+folder (`probelab.engine.pidfile`) and the kubeconfig context `probelab`
+(`probelab.engine.kubeconfig`), both removed again when it stops. `down` signals a recorded
+engine by pid and waits for it to go. The ready message is printed last, after the kubeconfig
+is written, so whoever waits for either can use the engine at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import shlex
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from probelab.engine import kubeconfig, pidfile
+from probelab.engine.pidfile import EngineRecord, Liveness
+from probelab.errors import RuntimeFailure, UsageError
+
+POLL_S = 0.1
+
+
+def parse_images(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """`IMAGE=COMMAND` flags as pairs; UsageError naming the first bad one."""
+    pairs = []
+    for value in values:
+        image, sep, cmd = value.partition("=")
+        image, cmd = image.strip(), cmd.strip()
+        if not sep or not image or not cmd or any(c.isspace() for c in image):
+            raise UsageError("--image expects IMAGE=COMMAND (e.g. 'myapp:1.0=python app.py'), "
+                             f"got {value!r}")
+        try:
+            shlex.split(cmd)
+        except ValueError as exc:
+            raise UsageError(f"--image {image}: cannot split the command: {exc}") from None
+        pairs.append((image, cmd))
+    return tuple(pairs)
+
+
+@dataclass
+class Publication:
+    """The engine's traces outside its process: the kubeconfig context and the pid record."""
+
+    kubeconfig_path: Path
+    record_path: Path
+    token: str
+    show_kubeconfig: bool  # name the file in hints (it is not the one kubectl reads by default)
+    api_url: str = ""
+    notes: list[str] = field(default_factory=list)
+    published: bool = False
+
+    def publish(self, api_url: str, ca_pem: bytes) -> None:
+        self.api_url = api_url
+        doc = kubeconfig.load(self.kubeconfig_path)
+        if kubeconfig.has_context(doc):
+            old = kubeconfig.server_of(doc) or "?"
+            self.notes.append(f'replaced stale context "{kubeconfig.CONTEXT}" in '
+                              f"{self.kubeconfig_path} (it pointed at {old}, which no running "
+                              "engine serves)")
+        previous = doc.get("current-context") or None
+        record = EngineRecord(
+            pid=os.getpid(), start_ticks=pidfile.own_start_ticks(), api_url=api_url,
+            kubeconfig=str(self.kubeconfig_path.absolute()), context=kubeconfig.CONTEXT,
+            previous_context=previous if previous != kubeconfig.CONTEXT else None,
+            started_at=time.time())
+        pidfile.write(self.record_path, record)
+        self.published = True
+        kubeconfig.save(self.kubeconfig_path, kubeconfig.merge(doc, api_url, self.token, ca_pem))
+
+    def unpublish(self) -> None:
+        """Remove the context (only if it is still ours) and the record; safe twice."""
+        if not self.published:
+            return
+        self.published = False
+        record = pidfile.read(self.record_path)
+        previous = record.previous_context if record else None
+        try:
+            doc = kubeconfig.load(self.kubeconfig_path)
+            if kubeconfig.has_context(doc):
+                kubeconfig.save(self.kubeconfig_path,
+                                kubeconfig.remove(doc, self.api_url, previous))
+        finally:
+            if record is None or record.pid == os.getpid():
+                pidfile.remove(self.record_path)
+
+
+def ready_message(pub: Publication) -> str:
+    kc = f" --kubeconfig {shlex.quote(str(pub.kubeconfig_path))}" if pub.show_kubeconfig else ""
+    ctx = kubeconfig.CONTEXT
+    return "\n".join([
+        f"probelab engine ready (pid {os.getpid()})",
+        f"  API server: {pub.api_url}",
+        f'  kubeconfig: {pub.kubeconfig_path} (context "{ctx}", now current)',
+        f"Use it:  kubectl{kc} --context {ctx} get pods -A",
+        f"         probelab service url NAME -n NAMESPACE{kc}",
+        "Stop it: Ctrl-C here, or `probelab cluster down"
+        + (kc if pub.show_kubeconfig else "") + "` from another terminal",
+    ])
+
+
+def _note(message: str) -> None:
+    click.echo(f"probelab: {message}", err=True)
+
+
+def _refuse_if_running(record_path: Path, kubeconfig_path: Path) -> None:
+    record = pidfile.read(record_path)
+    if record is None:
+        pidfile.remove(record_path)  # unreadable leftovers
+        return
+    state = pidfile.check(record)
+    if state is Liveness.RUNNING:
+        raise UsageError(f"an engine already serves {kubeconfig_path} (pid {record.pid}, "
+                         f"{record.api_url}); stop it with `probelab cluster down "
+                         f"--kubeconfig {shlex.quote(str(kubeconfig_path))}`")
+    _note(f"engine pid {record.pid} ({record.api_url}) is no longer running; "
+          "forgetting its record")
+    pidfile.remove(record_path)
+
+
+def _run(config, pub: Publication) -> int:
+    from probelab.engine.cluster import Engine, Outcome  # the engine loads lazily
+
+    engine = Engine(config)
+
+    def ready() -> None:
+        pub.publish(engine.api_url, engine.api_ca_pem)
+        for note in pub.notes:
+            _note(note)
+        click.echo(ready_message(pub))
+
+    def stopping(signame: str) -> None:
+        _note(f"{signame} received: stopping the engine (pods terminate gracefully; "
+              "send it again to force)")
+
+    try:
+        outcome = _event_loop_run(engine.run_forever(ready, stopping))
+    finally:
+        pub.unpublish()
+    if outcome is Outcome.FORCED:
+        _note("forced stop: exiting now; pods die with the engine")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)  # components may still hold tasks; pods get their parent-death signal
+    click.echo(f'engine stopped; context "{kubeconfig.CONTEXT}" removed from '
+               f"{pub.kubeconfig_path}")
+    return 0
+
+
+def _event_loop_run(coro):
+    """uvloop when available: the Service proxy splices every connection in this process."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
+@click.group(name="cluster")
+def command() -> None:
+    """Run the local engine: a Kubernetes API on 127.0.0.1 that runs pods as processes.
+
+    \b
+    probelab cluster up     start it in the foreground (Ctrl-C stops it)
+    probelab cluster down   stop one started elsewhere
+    """
+
+
+@command.command(name="up")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="API server port on 127.0.0.1 (0 picks a free one and prints it).")
+@click.option("--kubeconfig", "kubeconfig_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Kubeconfig file to add the context to "
+              "(default: first path of $KUBECONFIG, else ~/.kube/config).")
+@click.option("--endpoint-delay", "endpoint_delay_s", type=click.FloatRange(min=0, max=30),
+              default=1.0, show_default=True,
+              help="How long the Service proxy lags the endpoints controller (s).")
+@click.option("--image", "images", multiple=True, metavar="IMAGE=COMMAND",
+              help="Run IMAGE as COMMAND (repeatable), e.g. 'myapp:1.0=python app.py'.")
+@click.option("--seed", type=int, default=None, help="Seed for the engine's random choices.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info",
+              show_default=True, help="Engine log detail on stderr.")
+def up(port: int, kubeconfig_path: Path | None, endpoint_delay_s: float, images: tuple[str, ...],
+       seed: int | None, log_level: str) -> None:
+    """Start the local engine in the foreground and add the kubeconfig context "probelab".
+
+    \b
+    Ctrl-C (or SIGTERM, or `probelab cluster down`) terminates every pod gracefully, then
+    removes the context. A second Ctrl-C forces an immediate exit.
+    \b
+    Examples:
+      probelab cluster up
+      probelab cluster up --port 6443 --kubeconfig ./kubeconfig --endpoint-delay 2
+    """
+    from probelab.engine.context import EngineConfig
+
+    image_pairs = parse_images(images)
+    env, home = os.environ, Path.home()
+    kc_path = kubeconfig.default_path(kubeconfig_path, env, home)
+    record_path = pidfile.record_path(pidfile.state_dir(env, home), kc_path)
+    kubeconfig.load(kc_path)  # a broken kubeconfig fails before anything starts
+    _refuse_if_running(record_path, kc_path)
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    token = secrets.token_urlsafe(32)
+    config = EngineConfig(port=port, endpoint_delay_s=endpoint_delay_s, images=image_pairs,
+                          seed=seed, token=token)
+    pub = Publication(kubeconfig_path=kc_path, record_path=record_path, token=token,
+                      show_kubeconfig=kubeconfig_path is not None)
+    raise SystemExit(_run(config, pub))
+
+
+# ---- down ----------------------------------------------------------------------------------
+
+def _wait_gone(record: EngineRecord, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while pidfile.check(record) is Liveness.RUNNING:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL_S)
+    return True
+
+
+def _clean_after(path: Path, record: EngineRecord) -> None:
+    """What a killed engine could not do: drop its context and its record."""
+    kc_path = Path(record.kubeconfig)
+    doc = kubeconfig.load(kc_path)
+    if kubeconfig.has_context(doc) and kubeconfig.server_of(doc) in (record.api_url, None):
+        kubeconfig.save(kc_path, kubeconfig.remove(doc, record.api_url, record.previous_context))
+        _note(f'removed stale context "{record.context}" from {kc_path}')
+    pidfile.remove(path)
+
+
+def _stop_one(path: Path, record: EngineRecord, timeout_s: float, force: bool,
+              say: Callable[[str], None]) -> None:
+    state = pidfile.check(record)
+    if state is not Liveness.RUNNING:
+        say(f"engine pid {record.pid} ({record.api_url}) was not running")
+        _clean_after(path, record)
+        return
+    say(f"stopping engine pid {record.pid} ({record.api_url}); pods terminate gracefully")
+    began = time.monotonic()
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(record.pid, signal.SIGTERM)
+    if not _wait_gone(record, timeout_s):
+        if not force:
+            raise RuntimeFailure(f"engine pid {record.pid} is still running after "
+                                 f"{timeout_s:.0f} s (long grace periods?); run again with "
+                                 "--force to kill it")
+        say(f"engine pid {record.pid} overstayed {timeout_s:.0f} s: killing it")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(record.pid, signal.SIGKILL)
+        _wait_gone(record, 10.0)
+    if path.exists() or kubeconfig.has_context(kubeconfig.load(Path(record.kubeconfig))):
+        _clean_after(path, record)
+    say(f"engine pid {record.pid} stopped in {time.monotonic() - began:.1f} s; "
+        f'context "{record.context}" removed from {record.kubeconfig}')
+
+
+@command.command(name="down")
+@click.option("--kubeconfig", "kubeconfig_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Stop only the engine serving this kubeconfig "
+              "(default: every engine this user started).")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0), default=120.0,
+              show_default=True, help="Seconds to wait for a graceful stop.")
+@click.option("--force", is_flag=True, help="SIGKILL the engine if it overstays --timeout.")
+def down(kubeconfig_path: Path | None, timeout_s: float, force: bool) -> None:
+    """Stop a running `probelab cluster up` (found by the pid it recorded).
+
+    Sends SIGTERM, so pods terminate gracefully and the context is removed, and waits for the
+    engine to exit. An engine that was killed (kill -9) leaves a stale context: `down` removes
+    it. Exit 0 also when no engine runs.
+    """
+    folder = pidfile.state_dir(os.environ, Path.home())
+    if kubeconfig_path is not None:
+        path = pidfile.record_path(folder, kubeconfig_path.expanduser())
+        found = [(path, pidfile.read(path))] if path.exists() else []
+    else:
+        found = pidfile.all_records(folder)
+    records = [(p, r) for p, r in found if r is not None]
+    for p, r in found:
+        if r is None:
+            pidfile.remove(p)
+    if not records:
+        where = f" for {kubeconfig_path}" if kubeconfig_path is not None else ""
+        _note(f"no engine is running{where}; nothing to stop")
+        return
+    for path, record in records:
+        _stop_one(path, record, timeout_s, force, click.echo)

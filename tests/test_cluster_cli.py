@@ -1,0 +1,477 @@
+"""`probelab cluster up|down`: a real engine process, its kubeconfig context and its pid record.
+
+End-to-end (each test's docstring lists the steps): up writes a 0600 context the official client
+can use, SIGTERM/SIGINT/`down` stop it and remove the context (restoring the previous one),
+bad input fails in one line with nothing written, and after `kill -9` the same port and
+kubeconfig work again. Pure rules (IMAGE=COMMAND parsing, pid liveness, command lines) and the
+engine's signal handling (in-process, with fake components) are table- and step-tested.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import signal
+import socket
+import stat
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+import yaml
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from helpers import (
+    free_port,
+    pid_alive,
+    port_open,
+    probelab_cmd,
+    run_probelab,
+    started,
+    wait_until,
+)
+from probelab.commands.cluster import parse_images
+from probelab.engine import cluster as engine_cluster
+from probelab.engine import kubeconfig as kc
+from probelab.engine import pidfile
+from probelab.engine.context import EngineConfig
+from probelab.engine.pidfile import EngineRecord, Liveness, ProcInfo
+from probelab.errors import UsageError
+
+USER_CONFIG = {
+    "apiVersion": "v1", "kind": "Config",
+    "clusters": [{"name": "prod", "cluster": {"server": "https://10.0.0.1:6443"}}],
+    "users": [{"name": "admin", "user": {"token": "secret"}}],
+    "contexts": [{"name": "prod", "context": {"cluster": "prod", "user": "admin"}}],
+    "current-context": "prod",
+}
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """A private state folder and no default kubeconfig, so nothing of the user's is touched."""
+    out = dict(os.environ)
+    out["PROBELAB_STATE_DIR"] = str(tmp_path / "state")
+    out["KUBECONFIG"] = str(tmp_path / "default-kubeconfig")
+    out.pop("XDG_RUNTIME_DIR", None)
+    return out
+
+
+def has_probelab(path: Path) -> bool:
+    try:
+        return kc.has_context(kc.load(path))
+    except UsageError:  # a half-written file would show here; save() is atomic, so never
+        return False
+
+
+@contextmanager
+def engine(kubeconfig: Path, env: dict[str, str], *extra: str) -> Iterator[subprocess.Popen]:
+    """`cluster up` on a free port; yields once the context is in `kubeconfig`."""
+    argv = probelab_cmd("cluster", "up", "--port", "0", "--kubeconfig", str(kubeconfig), *extra)
+    with started(argv, env=env) as proc:
+        wait_until(lambda: has_probelab(kubeconfig) or proc.poll() is not None,
+                   timeout_s=30, what="the probelab context")
+        assert proc.poll() is None, proc.stderr.read()
+        yield proc
+
+
+def core_api(kubeconfig: Path) -> client.CoreV1Api:
+    return client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig),
+                                                          context="probelab"))
+
+
+def namespaces(kubeconfig: Path) -> set[str]:
+    return {ns.metadata.name for ns in core_api(kubeconfig).list_namespace().items}
+
+
+def record_files(env: dict[str, str]) -> list[Path]:
+    return sorted(Path(env["PROBELAB_STATE_DIR"]).glob("engine-*.json"))
+
+
+def finish(proc: subprocess.Popen, timeout_s: float = 30) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=timeout_s)
+    return proc.returncode, out, err
+
+
+# ---- up, use, stop --------------------------------------------------------------------------
+
+def test_up_serves_the_client_and_sigterm_removes_the_context(tmp_path, env) -> None:
+    """Steps: a kubeconfig with the user's own context -> up -> the context is added, current,
+    mode 0600, and the official client lists namespaces through it; a wrong token gets 401 ->
+    SIGTERM -> exit 0, the user's kubeconfig is back as it was, the record is gone."""
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(USER_CONFIG))
+    with engine(path, env) as proc:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        doc = kc.load(path)
+        assert doc["current-context"] == "probelab"
+        assert doc["contexts"][0] == USER_CONFIG["contexts"][0]
+        server = kc.server_of(doc)
+        assert server.startswith(("https://127.0.0.1:", "http://127.0.0.1:"))
+        assert {"default", "kube-system"} <= namespaces(path)
+
+        wrong = kc.merge(doc, server, "not-the-token", base64_ca(doc))
+        (tmp_path / "wrong").write_text(yaml.safe_dump(wrong))
+        with pytest.raises(ApiException) as info:
+            core_api(tmp_path / "wrong").list_namespace()
+        assert info.value.status == 401
+
+        [record_file] = record_files(env)
+        assert stat.S_IMODE(record_file.stat().st_mode) == 0o600
+        record = pidfile.read(record_file)
+        assert (record.pid, record.api_url, record.previous_context) == (proc.pid, server, "prod")
+
+        proc.send_signal(signal.SIGTERM)
+        code, out, err = finish(proc)
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert "SIGTERM received" in err
+    assert kc.load(path) == USER_CONFIG
+    assert record_files(env) == []
+    assert not pid_alive(proc.pid)
+    port = int(server.rsplit(":", 1)[1])
+    assert not port_open("127.0.0.1", port)
+    assert f"API server: {server}" in out
+    assert "engine stopped" in out
+
+
+def base64_ca(doc: dict) -> bytes:
+    data = doc["clusters"][-1]["cluster"].get("certificate-authority-data", "")
+    return base64.b64decode(data) if data else b""
+
+
+def test_ready_message_format(tmp_path, env) -> None:
+    """Steps: up -> stdout carries the documented ready lines (the demo and docs rely on
+    them) -> SIGINT -> exit 0."""
+    path = tmp_path / "kubeconfig"
+    with engine(path, env) as proc:
+        server = kc.server_of(kc.load(path))
+        proc.send_signal(signal.SIGINT)
+        code, out, err = finish(proc)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == f"probelab engine ready (pid {proc.pid})"
+    assert lines[1] == f"  API server: {server}"
+    assert lines[2] == f'  kubeconfig: {path} (context "probelab", now current)'
+    assert lines[3] == f"Use it:  kubectl --kubeconfig {path} --context probelab get pods -A"
+    assert lines[5].startswith("Stop it: Ctrl-C here, or `probelab cluster down --kubeconfig")
+    assert lines[-1] == f'engine stopped; context "probelab" removed from {path}'
+    assert "SIGINT received" in err
+    assert not has_probelab(path)
+
+
+def test_down_stops_the_engine_by_its_record(tmp_path, env) -> None:
+    """Steps: up -> `cluster down --kubeconfig K` -> it reports the stop; the engine exited 0
+    and removed its context -> a second `down` finds nothing and says so (exit 0)."""
+    path = tmp_path / "kubeconfig"
+    with engine(path, env) as proc:
+        result = run_probelab("cluster", "down", "--kubeconfig", str(path), env=env)
+        assert result.returncode == 0, result.stderr
+        assert f"stopping engine pid {proc.pid}" in result.stdout
+        assert f"engine pid {proc.pid} stopped in" in result.stdout
+        assert proc.wait(10) == 0
+    assert not has_probelab(path)
+    assert record_files(env) == []
+    again = run_probelab("cluster", "down", env=env)
+    assert again.returncode == 0
+    assert "no engine is running" in again.stderr
+
+
+def test_down_without_a_kubeconfig_stops_every_recorded_engine(tmp_path, env) -> None:
+    """Steps: two engines on two kubeconfigs -> `cluster down` -> both exit 0, no record left."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    with engine(a, env) as first, engine(b, env) as second:
+        result = run_probelab("cluster", "down", env=env)
+        assert result.returncode == 0, result.stderr
+        assert first.wait(10) == 0 and second.wait(10) == 0
+    assert not has_probelab(a) and not has_probelab(b)
+    assert record_files(env) == []
+
+
+def test_second_engine_on_the_same_kubeconfig_is_refused(tmp_path, env) -> None:
+    """Steps: up -> a second up on the same kubeconfig -> exit 2, one line naming the running
+    pid; the first engine keeps serving with an unchanged kubeconfig."""
+    path = tmp_path / "kubeconfig"
+    with engine(path, env) as proc:
+        before = path.read_text()
+        result = run_probelab("cluster", "up", "--port", "0", "--kubeconfig", str(path), env=env)
+        assert result.returncode == 2
+        assert result.stderr.count("\n") == 1
+        assert f"pid {proc.pid}" in result.stderr and "cluster down" in result.stderr
+        assert path.read_text() == before
+        assert "default" in namespaces(path)
+
+
+# ---- bad input: one line, nothing written ------------------------------------------------------
+
+def test_port_in_use_is_one_line_and_writes_nothing(tmp_path, env) -> None:
+    path = tmp_path / "kubeconfig"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        result = run_probelab("cluster", "up", "--port", str(port), "--kubeconfig", str(path),
+                              env=env)
+        assert port_open("127.0.0.1", port)  # the other listener was not harmed
+    assert result.returncode == 2
+    assert result.stderr.startswith("probelab: error:") and result.stderr.count("\n") == 1
+    assert str(port) in result.stderr
+    assert not path.exists()
+    assert record_files(env) == []
+
+
+@pytest.mark.parametrize("args", [
+    ["--image", "nocommand"],
+    ["--image", "=python app.py"],
+    ["--image", "img:1="],
+    ["--image", "img:1=python 'unclosed"],
+    ["--port", "70000"],
+    ["--endpoint-delay", "-1"],
+])
+def test_bad_flags_are_one_line_and_write_nothing(tmp_path, env, args) -> None:
+    path = tmp_path / "kubeconfig"
+    result = run_probelab("cluster", "up", "--kubeconfig", str(path), *args, env=env)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert not path.exists()
+
+
+def test_malformed_kubeconfig_is_refused_before_starting(tmp_path, env) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text("clusters: [\n")
+    result = run_probelab("cluster", "up", "--kubeconfig", str(path), env=env)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "not valid YAML" in result.stderr
+    assert path.read_text() == "clusters: [\n"
+    assert record_files(env) == []
+
+
+# ---- after kill -9 ------------------------------------------------------------------------------
+
+def test_after_sigkill_the_same_port_and_kubeconfig_work_again(tmp_path, env) -> None:
+    """Steps: up on port P -> kill -9 -> the process is gone and the context and record are
+    stale -> up on port P with the same kubeconfig -> it says what it replaced, the client
+    works with the new context -> SIGTERM -> clean."""
+    path = tmp_path / "kubeconfig"
+    port = free_port()
+    argv = probelab_cmd("cluster", "up", "--port", str(port), "--kubeconfig", str(path))
+    with started(argv, env=env) as first:
+        wait_until(lambda: has_probelab(path), timeout_s=30, what="first context")
+        old = kc.load(path)
+        first.kill()
+        first.wait(10)
+    assert not pid_alive(first.pid)
+    assert kc.load(path) == old  # kill -9 leaves the context behind
+    assert len(record_files(env)) == 1
+
+    with started(argv, env=env) as second:
+        wait_until(lambda: (has_probelab(path) and kc.load(path) != old)
+                   or second.poll() is not None,
+                   timeout_s=30, what="the replaced context")
+        assert second.poll() is None, second.stderr.read()
+        assert kc.server_of(kc.load(path)).endswith(f":{port}")
+        assert "default" in namespaces(path)
+        second.send_signal(signal.SIGTERM)
+        code, _, err = finish(second)
+    assert code == 0, err
+    assert f"engine pid {first.pid}" in err and "no longer running" in err
+    assert 'replaced stale context "probelab"' in err
+    assert not has_probelab(path)
+    assert record_files(env) == []
+
+
+def test_down_after_sigkill_removes_the_stale_context(tmp_path, env) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(USER_CONFIG))
+    with engine(path, env) as proc:
+        proc.kill()
+        proc.wait(10)
+    result = run_probelab("cluster", "down", "--kubeconfig", str(path), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "was not running" in result.stdout
+    assert "removed stale context" in result.stderr
+    doc = kc.load(path)
+    assert not kc.has_context(doc) and doc["current-context"] == "prod"
+    assert record_files(env) == []
+
+
+def test_down_never_signals_a_pid_that_is_not_the_engine(tmp_path, env) -> None:
+    """Steps: a record whose pid now belongs to another program (a sleeping child of ours) ->
+    `down` -> that program still runs; the record is dropped as stale."""
+    state = Path(env["PROBELAB_STATE_DIR"])
+    path = tmp_path / "kubeconfig"
+    with started(["sleep", "60"]) as other:
+        record = EngineRecord(pid=other.pid, start_ticks=None, api_url="https://127.0.0.1:1",
+                              kubeconfig=str(path), context="probelab", previous_context=None,
+                              started_at=0.0)
+        pidfile.write(pidfile.record_path(state, path), record)
+        result = run_probelab("cluster", "down", env=env)
+        assert result.returncode == 0, result.stderr
+        assert other.poll() is None
+    assert record_files(env) == []
+
+
+# ---- pure rules ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ([], ()),
+    (["app:1=python app.py"], (("app:1", "python app.py"),)),
+    (["a=x=y", "b = run "], (("a", "x=y"), ("b", "run"))),
+])
+def test_parse_images(values, expected) -> None:
+    assert parse_images(values) == expected
+
+
+@pytest.mark.parametrize("value", ["x", "=cmd", "img=", "two words=cmd", "i=run 'open"])
+def test_parse_images_rejects(value) -> None:
+    with pytest.raises(UsageError):
+        parse_images([value])
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["/venv/bin/python", "-m", "probelab", "cluster", "up", "--port", "0"], True),
+    (["/venv/bin/python", "/venv/bin/probelab", "cluster", "up"], True),
+    (["probelab", "cluster", "up"], True),
+    (["/venv/bin/python", "-m", "probelab", "cluster", "down"], False),
+    (["/venv/bin/python", "-m", "probelab", "web"], False),
+    (["sleep", "60"], False),
+    ([], False),
+])
+def test_is_engine_cmdline(argv, expected) -> None:
+    assert pidfile.is_engine_cmdline(argv) is expected
+
+
+RECORD = EngineRecord(pid=10, start_ticks=500, api_url="u", kubeconfig="k", context="probelab",
+                      previous_context=None, started_at=0.0)
+ENGINE_ARGV = ("python", "-m", "probelab", "cluster", "up")
+
+
+@pytest.mark.parametrize(("proc", "expected"), [
+    (None, Liveness.GONE),
+    (ProcInfo(zombie=True, start_ticks=500, cmdline=()), Liveness.GONE),
+    (ProcInfo(zombie=False, start_ticks=500, cmdline=ENGINE_ARGV), Liveness.RUNNING),
+    (ProcInfo(zombie=False, start_ticks=None, cmdline=ENGINE_ARGV), Liveness.RUNNING),
+    (ProcInfo(zombie=False, start_ticks=501, cmdline=ENGINE_ARGV), Liveness.REUSED),
+    (ProcInfo(zombie=False, start_ticks=500, cmdline=("sleep", "60")), Liveness.REUSED),
+])
+def test_liveness(proc, expected) -> None:
+    assert pidfile.liveness(RECORD, proc) is expected
+
+
+def test_read_proc_sees_our_own_process() -> None:
+    info = pidfile.read_proc(os.getpid())
+    assert info is not None and not info.zombie and info.start_ticks
+    assert pidfile.own_start_ticks() == info.start_ticks
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({"PROBELAB_STATE_DIR": "/s", "XDG_RUNTIME_DIR": "/run/u"}, Path("/s")),
+    ({"XDG_RUNTIME_DIR": "/run/u"}, Path("/run/u/probelab")),
+    ({}, Path("/h/.cache/probelab")),
+])
+def test_state_dir(env, expected) -> None:
+    assert pidfile.state_dir(env, Path("/h")) == expected
+
+
+def test_records_are_per_kubeconfig_and_round_trip(tmp_path) -> None:
+    a = pidfile.record_path(tmp_path, Path("/x/a"))
+    assert a == pidfile.record_path(tmp_path, Path("/x/a"))
+    assert a != pidfile.record_path(tmp_path, Path("/x/b"))
+    pidfile.write(a, RECORD)
+    assert pidfile.read(a) == RECORD
+    assert pidfile.all_records(tmp_path) == [(a, RECORD)]
+    a.write_text("{torn")
+    assert pidfile.read(a) is None
+
+
+# ---- the engine's signal handling (in process, fake components) -------------------------------
+
+class FakeComponent:
+    """Records its calls; `stop_blocks` makes stop() hang like a pod that never exits."""
+
+    name = "fake"
+    calls: ClassVar[list[str]] = []
+    stop_blocks = False
+    fail_start = False
+
+    async def start(self, ctx) -> None:
+        FakeComponent.calls.append(f"start {self.name}")
+        if self.fail_start:
+            raise UsageError("cannot listen")
+
+    async def stop(self) -> None:
+        FakeComponent.calls.append(f"stop {self.name}")
+        if self.stop_blocks:
+            await asyncio.Event().wait()
+
+
+class First(FakeComponent):
+    name = "first"
+
+
+class Second(FakeComponent):
+    name = "second"
+
+
+@pytest.fixture
+def fakes(monkeypatch):
+    FakeComponent.calls = []
+    FakeComponent.stop_blocks = False
+    FakeComponent.fail_start = False
+    Second.fail_start = False
+    monkeypatch.setattr(engine_cluster, "COMPONENTS",
+                        (f"{__name__}:First", f"{__name__}:Second"))
+    return FakeComponent
+
+
+def run_with_signals(signals: list[signal.Signals]) -> tuple[engine_cluster.Outcome, list[str]]:
+    """Run the engine; once ready, send ourselves `signals` one per loop turn."""
+    seen: list[str] = []
+
+    async def main() -> engine_cluster.Outcome:
+        eng = engine_cluster.Engine(EngineConfig())
+
+        async def send() -> None:
+            for sig in signals:
+                os.kill(os.getpid(), sig)
+                await asyncio.sleep(0)
+                await asyncio.sleep(0)
+
+        def ready() -> None:
+            seen.append("ready")
+            asyncio.get_running_loop().create_task(send())
+
+        return await eng.run_forever(ready, seen.append)
+
+    return asyncio.run(main()), seen
+
+
+def test_first_signal_stops_in_reverse_order(fakes) -> None:
+    outcome, seen = run_with_signals([signal.SIGTERM])
+    assert outcome is engine_cluster.Outcome.GRACEFUL
+    assert seen == ["ready", "SIGTERM"]
+    assert fakes.calls == ["start first", "start second", "stop second", "stop first"]
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # handlers removed again
+
+
+def test_second_signal_forces_a_hanging_stop(fakes) -> None:
+    fakes.stop_blocks = True
+    outcome, seen = run_with_signals([signal.SIGINT, signal.SIGINT])
+    assert outcome is engine_cluster.Outcome.FORCED
+    assert seen == ["ready", "SIGINT"]
+
+
+def test_failed_start_stops_what_started(fakes) -> None:
+    Second.fail_start = True
+
+    async def main() -> None:
+        await engine_cluster.Engine(EngineConfig()).run_forever()
+
+    with pytest.raises(UsageError):
+        asyncio.run(main())
+    assert fakes.calls == ["start first", "start second", "stop second", "stop first"]
