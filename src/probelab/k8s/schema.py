@@ -1,0 +1,109 @@
+"""Strict field validation: which fields of an object are not in the Kubernetes schema.
+
+The API server's registry calls `unknown_fields` on every write and answers
+`strict decoding error: unknown field "spec.foo"` (kubectl sends `fieldValidation=Strict`), so a
+typo like `readinesProbe` is an error instead of a silently missing probe. The schema is the
+model metadata of the official `kubernetes` client (a runtime dependency): each model class
+lists its JSON field names (`attribute_map`) and their types (`openapi_types`), generated from
+the upstream OpenAPI document. Free-form values (`object`: IntOrString, Quantity, RawExtension,
+`fieldsV1`) are not descended into. Paths use the upstream format: `spec.containers[0].foo`.
+
+Importing the client's models takes about a second, so it happens on first use and every
+model's field table is cached.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import re
+from typing import Any
+
+_PRIMITIVES = frozenset({"str", "int", "bool", "float", "datetime", "date", "object",
+                         "bytearray", "file"})
+_LIST = re.compile(r"^list\[(.+)\]$", re.IGNORECASE)
+_DICT = re.compile(r"^dict(?:\(str, (.+)\)|\[str, (.+)\])$", re.IGNORECASE)
+
+# Kinds whose client model is not simply `<Version><Kind>` of their group-version.
+_MODEL_NAMES = {
+    ("v1", "Event"): "CoreV1Event",
+    ("v1", "EventList"): "CoreV1EventList",
+    ("events.k8s.io/v1", "Event"): "EventsV1Event",
+    ("events.k8s.io/v1", "EventList"): "EventsV1EventList",
+}
+
+
+def unknown_fields(obj: Any) -> list[str]:
+    """Dotted paths of the fields of `obj` its kind's schema does not know (in object order).
+
+    Objects of a kind the client has no model for are not judged (empty list).
+    """
+    if not isinstance(obj, dict):
+        return []
+    model = model_name(obj.get("apiVersion"), obj.get("kind"))
+    if model is None:
+        return []
+    found: list[str] = []
+    _walk(obj, model, "", found)
+    return found
+
+
+def model_name(api_version: Any, kind: Any) -> str | None:
+    """The client model class of a kind (`apps/v1`, `Deployment` -> `V1Deployment`)."""
+    if not isinstance(api_version, str) or not isinstance(kind, str) or not kind:
+        return None
+    name = _MODEL_NAMES.get((api_version, kind))
+    if name is None:
+        version = api_version.rsplit("/", 1)[-1]
+        name = version[:1].upper() + version[1:] + kind
+    return name if _fields(name) is not None else None
+
+
+@functools.cache
+def _models() -> Any:
+    return importlib.import_module("kubernetes.client.models")
+
+
+@functools.cache
+def _fields(model: str) -> dict[str, str] | None:
+    """JSON field name -> client type name, for one model class (None when no such class)."""
+    cls = getattr(_models(), model, None)
+    types = getattr(cls, "openapi_types", None)
+    attributes = getattr(cls, "attribute_map", None)
+    if not isinstance(types, dict) or not isinstance(attributes, dict):
+        return None
+    return {attributes[attr]: type_name for attr, type_name in types.items()
+            if attr in attributes}
+
+
+def _walk(value: Any, type_name: str, path: str, found: list[str]) -> None:
+    if type_name in _PRIMITIVES or value is None:
+        return
+    listed = _LIST.match(type_name)
+    if listed:
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                _walk(item, listed.group(1), f"{path}[{i}]", found)
+        return
+    mapped = _DICT.match(type_name)
+    if mapped:
+        inner = mapped.group(1) or mapped.group(2)
+        if isinstance(value, dict) and inner not in _PRIMITIVES:
+            for key, item in value.items():
+                _walk(item, inner, f"{path}[{key}]", found)
+        return
+    fields = _fields(type_name)
+    if fields is None or not isinstance(value, dict):
+        return
+    for key, item in value.items():
+        child = f"{path}.{key}" if path else str(key)
+        sub = fields.get(str(key))
+        if sub is None:
+            found.append(child)
+        else:
+            _walk(item, sub, child, found)
+
+
+def warm() -> None:
+    """Import the client's models now (an engine may call this at start-up)."""
+    _models()
