@@ -1,0 +1,309 @@
+"""A small HTTP/1.1 client on asyncio Protocols: one request at a time per keep-alive connection.
+
+Why not aiohttp: its per-request overhead caps a load generator at a fraction of what the
+server can take. Here a request is one `transport.write` of pre-built bytes and a response is
+parsed by httptools (llhttp, in C); only status, `X-App-Version` and `X-Pod-Name` are kept.
+
+`ConnectionPool.request` is the only entry point. Failures are raised as the socket exceptions
+the loop produced, or `ServerClosed` / `BadResponse` / `TimeoutError`; `outcome.classify`
+turns them into classes. Timeouts are enforced by one sweeper task per pool (precision:
+`sweep_interval_s`), not a timer per request, which would cost more than the request itself.
+
+Keep-alive rule (as browsers and Go's transport do): a pooled connection the server closed while
+it sat idle is detected before anything is written on it; the request then goes to a fresh
+connection, once, and `retries` counts it. A request that was written is never retried: if the
+server closes after that, the caller sees `closed` or `reset`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Callable
+
+import httptools
+
+from probelab.errors import RuntimeFailure
+from probelab.load.outcome import BadResponse, ServerClosed
+
+_VERSION = b"x-app-version"
+_POD = b"x-pod-name"
+_FRAMING = (b"content-length", b"transfer-encoding")
+
+
+def retry_on_fresh_connection(reused: bool, closed_while_idle: bool, written: bool) -> bool:
+    """The one case a request is retried: its pooled connection died idle and nothing was sent."""
+    return reused and closed_while_idle and not written
+
+
+OnDone = Callable[["HttpConnection", BaseException | None], None]
+
+
+class HttpConnection(asyncio.Protocol):
+    """One TCP connection; `send` writes a request and calls `on_done(conn, exc)` once when the
+    response is complete (`exc` None) or the request failed.
+
+    After a successful `on_done`, `status`, `version` and `pod` describe that response until
+    the next `send`. Callbacks rather than futures: in the closed model the next request is
+    written straight from the completion callback, with no task switch in between.
+    """
+
+    __slots__ = (
+        "_framed",
+        "_head_only",
+        "_headers_done",
+        "_parser",
+        "closed",
+        "deadline",
+        "got",
+        "on_done",
+        "pod",
+        "requests",
+        "status",
+        "transport",
+        "version",
+    )
+
+    def __init__(self, head_only: bool = False) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self._head_only = head_only
+        self.on_done: OnDone | None = None  # set while a request is in flight
+        self.status = 0
+        self.version: str | None = None
+        self.pod: str | None = None
+        self.got = 0  # bytes of the current response so far
+        self._headers_done = False
+        self._framed = False  # Content-Length or Transfer-Encoding seen (else body ends at EOF)
+        self.closed = False  # the server closed it, or we did; never reuse
+        self.requests = 0  # requests written on this connection
+        self.deadline = 0.0  # perf_counter time by which the response must be complete
+
+    # -- used by the pool and the schedulers --------------------------------------------------
+    def send(self, data: bytes, deadline: float, on_done: OnDone) -> None:
+        self.on_done = on_done
+        self.status = 0
+        self.version = self.pod = None
+        self.got = 0
+        self._headers_done = self._framed = False
+        self.requests += 1
+        self.deadline = deadline
+        self.transport.write(data)  # type: ignore[union-attr]
+
+    def fail(self, exc: BaseException) -> None:
+        """End the current request (if any) with `exc` and drop the connection at once."""
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+        self._finish(exc)
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self.on_done is None:  # bytes nobody asked for: the connection is out of step
+            self.close()
+            return
+        self.got += len(data)
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self.fail(BadResponse("the server switched protocols"))
+        except httptools.HttpParserError as exc:
+            self.fail(BadResponse(f"invalid HTTP response: {exc}"))
+
+    def eof_received(self) -> bool:
+        self.closed = True
+        if self.on_done is not None:
+            if self._headers_done and not self._framed:
+                self._complete()  # a body delimited by the end of the connection
+            else:
+                self._finish(ServerClosed(self.got))
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.on_done is not None:
+            self._finish(exc if exc is not None else ServerClosed(self.got))
+
+    # -- httptools callbacks ------------------------------------------------------------------
+    def on_header(self, name: bytes, value: bytes) -> None:
+        size = len(name)
+        if size == 13 and name.lower() == _VERSION:
+            self.version = value.decode("latin-1")
+        elif size == 10 and name.lower() == _POD:
+            self.pod = value.decode("latin-1")
+        elif (size == 14 or size == 17) and name.lower() in _FRAMING:
+            self._framed = True
+
+    def on_headers_complete(self) -> None:
+        self.status = self._parser.get_status_code()
+        self._headers_done = True
+        if self._head_only and self.status >= 200:
+            # A HEAD response announces a body it never sends; llhttp cannot know that here.
+            self._parser = httptools.HttpResponseParser(self)
+            self._complete()
+
+    def on_message_complete(self) -> None:
+        if self.status < 200:  # 1xx informational: the real response follows
+            self.version = self.pod = None
+            self._headers_done = self._framed = False
+            return
+        if self.on_done is not None:
+            self._complete()
+
+    # -- internals ----------------------------------------------------------------------------
+    def _complete(self) -> None:
+        on_done, self.on_done = self.on_done, None
+        if not self.closed and not self._parser.should_keep_alive():
+            self.close()
+        if on_done is not None:
+            on_done(self, None)
+
+    def _finish(self, exc: BaseException) -> None:
+        on_done, self.on_done = self.on_done, None
+        if on_done is not None:
+            on_done(self, exc)
+
+
+class ConnectionPool:
+    """Keep-alive connections to one address; at most one request in flight per connection.
+
+    The caller bounds concurrency (closed model: one worker per connection; open model: a
+    semaphore), so the pool never waits for a connection: it takes an idle one or opens one.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        request: bytes,
+        *,
+        keepalive: bool = True,
+        head_only: bool = False,
+        sweep_interval_s: float = 0.05,
+    ) -> None:
+        self.host, self.port = host, port
+        self.request_bytes = request
+        self.keepalive = keepalive
+        self.head_only = head_only
+        self.sweep_interval_s = sweep_interval_s
+        self.retries = 0  # requests moved to a fresh connection (pooled one closed while idle)
+        self.opened = 0  # connections opened
+        self._idle: list[HttpConnection] = []
+        self._busy: set[HttpConnection] = set()
+        self._address: tuple[int, str] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def start(self) -> None:
+        """Resolve the host once (every connection goes to the same address) and start sweeping."""
+        self._loop = loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise RuntimeFailure(f"cannot resolve {self.host!r}: {exc}") from None
+        family, *_, sockaddr = infos[0]
+        self._address = (family, sockaddr[0])
+        self._sweeper = loop.create_task(self._sweep(), name="load-timeout-sweeper")
+
+    def take_idle(self) -> HttpConnection | None:
+        """A pooled connection to send on, or None: the caller then opens one with `connect`.
+
+        A pooled connection the server closed while idle is dropped here, before anything was
+        written on it: that request is retried on a fresh connection and counted.
+        """
+        if not self._idle:
+            return None
+        conn = self._idle.pop()
+        if conn.closed and retry_on_fresh_connection(conn.requests > 0, True, False):
+            self.retries += 1
+            return None
+        return conn
+
+    def release(self, conn: HttpConnection) -> None:
+        """After a request ended: keep the connection for the next one, or drop it."""
+        self._busy.discard(conn)
+        if self.keepalive and not conn.closed and conn.on_done is None:
+            self._idle.append(conn)
+        elif conn.on_done is None:
+            conn.close()
+
+    def send(self, conn: HttpConnection, deadline: float, on_done: OnDone) -> None:
+        self._busy.add(conn)
+        conn.send(self.request_bytes, deadline, on_done)
+
+    async def connect(self, deadline: float) -> HttpConnection:
+        """A fresh connection; raises the connect error (refused, timeout, ...)."""
+        loop = self._loop
+        family, address = self._address  # type: ignore[misc]
+        try:
+            async with asyncio.timeout(max(0.0, deadline - time.perf_counter())):
+                _, conn = await loop.create_connection(  # type: ignore[union-attr]
+                    self._new_protocol, address, self.port, family=family
+                )
+        except TimeoutError:
+            raise TimeoutError("connect timed out") from None
+        self.opened += 1
+        return conn
+
+    async def request(self, deadline: float) -> HttpConnection:
+        """Send one request and wait for it (the open model's path; `deadline` is perf_counter).
+
+        Returns the connection, whose status/version/pod are the response's: read them before
+        the next await, the connection is back in the pool already.
+        """
+        conn = self.take_idle() or await self.connect(deadline)
+        waiter = self._loop.create_future()  # type: ignore[union-attr]
+
+        def done(conn: HttpConnection, exc: BaseException | None) -> None:
+            if waiter.done():
+                return
+            if exc is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(exc)
+
+        self.send(conn, deadline, done)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            conn.on_done = None
+            conn.fail(ServerClosed(conn.got))
+            raise
+        finally:
+            self.release(conn)
+        return conn
+
+    def _new_protocol(self) -> HttpConnection:
+        return HttpConnection(self.head_only)
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_interval_s)
+            if not self._busy:
+                continue
+            now = time.perf_counter()
+            for conn in [c for c in self._busy if c.deadline <= now]:
+                conn.fail(TimeoutError("no complete response within the timeout"))
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._busy)
+
+    def close(self) -> None:
+        """Close every connection and stop the sweeper; safe to call twice."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        for conn in [*self._idle, *self._busy]:
+            conn.fail(ServerClosed(conn.got))
+        self._idle.clear()
+        self._busy.clear()

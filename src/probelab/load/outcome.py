@@ -1,0 +1,99 @@
+"""How one request ended: the outcome classes and the pure rule that picks one.
+
+The client (`client.py`) raises ordinary socket exceptions plus the two below; the runner asks
+`classify` for the class and `describe` for a short, stable message (no local ports, so that
+the error table groups identical failures). Nothing here does I/O, so the rules are tested
+with tables in `tests/test_load_outcome.py`.
+"""
+
+from __future__ import annotations
+
+import errno
+from enum import Enum
+
+
+class Outcome(Enum):
+    """Every request ends in exactly one of these."""
+
+    OK = "ok"  # a 2xx or 3xx response
+    HTTP_4XX = "http_4xx"  # a complete 4xx response
+    HTTP_5XX = "http_5xx"  # a complete 5xx response (e.g. 503 from a draining pod)
+    REFUSED = "refused"  # connect() got ECONNREFUSED: nothing listens there (any more)
+    RESET = "reset"  # ECONNRESET / EPIPE: the peer aborted the connection
+    CLOSED = "closed"  # the server closed the connection before a complete response
+    TIMEOUT = "timeout"  # no connection or no complete response within the timeout
+    OTHER = "other"  # anything else (bad response, DNS, ...), with the message
+
+
+OUTCOMES: tuple[Outcome, ...] = tuple(Outcome)
+FAILURES: tuple[Outcome, ...] = tuple(o for o in Outcome if o is not Outcome.OK)
+
+
+class ServerClosed(ConnectionError):
+    """The server closed the connection (FIN) before the response was complete."""
+
+    def __init__(self, got_bytes: int = 0) -> None:
+        self.got_bytes = got_bytes
+        what = "before any response byte" if got_bytes == 0 else f"after {got_bytes} bytes"
+        super().__init__(f"server closed the connection {what}")
+
+
+class BadResponse(Exception):
+    """The bytes the server sent are not an HTTP/1.x response we can parse."""
+
+
+_REFUSED = {errno.ECONNREFUSED}
+_RESET = {errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED}
+_TIMEOUT = {errno.ETIMEDOUT}
+
+
+def classify(status: int | None, exc: BaseException | None) -> Outcome:
+    """The class of one finished request: from the status when a response came, else the error.
+
+    Order matters: the errno subclasses of OSError come first, so that ConnectionResetError and
+    ServerClosed (both ConnectionError) land in different classes.
+    """
+    if exc is None:
+        if status is None:
+            return Outcome.OTHER
+        if status >= 500:
+            return Outcome.HTTP_5XX
+        if status >= 400:
+            return Outcome.HTTP_4XX
+        return Outcome.OK if status >= 200 else Outcome.OTHER
+    if isinstance(exc, ServerClosed):
+        return Outcome.CLOSED
+    if isinstance(exc, TimeoutError):  # asyncio.TimeoutError is TimeoutError since 3.11
+        return Outcome.TIMEOUT
+    if isinstance(exc, ConnectionRefusedError):
+        return Outcome.REFUSED
+    if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+        return Outcome.RESET
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return _by_errno(exc.errno)
+    return Outcome.OTHER
+
+
+def _by_errno(code: int) -> Outcome:
+    if code in _REFUSED:
+        return Outcome.REFUSED
+    if code in _RESET:
+        return Outcome.RESET
+    if code in _TIMEOUT:
+        return Outcome.TIMEOUT
+    return Outcome.OTHER
+
+
+def describe(outcome: Outcome, status: int | None, exc: BaseException | None) -> str | None:
+    """A short message for the error table and CSV, identical for identical failures."""
+    if exc is None:
+        return None if outcome is Outcome.OK else f"HTTP {status}"
+    if isinstance(exc, ServerClosed):
+        return str(exc)
+    if isinstance(exc, TimeoutError):
+        return str(exc) or "timed out"
+    if isinstance(exc, OSError) and exc.errno is not None:
+        name = errno.errorcode.get(exc.errno, str(exc.errno))
+        return f"{name}: {exc.strerror or exc}"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

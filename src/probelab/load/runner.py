@@ -1,0 +1,89 @@
+"""One load run, wired: pool + scheduler + record log, stopped by bounds or by a stop event.
+
+`run_load` is what the CLI and the demo (`scenario/loaddriver.py`) call, on their own event
+loop. A stop event ends the run early: no new requests start, those in flight get
+`STOP_GRACE_S` to finish, the rest are abandoned (counted, not recorded as failures: they
+did not fail, we stopped waiting).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from probelab.load.client import ConnectionPool
+from probelab.load.config import LoadConfig, request_bytes
+from probelab.load.records import Record, RecordLog
+from probelab.load.scheduler import closed_model, open_model
+
+STOP_GRACE_S = 1.0
+
+
+@dataclass
+class LoadResult:
+    config: LoadConfig
+    records: RecordLog
+    started_at: float  # wall clock (epoch seconds) of the start
+    elapsed_s: float  # from the start until the last request ended or was abandoned
+    retries: int  # requests moved to a fresh connection: their pooled one died idle
+    connections: int  # connections opened
+    interrupted: bool  # stopped by the stop event (Ctrl-C, the demo) before its bounds
+    abandoned: int  # requests in flight when the stop grace ran out
+
+
+async def run_load(
+    config: LoadConfig,
+    on_result: Callable[[Record], object] | None = None,
+    stop_event: asyncio.Event | None = None,
+    log: RecordLog | None = None,
+) -> LoadResult:
+    """Run the load described by `config` until its bounds or `stop_event`; never raises for
+    request failures (they are records). Raises RuntimeFailure if the host cannot be resolved.
+    """
+    loop = asyncio.get_running_loop()
+    stop = stop_event if stop_event is not None else asyncio.Event()
+    if log is None:
+        log = RecordLog(on_result)
+    elif on_result is not None:
+        log.on_result = on_result
+    target = config.target
+    pool = ConnectionPool(
+        target.host,
+        target.port,
+        request_bytes(config),
+        keepalive=not config.disable_keepalive,
+        head_only=config.method == "HEAD",
+        sweep_interval_s=min(0.05, config.timeout_s / 10),
+    )
+    await pool.start()
+    model = open_model if config.rate_rps is not None else closed_model
+    started_at, start = time.time(), time.perf_counter()
+    main = loop.create_task(model(config, pool, log, stop, start), name="load-scheduler")
+    stopped = loop.create_task(stop.wait(), name="load-stop-watch")
+    abandoned = 0
+    try:
+        await asyncio.wait({main, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if not main.done():
+            done, _ = await asyncio.wait({main}, timeout=STOP_GRACE_S)
+            if not done:
+                abandoned = pool.in_flight
+                main.cancel()
+                await asyncio.wait({main})
+        if main.done() and not main.cancelled() and main.exception() is not None:
+            raise main.exception()  # type: ignore[misc]  # a bug, not a request failure
+    finally:
+        for task in (main, stopped):
+            task.cancel()
+        pool.close()
+    return LoadResult(
+        config=config,
+        records=log,
+        started_at=started_at,
+        elapsed_s=time.perf_counter() - start,
+        retries=pool.retries,
+        connections=pool.opened,
+        interrupted=stop.is_set(),
+        abandoned=abandoned,
+    )
