@@ -63,7 +63,13 @@ def describe(obj: Any, errors: list[FieldError]) -> str:
         if isinstance(meta, dict) and isinstance(meta.get("name"), str):
             name = meta["name"]
     texts = [f"{e.field}: {e.message}" if e.field else e.message for e in errors]
-    return f'{kind} "{name}": ' + "; ".join(texts)
+    return _one_line(f'{kind} "{name}": ' + "; ".join(texts))
+
+
+def _one_line(text: str) -> str:
+    """Control characters (a label key may hold a newline) shown escaped, as Go's %q would."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode()
+                   for ch in text)
 
 
 # --- metadata ------------------------------------------------------------------------------
