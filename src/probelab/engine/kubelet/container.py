@@ -1,0 +1,356 @@
+"""One container of one pod, as the kubelet runs it: start, probe, restart, kill.
+
+A `ContainerRunner` loops: resolve the image and environment, wait out any restart back-off,
+start the process, run its probe workers, and wait until the process exits, a liveness/startup
+probe asks for a kill, or the pod terminates. Kills follow the plan of `termination` (Killing →
+preStop bounded by the grace → SIGTERM → the rest of the grace, ≥ 2 s → SIGKILL), each step an
+Event with the real moment in `eventTime` (engine-only reasons PreStopHookStarted,
+StopSignalSent, Killed, ContainerExited, read by the demo's observer). Decisions come from the
+pure modules `probe_rules`, `restart`, `termination`, `command`; the owner is `podworker`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from probelab.engine import podlogs
+from probelab.engine.images import missing_message
+from probelab.engine.kubelet import command, lifecycle, prober, runtime
+from probelab.engine.kubelet.probe_rules import (
+    Gate,
+    ProbeSpec,
+    ProbeType,
+    Result,
+    container_probes,
+    container_ready,
+    container_started,
+    initial_state,
+    next_probe_at,
+    next_probe_state,
+    probe_gate,
+)
+from probelab.engine.kubelet.prober import Target
+from probelab.engine.kubelet.restart import (
+    Backoff,
+    backoff_wait,
+    exit_code_of,
+    exit_reason,
+    next_backoff,
+    should_restart,
+)
+from probelab.engine.kubelet.status import HOST_IP, ContainerView, Exit, State
+from probelab.engine.kubelet.termination import (
+    KillReason,
+    grace_period_s,
+    killing_message,
+    plan_kill,
+    stop_timeout_s,
+)
+
+if TYPE_CHECKING:
+    from probelab.engine.kubelet.podworker import PodWorker
+
+log = logging.getLogger("probelab.engine.kubelet")
+
+
+class ContainerRunner:
+    def __init__(self, worker: PodWorker, spec: dict[str, Any]) -> None:
+        self.worker = worker
+        self.node = worker.node
+        self.spec = spec
+        self.name = str(spec.get("name", ""))
+        self.image = str(spec.get("image", ""))
+        self.probes: dict[ProbeType, ProbeSpec] = container_probes(spec)
+        self.prestop = (spec.get("lifecycle") or {}).get("preStop")
+        self.state = State.WAITING
+        self.reason, self.message = "ContainerCreating", ""
+        self.started_at: float | None = None
+        self.exit: Exit | None = None
+        self.last_exit: Exit | None = None
+        self.restart_count = 0
+        self.container_id = ""
+        self.results: dict[ProbeType, Result] = {}
+        self.proc: asyncio.subprocess.Process | None = None
+        self.backoff: Backoff | None = None
+        self.kill_request = asyncio.Event()
+        self.kill_reason = KillReason.LIVENESS
+        self.started_event = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    # ---- what status is made of ------------------------------------------------------------
+    @property
+    def started(self) -> bool:
+        startup = self.results.get(ProbeType.STARTUP) if ProbeType.STARTUP in self.probes else None
+        return container_started(self.state is State.RUNNING, startup)
+
+    def view(self) -> ContainerView:
+        running = self.state is State.RUNNING
+        readiness = (self.results.get(ProbeType.READINESS)
+                     if ProbeType.READINESS in self.probes else None)
+        return ContainerView(
+            name=self.name, image=self.image, state=self.state, reason=self.reason,
+            message=self.message, started_at=self.started_at, exit=self.exit,
+            last_exit=self.last_exit, restart_count=self.restart_count,
+            container_id=self.container_id, started=self.started,
+            ready=container_ready(running, self.started, readiness),
+        )
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None and self.proc.returncode is None else None
+
+    def _event(self, reason: str, message: str, warning: bool = False) -> None:
+        self.node.event(self.worker.pod, reason, message, warning=warning, container=self.name)
+
+    def _pod_ref(self) -> str:
+        w = self.worker
+        return f"{w.name}_{w.namespace}({w.uid})"
+
+    # ---- the loop ----------------------------------------------------------------------------
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(
+            self._run(), name=f"kubelet-container-{self.worker.namespace}/{self.worker.name}/"
+                              f"{self.name}")
+
+    async def _run(self) -> None:
+        w = self.worker
+        try:
+            while not w.terminating.is_set():
+                prepared = self._prepare()
+                if prepared is None:
+                    await w.terminating.wait()
+                    return
+                if self.last_exit is not None and not await self._wait_backoff():
+                    return
+                exit_ = await self._run_once(*prepared)
+                if w.terminating.is_set() or not should_restart(w.restart_policy,
+                                                                exit_.exit_code):
+                    await w.terminating.wait()
+                    return
+                self.last_exit, self.exit = exit_, None
+        finally:
+            self.kill_now(record=False)
+
+    def _prepare(self) -> tuple[list[str], dict[str, str], Target] | None:
+        """argv, env and probe target of the next run, or None (waiting with a reason)."""
+        w = self.worker
+        entrypoint = self.node.images.resolve(self.image)
+        if entrypoint is None:
+            message = missing_message(self.image)
+            self._set_waiting("ErrImagePull", message)
+            self._event("Failed", message, warning=True)
+            return None
+        try:
+            env = command.container_env(w.pod, self.spec, w.pod_ip, HOST_IP)
+        except command.EnvError as exc:
+            self._set_waiting("CreateContainerConfigError", str(exc))
+            self._event("Failed", f"Error: {exc}", warning=True)
+            return None
+        argv = command.argv(entrypoint, [], self.spec, env)
+        workdir = self.spec.get("workingDir")
+        cwd = workdir if workdir and Path(workdir).is_dir() else None
+        return argv, env, Target(w.pod_ip, prober.container_ports(self.spec), env, cwd)
+
+    def _set_waiting(self, reason: str, message: str) -> None:
+        self.state, self.reason, self.message = State.WAITING, reason, message
+        self.worker.publish()
+
+    async def _wait_backoff(self) -> bool:
+        """Wait out the restart back-off; False if the pod started terminating meanwhile."""
+        assert self.last_exit is not None
+        clock = self.node.clock
+        finished = self.last_exit.finished_at
+        wait = backoff_wait(self.backoff, finished, clock.now())
+        if wait > 0:
+            assert self.backoff is not None
+            self._set_waiting("CrashLoopBackOff",
+                              f"back-off {self.backoff.delay_s:g}s restarting failed "
+                              f"container={self.name} pod={self._pod_ref()}")
+            self._event("BackOff", f"Back-off restarting failed container {self.name} in pod "
+                                   f"{self._pod_ref()}", warning=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.worker.terminating.wait(), wait)
+                return False
+        self.backoff = next_backoff(self.backoff, finished, clock.now())
+        return True
+
+    async def _run_once(self, argv: list[str], env: dict[str, str], target: Target) -> Exit:
+        """Start the process and see it to its end; returns how it ended."""
+        w, clock, loop = self.worker, self.node.clock, asyncio.get_running_loop()
+        if self.last_exit is not None:
+            self.restart_count += 1
+        self._event("Pulled", f'Container image "{self.image}" already present on machine')
+        self.container_id = f"probelab://{uuid.uuid4().hex}"
+        started_at = clock.now()
+        log_file = podlogs.log_path(self.node.state_dir, w.namespace, w.name, self.name)
+        try:
+            proc = await runtime.spawn(argv, env, log_file, cwd=target.cwd)
+        except OSError as exc:
+            message = f"failed to start container process {argv[0]!r}: {exc.strerror or exc}"
+            self._event("Failed", f"Error: {message}", warning=True)
+            return self._exited(Exit(128, "StartError", started_at, clock.now(),
+                                     self.container_id, message))
+        self.proc = proc
+        self.node.live.add(proc.pid)
+        self._event("Created", f"Created container: {self.name}")
+        self._event("Started", f"Started container {self.name}")
+        self.state, self.reason, self.message = State.RUNNING, "", ""
+        self.started_at, self.exit = started_at, None
+        self.results = {t: initial_state(t).result for t in self.probes}
+        self.kill_request, self.started_event = asyncio.Event(), asyncio.Event()
+        w.publish()
+        started_mono = loop.time()
+        exit_task = loop.create_task(runtime.reap(proc), name=f"reap-{proc.pid}")
+        probes = [loop.create_task(self._probe_loop(spec, target, started_mono),
+                                   name=f"probe-{spec.type.value}-{w.name}/{self.name}")
+                  for spec in self.probes.values()]
+        try:
+            await self._until_exit_or_kill(exit_task)
+            code = exit_task.result()
+        finally:
+            for task in probes:
+                task.cancel()
+            await asyncio.gather(*probes, return_exceptions=True)
+            if not exit_task.done():
+                runtime.signal_group(proc.pid, signal.SIGKILL)
+                await asyncio.gather(exit_task, return_exceptions=True)
+            self.node.live.discard(proc.pid)
+            self.proc = None
+        exit_code, sig = exit_code_of(code)
+        how = f" (signal {signal.Signals(sig).name})" if sig else ""
+        self._event("ContainerExited", f"Container {self.name} exited with code {exit_code}{how}")
+        return self._exited(Exit(exit_code, exit_reason(exit_code), started_at, clock.now(),
+                                 self.container_id))
+
+    def _exited(self, exit_: Exit) -> Exit:
+        self.state, self.exit, self.results = State.TERMINATED, exit_, {}
+        self.worker.publish()
+        return exit_
+
+    async def _until_exit_or_kill(self, exit_task: asyncio.Task[int]) -> None:
+        w = self.worker
+        waits = [asyncio.ensure_future(w.terminating.wait()),
+                 asyncio.ensure_future(self.kill_request.wait())]
+        try:
+            await asyncio.wait([exit_task, *waits], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+        if exit_task.done():
+            return
+        if w.terminating.is_set():
+            reason = w.kill_reason
+            grace = grace_period_s(w.pod, reason)
+        else:
+            reason = self.kill_reason
+            probe = self.spec.get("livenessProbe" if reason is KillReason.LIVENESS
+                                  else "startupProbe")
+            grace = grace_period_s(w.pod, reason, probe)
+        await self._kill(exit_task, reason, grace)
+
+    async def _kill(self, exit_task: asyncio.Task[int], reason: KillReason, grace: int) -> None:
+        """killContainer: Killing, preStop within the grace, stop signal, SIGKILL when over."""
+        w, loop = self.worker, asyncio.get_running_loop()
+        assert self.proc is not None
+        pid = self.proc.pid
+        self._event("Killing", killing_message(self.name, reason))
+        plan = plan_kill(grace, self.prestop is not None)
+        began = loop.time()
+        if plan.run_prestop:
+            self._event("PreStopHookStarted", f"Running the preStop hook of container "
+                                              f"{self.name} (up to {plan.hook_budget_s}s)")
+            target = Target(w.pod_ip, prober.container_ports(self.spec),
+                            command.container_env(w.pod, self.spec, w.pod_ip, HOST_IP))
+            hook = loop.create_task(lifecycle.run_prestop(
+                self.prestop, target, self.name, f"{w.name}_{w.namespace}", plan.hook_budget_s))
+            done, _ = await asyncio.wait([hook], timeout=plan.hook_budget_s)
+            if hook in done:
+                failure = hook.result() if not hook.exception() else str(hook.exception())
+                if failure:
+                    self._event("FailedPreStopHook", failure, warning=True)
+            else:
+                hook.cancel()
+                await asyncio.gather(hook, return_exceptions=True)
+                log.info("preStop hook of %s/%s not completed in grace period", w.name,
+                         self.name)
+        timeout = stop_timeout_s(plan, loop.time() - began)
+        if exit_task.done():
+            return
+        runtime.signal_pid(pid, signal.SIGTERM)
+        self._event("StopSignalSent", f"Sent SIGTERM to container {self.name}; SIGKILL in "
+                                      f"{timeout}s if it is still running")
+        done, _ = await asyncio.wait([exit_task], timeout=timeout)
+        if not done:
+            runtime.signal_group(pid, signal.SIGKILL)
+            self._event("Killed", f"Container {self.name} did not stop within {timeout}s of "
+                                  "SIGTERM: sent SIGKILL", warning=True)
+            await asyncio.wait([exit_task])
+
+    def kill_now(self, record: bool = True) -> None:
+        """SIGKILL the container's process group at once (the pod object vanished)."""
+        pid = self.pid
+        if pid is None:
+            return
+        runtime.signal_group(pid, signal.SIGKILL)
+        if record:
+            self._event("Killed", f"Pod deleted: sent SIGKILL to container {self.name}",
+                        warning=True)
+
+    # ---- probes ------------------------------------------------------------------------------
+    async def _probe_loop(self, spec: ProbeSpec, target: Target, started_mono: float) -> None:
+        """One probe worker (worker.go run/doProbe): wait, ask the gate, probe, count."""
+        loop, w = asyncio.get_running_loop(), self.worker
+        state = initial_state(spec.type)
+        last: float | None = None
+        while True:
+            now = loop.time()
+            gate = probe_gate(spec, running_for_s=now - started_mono, started=self.started,
+                              terminating=w.terminating.is_set())
+            if gate is Gate.STOP:
+                return
+            if gate is Gate.WAIT:
+                delay = started_mono + spec.initial_delay_s - now
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                else:
+                    await self._wait_any(self.started_event, w.terminating)
+                continue
+            at = next_probe_at(spec, started_mono, last, now)
+            if at > now:
+                await asyncio.sleep(at - now)
+                continue
+            last = now
+            outcome = await prober.run_probe(spec, target)
+            if outcome.result is Result.FAILURE:
+                self._event("Unhealthy", f"{spec.type.value} probe failed: {outcome.message}",
+                            warning=True)
+            elif outcome.warning:
+                self._event("ProbeWarning", f"{spec.type.value} probe warning: "
+                                            f"{outcome.message}", warning=True)
+            new = next_probe_state(state, outcome.result, spec)
+            if new.result is not state.result:
+                self.results[spec.type] = new.result
+                if spec.type is ProbeType.STARTUP and new.result is Result.SUCCESS:
+                    self.started_event.set()
+                w.publish()
+            state = new
+            if state.on_hold:
+                self.kill_reason = (KillReason.LIVENESS if spec.type is ProbeType.LIVENESS
+                                    else KillReason.STARTUP)
+                self.kill_request.set()
+                return
+
+    @staticmethod
+    async def _wait_any(*events: asyncio.Event) -> None:
+        waits = [asyncio.ensure_future(e.wait()) for e in events]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()

@@ -1,0 +1,135 @@
+"""The kubelet of the local engine (component "kubelet"): runs the pods of the one node.
+
+It watches pods in the store and gives each one a `podworker.PodWorker` (keyed by uid) that
+binds it to the node, starts its containers as process groups, probes them, restarts them and
+terminates them exactly as `k8s-semantics.md` §1–2 describe; pure rules live in `probe_rules`,
+`restart`, `termination`, `status`, `command`; I/O in `runtime`, `prober`, `lifecycle`.
+Neighbours: the store (pods in, pod status and Events out), `probelab.engine.images` (what an
+image runs), `probelab.engine.podlogs` (where output goes), `probelab.engine.cluster` (starts
+it after the controllers and stops it before them).
+
+Stopping terminates every pod gracefully in parallel (preStop, SIGTERM, grace, SIGKILL), bounded
+by the longest grace period plus the 2 s floor, then SIGKILLs anything left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+from probelab.engine.context import EngineContext
+from probelab.engine.images import ImageTable
+from probelab.engine.kubelet.ipam import PodIPs
+from probelab.engine.kubelet.node import NODE_NAME, Node
+from probelab.engine.kubelet.podworker import PodWorker
+from probelab.engine.store import EventType, Watcher, WatchEvent
+
+log = logging.getLogger("probelab.engine.kubelet")
+
+STOP_SLACK_S = 3.0  # on top of the longest grace + 2 s, before the forced stage
+
+
+class Kubelet:
+    """Engine component "kubelet"; `start(ctx)` returns once it watches pods."""
+
+    name = "kubelet"
+
+    def __init__(self) -> None:
+        self.node: Node | None = None
+        self._workers: dict[str, PodWorker] = {}
+        self._watcher: Watcher | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._own_dir: Path | None = None
+        self._stopped = False
+
+    async def start(self, ctx: EngineContext) -> None:
+        state_dir = ctx.config.state_dir
+        if state_dir is None:
+            state_dir = self._own_dir = Path(tempfile.mkdtemp(prefix="probelab-kubelet-"))
+        images = ImageTable.build(ctx.config.images, ctx.config.manifests_dir)
+        self.node = Node(store=ctx.store, clock=ctx.clock, images=images,
+                         ips=PodIPs(ctx.config.pod_cidr_prefix), state_dir=state_dir)
+        self._watcher = ctx.store.watch("pods")
+        self._task = asyncio.get_running_loop().create_task(
+            self._watch(self._watcher), name="kubelet-watch-pods")
+        log.info("kubelet started on node %s", NODE_NAME)
+
+    async def _watch(self, watcher: Watcher) -> None:
+        async for event in watcher:
+            try:
+                self._handle(event)
+            except Exception:  # one bad pod must not stop the node
+                log.exception("kubelet: handling %s of a pod failed", event.type.value)
+
+    def _handle(self, event: WatchEvent) -> None:
+        if event.type is EventType.BOOKMARK or self.node is None:
+            return
+        pod = event.obj
+        uid = pod["metadata"].get("uid", "")
+        worker = self._workers.get(uid)
+        if event.type is EventType.DELETED:
+            if worker is not None:
+                worker.vanish()
+            return
+        node_name = (pod.get("spec") or {}).get("nodeName")
+        if node_name and node_name != NODE_NAME:
+            return
+        if worker is not None:
+            worker.update(pod)
+            return
+        phase = (pod.get("status") or {}).get("phase")
+        if self._stopped or phase in ("Succeeded", "Failed"):
+            return
+        worker = PodWorker(self.node, pod, self._forget)
+        self._workers[uid] = worker
+        worker.start()
+
+    def _forget(self, uid: str) -> None:
+        self._workers.pop(uid, None)
+
+    # ---- what tests, the bench and the CLI read ----------------------------------------------
+    def pids(self, namespace: str, name: str) -> dict[str, int]:
+        """Container name → PID of a pod's running containers."""
+        for worker in self._workers.values():
+            if (worker.namespace, worker.name) == (namespace, name):
+                return worker.pids()
+        return {}
+
+    def all_pids(self) -> set[int]:
+        """Every running container process."""
+        return set(self.node.live) if self.node is not None else set()
+
+    # ---- stopping ----------------------------------------------------------------------------
+    async def stop(self) -> None:
+        """Terminate every pod gracefully (bounded), then kill what is left; safe twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._watcher is not None:
+            self._watcher.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        workers = list(self._workers.values())
+        for worker in workers:
+            worker.shutdown()
+        tasks = [w.task for w in workers if w.task is not None]
+        bound = max((w.shutdown_bound_s() for w in workers), default=0.0) + STOP_SLACK_S
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=bound)
+            if pending:
+                log.warning("kubelet: %d pods still stopping after %.0fs; killing them",
+                            len(pending), bound)
+            for worker in workers:
+                worker.vanish()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        killed = self.node.kill_all() if self.node is not None else 0
+        log.info("kubelet stopped: %d pods terminated, %d process groups killed at the end",
+                 len(workers), killed)
+        if self._own_dir is not None:
+            shutil.rmtree(self._own_dir, ignore_errors=True)

@@ -1,0 +1,185 @@
+"""One pod on the kubelet's node: admit it, run its containers, report status, terminate it.
+
+A `PodWorker` binds the pod to the node (the scheduler's job, done here: `Scheduled`), takes a
+pod IP, starts one `container.ContainerRunner` per container and writes the pod status (pure
+`status.pod_status`) whenever something it is computed from changes. When the pod gets a
+deletionTimestamp every container is killed in parallel per `termination`; once all are gone the
+pod object is deleted (grace 0) and its IP freed. If the object vanishes first (force delete,
+namespace purge) the processes are SIGKILLed at once. Owned by `kubelet.Kubelet`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from probelab.engine.kubelet.container import ContainerRunner
+from probelab.engine.kubelet.node import NODE_NAME, Node
+from probelab.engine.kubelet.restart import RestartPolicy
+from probelab.engine.kubelet.status import PodView, pod_status
+from probelab.engine.kubelet.termination import KillReason, grace_period_s
+from probelab.engine.store import Obj
+
+log = logging.getLogger("probelab.engine.kubelet")
+
+
+class _Replaced(Exception):
+    """The object under this name is another pod (a different uid)."""
+
+
+class PodWorker:
+    def __init__(self, node: Node, pod: Obj, on_done: Callable[[str], None]) -> None:
+        m = pod["metadata"]
+        self.node = node
+        self.pod = pod
+        self.uid: str = m.get("uid", "")
+        self.namespace: str = m.get("namespace", "")
+        self.name: str = m.get("name", "")
+        self.terminating = asyncio.Event()
+        self.kill_reason = KillReason.DELETED
+        self.shutting_down = False
+        self.vanished = False
+        self.runners: list[ContainerRunner] = []
+        self.scheduled_at: float | None = None
+        self.start_time: float | None = None
+        self.pod_ip = ""
+        self.terminal = False
+        self.task: asyncio.Task[None] | None = None
+        self._on_done = on_done
+        if m.get("deletionTimestamp"):
+            self.terminating.set()
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self.pod.get("spec") or {}
+
+    @property
+    def restart_policy(self) -> RestartPolicy:
+        return RestartPolicy.of(self.spec)
+
+    # ---- what the kubelet tells a worker ------------------------------------------------------
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(
+            self._run(), name=f"kubelet-pod-{self.namespace}/{self.name}")
+
+    def update(self, pod: Obj) -> None:
+        """A newer version of the object was seen."""
+        self.pod = pod
+        if pod["metadata"].get("deletionTimestamp") and not self.terminating.is_set():
+            self.kill_reason = KillReason.DELETED
+            self.terminating.set()
+        elif self.start_time is not None:
+            self.publish()  # readiness-gate conditions written by others count for Ready
+
+    def shutdown(self) -> None:
+        """The engine stops: terminate gracefully, but leave the object in place."""
+        self.shutting_down = True
+        if not self.terminating.is_set():
+            self.kill_reason = KillReason.SHUTDOWN
+            self.terminating.set()
+
+    def vanish(self) -> None:
+        """The object is gone: SIGKILL every process now, stop the worker."""
+        if self.vanished:
+            return
+        self.vanished = True
+        self.terminating.set()
+        for runner in self.runners:
+            runner.kill_now()
+        if self.task is not None:
+            self.task.cancel()
+
+    def shutdown_bound_s(self) -> float:
+        """The longest a graceful shutdown of this pod may take (grace + the 2 s floor)."""
+        return grace_period_s(self.pod, KillReason.SHUTDOWN) + 2.0
+
+    def pids(self) -> dict[str, int]:
+        return {r.name: r.pid for r in self.runners if r.pid is not None}
+
+    # ---- the worker ----------------------------------------------------------------------------
+    async def _run(self) -> None:
+        try:
+            if not self.terminating.is_set():
+                self._admit()
+                self.runners = [ContainerRunner(self, c) for c in self.spec.get("containers") or []]
+                self.publish()
+                for runner in self.runners:
+                    runner.start()
+            if self.runners:
+                await asyncio.gather(*(r.task for r in self.runners if r.task))
+            else:
+                await self.terminating.wait()
+            if not self.vanished and not self.shutting_down:
+                self.terminal = True
+                self.publish()
+                self._delete_object()
+        except Exception:
+            log.exception("pod worker %s/%s failed", self.namespace, self.name)
+        finally:
+            tasks = [r.task for r in self.runners if r.task and not r.task.done()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.node.ips.release(self.uid)
+            self._on_done(self.uid)
+
+    def _admit(self) -> None:
+        """Bind to the node (recording `Scheduled`), take an IP, note the start time."""
+        clock = self.node.clock
+        if not self.spec.get("nodeName"):
+            def bind(obj: Obj) -> None:
+                self._check_uid(obj)
+                obj.setdefault("spec", {})["nodeName"] = NODE_NAME
+
+            try:
+                bound = self.node.store.mutate("pods", self.namespace, self.name, bind)
+            except _Replaced:
+                bound = None
+            if bound is not None:
+                self.pod = bound
+            self.node.event(self.pod, "Scheduled", f"Successfully assigned "
+                            f"{self.namespace}/{self.name} to {NODE_NAME}",
+                            component="default-scheduler")
+        self.scheduled_at = clock.now()
+        self.pod_ip = self.node.ips.allocate(self.uid)
+        self.start_time = clock.now()
+
+    def _check_uid(self, obj: Obj) -> None:
+        if obj["metadata"].get("uid") != self.uid:
+            raise _Replaced
+
+    def view(self) -> PodView:
+        gates = tuple(str(g.get("conditionType")) for g in self.spec.get("readinessGates") or []
+                      if g.get("conditionType"))
+        return PodView(restart_policy=self.restart_policy, readiness_gates=gates,
+                       scheduled_at=self.scheduled_at, start_time=self.start_time,
+                       pod_ip=self.pod_ip, terminal=self.terminal,
+                       containers=tuple(r.view() for r in self.runners))
+
+    def publish(self) -> None:
+        """Write the status computed from the current view (a no-op when nothing changed)."""
+        if self.vanished:
+            return
+        view, now = self.view(), self.node.clock.now()
+
+        def change(obj: Obj) -> None:
+            self._check_uid(obj)
+            obj["status"] = pod_status(view, obj.get("status"), now)
+
+        try:
+            updated = self.node.store.mutate("pods", self.namespace, self.name, change,
+                                             subresource="status")
+        except _Replaced:
+            return
+        if updated is not None:
+            self.pod = updated
+
+    def _delete_object(self) -> None:
+        """Every container is gone: remove the pod object (what the status manager does with
+        grace 0 once the pod is terminated)."""
+        current = self.node.store.find("pods", self.namespace, self.name)
+        if current is None or current["metadata"].get("uid") != self.uid:
+            return
+        self.node.store.delete("pods", self.namespace, self.name)

@@ -1,0 +1,128 @@
+"""The container runtime of the local engine: a container is a host process group.
+
+Each container runs in its own session (so its process group can be signalled as a whole, as a
+container's PID namespace would be) with PR_SET_PDEATHSIG=SIGKILL, so it dies with the engine even
+when the engine itself is SIGKILLed. Its stdout and stderr are appended to the pod log file of
+`probelab.engine.podlogs`, which the API server serves as `pods/log`. Exec probes and exec hooks
+run the same way, with the container's environment. Used by `kubelet`, `prober` and `lifecycle`.
+
+Note: the parent-death signal fires when the *thread* that forked the child ends, so spawn from
+the thread that runs the engine's event loop (as asyncio subprocesses do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+log = logging.getLogger("probelab.engine.kubelet")
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:  # pragma: no cover - every Linux has a libc
+        return None
+
+
+_LIBC = _load_libc()
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A preexec function that asks the kernel to SIGKILL the child when we die (Linux)."""
+    if _LIBC is None:
+        return None
+    libc = _LIBC
+    parent = os.getpid()
+
+    def preexec() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # we died between fork and prctl: do not outlive us
+            os._exit(137)
+
+    return preexec
+
+
+def signal_group(pid: int, sig: int) -> bool:
+    """Send `sig` to the process group led by `pid`; False if nothing is left of it."""
+    try:
+        os.killpg(pid, sig)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+async def spawn(argv: Sequence[str], env: Mapping[str, str], log_file: Path | None,
+                cwd: str | None = None, capture: bool = False) -> asyncio.subprocess.Process:
+    """Start a process in its own session; output to `log_file` (appended) or, with `capture`,
+    to a pipe. Raises OSError (e.g. FileNotFoundError) when it cannot start."""
+    out: int | object = asyncio.subprocess.DEVNULL
+    handle = None
+    if capture:
+        out = asyncio.subprocess.PIPE
+    elif log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(log_file, "ab", buffering=0)  # noqa: SIM115 - closed once handed over
+        out = handle
+    try:
+        return await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out,
+            stderr=asyncio.subprocess.STDOUT, env=dict(env), cwd=cwd,
+            start_new_session=True, preexec_fn=die_with_parent(),
+        )
+    finally:
+        if handle is not None:
+            handle.close()
+
+
+async def reap(proc: asyncio.subprocess.Process) -> int:
+    """Wait for the group leader, then kill whatever else is left of its group."""
+    code = await proc.wait()
+    signal_group(proc.pid, signal.SIGKILL)
+    return code
+
+
+async def run_to_end(argv: Sequence[str], env: Mapping[str, str], timeout_s: float,
+                     cwd: str | None = None) -> tuple[int | None, str]:
+    """Run a command (exec probe or hook) with a deadline: (exit code or None on timeout,
+    first 10 KiB of its output). The whole group is killed on timeout or cancellation."""
+    proc = await spawn(argv, env, None, cwd=cwd, capture=True)
+
+    async def finish() -> tuple[int, bytes]:
+        assert proc.stdout is not None
+        kept = bytearray()
+        while chunk := await proc.stdout.read(65536):
+            kept += chunk[: max(0, 10240 - len(kept))]
+        return await proc.wait(), bytes(kept)
+
+    try:
+        code, output = await asyncio.wait_for(finish(), timeout_s)
+        return code, output.decode(errors="replace")
+    except TimeoutError:
+        return None, ""
+    finally:
+        signal_group(proc.pid, signal.SIGKILL)
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+
+
+def signal_pid(pid: int, sig: int) -> bool:
+    """Send `sig` to one process (the container's main process, as a runtime's stop does)."""
+    try:
+        os.kill(pid, sig)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
