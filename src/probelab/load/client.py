@@ -147,9 +147,11 @@ class HttpConnection(asyncio.Protocol):
         self.status = self._parser.get_status_code()
         self._headers_done = True
         if self._head_only and self.status >= 200:
-            # A HEAD response announces a body it never sends; llhttp cannot know that here.
+            # A HEAD response announces a body it never sends; llhttp cannot know that here,
+            # so this response ends now and the next one gets a fresh parser.
+            keep = self._parser.should_keep_alive()
             self._parser = httptools.HttpResponseParser(self)
-            self._complete()
+            self._complete(keep)
 
     def on_message_complete(self) -> None:
         if self.status < 200:  # 1xx informational: the real response follows
@@ -160,9 +162,11 @@ class HttpConnection(asyncio.Protocol):
             self._complete()
 
     # -- internals ----------------------------------------------------------------------------
-    def _complete(self) -> None:
+    def _complete(self, keep: bool | None = None) -> None:
         on_done, self.on_done = self.on_done, None
-        if not self.closed and not self._parser.should_keep_alive():
+        if keep is None:
+            keep = self._parser.should_keep_alive()
+        if not self.closed and not keep:
             self.close()
         if on_done is not None:
             on_done(self, None)

@@ -9,6 +9,7 @@ with tables in `tests/test_load_outcome.py`.
 from __future__ import annotations
 
 import errno
+import os
 from enum import Enum
 
 
@@ -94,6 +95,6 @@ def describe(outcome: Outcome, status: int | None, exc: BaseException | None) ->
         return str(exc) or "timed out"
     if isinstance(exc, OSError) and exc.errno is not None:
         name = errno.errorcode.get(exc.errno, str(exc.errno))
-        return f"{name}: {exc.strerror or exc}"
+        return f"{name}: {os.strerror(exc.errno)}"  # the loop's text may hold addresses
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,161 @@
+"""The load client against real sockets: every outcome class from a tiny server that causes it,
+response framing, and the keep-alive retry rule (only a request never sent is retried).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+
+import pytest
+import uvloop
+
+from helpers import free_port
+from load_servers import Behaviour, LoopServer, until
+from probelab.load.client import ConnectionPool
+from probelab.load.config import LoadConfig, request_bytes
+from probelab.load.outcome import Outcome
+from probelab.load.runner import run_load
+
+
+@pytest.fixture(autouse=True, params=["asyncio", "uvloop"])
+def loop_kind(request) -> str:  # type: ignore[no-untyped-def]
+    """Every test runs on both loops: the CLI uses uvloop, the demo whatever loop it runs on."""
+    global LOOP_FACTORY
+    LOOP_FACTORY = uvloop.new_event_loop if request.param == "uvloop" else None
+    return request.param
+
+
+LOOP_FACTORY = None
+
+
+def arun(coro):  # type: ignore[no-untyped-def]
+    with asyncio.Runner(loop_factory=LOOP_FACTORY) as runner:
+        return runner.run(coro)
+
+
+def load(url: str, **kw):  # type: ignore[no-untyped-def]
+    return arun(_load(url, **kw))
+
+
+async def _load(url: str, **kw) -> tuple:  # type: ignore[no-untyped-def]
+    kw.setdefault("requests", 6)
+    kw.setdefault("concurrency", 3)
+    result = await run_load(LoadConfig(url=url, **kw))
+    return result
+
+
+def run_against(behaviour: Behaviour, status: int = 200, **kw):  # type: ignore[no-untyped-def]
+    async def main():  # type: ignore[no-untyped-def]
+        server = LoopServer(behaviour, status=status)
+        await server.start()
+        try:
+            result = await _load(server.url, **kw)
+        finally:
+            await server.stop()
+        return result, server
+
+    return arun(main())
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "status", "expected"),
+    [
+        (Behaviour.ANSWER, 200, Outcome.OK),
+        (Behaviour.ANSWER, 302, Outcome.OK),
+        (Behaviour.ANSWER, 404, Outcome.HTTP_4XX),
+        (Behaviour.ANSWER, 503, Outcome.HTTP_5XX),
+        (Behaviour.RESET, 200, Outcome.RESET),
+        (Behaviour.CLOSE, 200, Outcome.CLOSED),
+        (Behaviour.GARBAGE, 200, Outcome.OTHER),
+        (Behaviour.CHUNKED, 200, Outcome.OK),
+        (Behaviour.UNTIL_EOF, 200, Outcome.OK),
+        (Behaviour.CONNECTION_CLOSE, 200, Outcome.OK),
+    ],
+)
+def test_each_server_behaviour_gives_its_class(behaviour, status, expected) -> None:
+    result, server = run_against(behaviour, status)
+    classes = Counter(r.outcome for r in result.records)
+    assert classes == {expected: 6}
+    assert server.requests == 6  # every request reached the server exactly once
+
+
+def test_refused_on_a_closed_port() -> None:
+    result = load(f"http://127.0.0.1:{free_port()}/", requests=4, concurrency=2)
+    assert [r.outcome for r in result.records] == [Outcome.REFUSED] * 4
+    assert all(r.error == "ECONNREFUSED: Connection refused" for r in result.records)
+    assert all(r.status is None for r in result.records)
+
+
+def test_timeout_when_the_server_never_answers() -> None:
+    result, server = run_against(Behaviour.HANG, requests=3, concurrency=3, timeout_s=0.3)
+    assert [r.outcome for r in result.records] == [Outcome.TIMEOUT] * 3
+    assert server.requests == 3 and server.answered == 0
+    assert all(r.latency_s >= 0.3 for r in result.records)  # causal: not before the deadline
+
+
+def test_version_pod_and_status_are_recorded() -> None:
+    result, _ = run_against(Behaviour.ANSWER, 503, requests=2, concurrency=1)
+    r = result.records[0]
+    assert (r.status, r.version, r.pod, r.error) == (503, "1.0", "pod-a", "HTTP 503")
+    assert result.connections == 1  # keep-alive: both requests on one connection
+
+
+def test_keepalive_reuses_and_disable_keepalive_does_not() -> None:
+    kept, server = run_against(Behaviour.ANSWER, requests=10, concurrency=2)
+    assert (kept.connections, server.connections) == (2, 2)
+    fresh, server = run_against(Behaviour.ANSWER, requests=10, concurrency=2,
+                                disable_keepalive=True)
+    assert (fresh.connections, server.connections) == (10, 10)
+    assert Counter(r.outcome for r in fresh.records) == {Outcome.OK: 10}
+
+
+def test_connection_close_responses_are_not_reused() -> None:
+    result, server = run_against(Behaviour.CONNECTION_CLOSE, requests=5, concurrency=1)
+    assert server.connections == 5 and result.retries == 0
+
+
+def test_idle_connection_closed_by_server_is_retried_once_on_a_fresh_one() -> None:
+    """Steps: one request on a pooled connection; the server closes it while idle; once the
+    client has seen the close, the next request goes to a fresh connection and is counted."""
+
+    async def main() -> None:
+        server = LoopServer(Behaviour.CLOSE_IDLE)
+        await server.start()
+        config = LoadConfig(url=server.url)
+        pool = ConnectionPool("127.0.0.1", server.port, request_bytes(config))
+        await pool.start()
+        try:
+            first = await pool.request(time.perf_counter() + 5)
+            assert first.status == 200
+            server.close_idle.set()
+            await until(lambda: first.closed, what="client sees the idle close")
+            server.close_idle.clear()
+            second = await pool.request(time.perf_counter() + 5)
+            assert second.status == 200 and second is not first
+            assert pool.retries == 1 and pool.opened == 2
+            assert server.per_connection == [1, 1]  # nothing was written on the dead one
+        finally:
+            pool.close()
+            await server.stop()
+
+    arun(main())
+
+
+def test_request_sent_on_a_connection_then_closed_is_reported_not_retried() -> None:
+    result, server = run_against(Behaviour.CLOSE_SECOND, requests=2, concurrency=1)
+    assert [r.outcome for r in result.records] == [Outcome.OK, Outcome.CLOSED]
+    assert result.retries == 0
+    assert server.connections == 1 and server.per_connection == [2]
+
+
+def test_failures_on_fresh_connections_are_never_retried() -> None:
+    result, server = run_against(Behaviour.RESET, requests=3, concurrency=1)
+    assert result.retries == 0 and server.connections == 3 and server.requests == 3
+
+
+def test_head_request_completes_without_a_body() -> None:
+    result, server = run_against(Behaviour.ANSWER, requests=3, concurrency=1, method="HEAD")
+    assert Counter(r.outcome for r in result.records) == {Outcome.OK: 3}
+    assert server.connections == 1
