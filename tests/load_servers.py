@@ -82,6 +82,8 @@ class LoopServer:
             await self._serve(reader, writer, index)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            pass  # shutting down; re-raising makes 3.11's start_server log a spurious error
         finally:
             self._writers.discard(writer)
             writer.transport.abort()

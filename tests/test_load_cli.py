@@ -1,0 +1,116 @@
+"""`probelab load` as a user runs it (a subprocess against loopback test servers): the JSON and
+CSV files, exit codes, bad input as one line with exit 2, and Ctrl-C still printing the summary.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+
+import pytest
+
+from helpers import free_port, probelab_cmd, run_probelab, started, wait_until
+from load_servers import Behaviour, thread_server
+
+
+def test_json_summary_and_series(tmp_path) -> None:
+    out = tmp_path / "run.json"
+    with thread_server(Behaviour.ANSWER, status=503, version="2.0", pod="web-1") as server:
+        proc = run_probelab("load", "-n", "30", "-c", "3", "--json", str(out), server.url)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""  # no progress bar when not on a terminal
+    doc = json.loads(out.read_text())
+    assert (doc["requests"], doc["ok"], doc["failed"]) == (30, 0, 30)
+    assert doc["by_class"]["http_5xx"] == 30
+    assert sum(doc["by_class"].values()) == 30
+    assert doc["status_codes"] == {"503": 30}
+    assert doc["versions"] == {"2.0": 30} and doc["pods"] == {"web-1": 30}
+    assert doc["error_examples"] == {"http_5xx": "HTTP 503"}
+    assert (doc["model"], doc["concurrency"], doc["keepalive"]) == ("closed", 3, True)
+    assert doc["connections_opened"] == 3
+    assert sum(s["requests"] for s in doc["series"]) == 30
+    assert sum(s["by_version"].get("2.0", 0) for s in doc["series"]) == 30
+    assert set(doc["latency_ms"]) == {"p50", "p90", "p99", "max"}
+    assert "http_5xx" in proc.stdout and "web-1: 30" in proc.stdout
+
+
+def test_csv_has_one_row_per_request_failures_included(tmp_path) -> None:
+    out = tmp_path / "run.csv"
+    proc = run_probelab("load", "-n", "7", "-c", "2", "--csv", str(out),
+                        f"http://127.0.0.1:{free_port()}/")
+    assert proc.returncode == 0, proc.stderr
+    with out.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 7
+    assert list(rows[0]) == ["start_s", "latency_ms", "class", "status", "version", "pod",
+                             "error"]
+    assert {r["class"] for r in rows} == {"refused"}
+    assert {r["error"] for r in rows} == {"ECONNREFUSED: Connection refused"}
+    assert all(r["status"] == "" and float(r["latency_ms"]) >= 0 for r in rows)
+
+
+def test_open_model_from_the_cli(tmp_path) -> None:
+    out = tmp_path / "run.json"
+    with thread_server(Behaviour.ANSWER) as server:
+        proc = run_probelab("load", "-z", "0.5s", "--rate", "40", "--json", str(out),
+                            server.url)
+        answered = server.answered
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    assert doc["model"] == "open" and doc["rate_rps"] == 40
+    assert doc["requests"] == doc["ok"] == 20 == answered
+
+
+def test_fail_on_error_exits_1_with_one_line() -> None:
+    with thread_server(Behaviour.ANSWER, status=404) as server:
+        plain = run_probelab("load", "-n", "4", "-c", "1", server.url)
+        strict = run_probelab("load", "-n", "4", "-c", "1", "--fail-on-error", server.url)
+    with thread_server(Behaviour.ANSWER) as server:
+        clean = run_probelab("load", "-n", "4", "-c", "1", "--fail-on-error", server.url)
+    assert plain.returncode == 0 and clean.returncode == 0
+    assert strict.returncode == 1
+    assert strict.stderr.strip() == "probelab: error: 4 of 4 requests failed"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["not-a-url"], "invalid URL"),
+        (["https://127.0.0.1/"], "https is not supported"),
+        (["-n", "0", "http://127.0.0.1/"], "-n must be at least 1"),
+        (["--rate", "-5", "http://127.0.0.1/"], "--rate must be a positive"),
+        (["-c", "0", "http://127.0.0.1/"], "-c must be at least 1"),
+        (["-z", "soon", "http://127.0.0.1/"], "invalid duration"),
+        (["-t", "0", "http://127.0.0.1/"], "timeout must be positive"),
+        (["-H", "NoColon", "http://127.0.0.1/"], "invalid header"),
+        (["--json", "/nonexistent-dir/x.json", "http://127.0.0.1/"], "cannot write"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args, message) -> None:
+    proc = run_probelab("load", *args)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and message in proc.stderr
+    assert proc.stderr.startswith("probelab: error:")
+
+
+def test_unknown_flag_and_bad_number_exit_2() -> None:
+    for args in (["--bogus", "http://127.0.0.1/"], ["-n", "many", "http://127.0.0.1/"]):
+        proc = run_probelab("load", *args)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert "Error:" in proc.stderr
+
+
+def test_ctrl_c_stops_and_still_prints_the_summary(tmp_path) -> None:
+    out = tmp_path / "run.json"
+    with thread_server(Behaviour.ANSWER) as server, started(probelab_cmd(
+            "load", "-z", "10m", "-c", "2", "--json", str(out), server.url)) as proc:
+        wait_until(lambda: server.answered >= 100, what="load reached the server")
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    assert "interrupted" in stdout and "Outcomes" in stdout
+    doc = json.loads(out.read_text())
+    assert doc["interrupted"] is True and doc["requests"] >= 100
+    assert doc["by_class"]["ok"] == doc["requests"]

@@ -1,0 +1,153 @@
+"""Runs as a whole: the open model keeps its schedule when the server stalls, latency counts
+from the scheduled time, bounds and the stop event end runs, and the demo's driver API works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+
+import pytest
+
+from load_servers import Behaviour, LoopServer, until
+from probelab.load.config import LoadConfig
+from probelab.load.outcome import Outcome
+from probelab.load.runner import run_load
+from probelab.report.model import RunRecord
+from probelab.scenario.loaddriver import LoadRun, fill_record
+
+
+def test_open_model_keeps_sending_while_the_server_holds_every_response() -> None:
+    """Steps: rate 200/s, 20 requests, a server that answers nothing until released; all 20
+    reach the server while none is answered (a closed model would stop at -c); release."""
+
+    async def main() -> None:
+        server = LoopServer(Behaviour.HOLD)
+        await server.start()
+        try:
+            config = LoadConfig(url=server.url, requests=20, rate_rps=200, concurrency=50)
+            run = asyncio.ensure_future(run_load(config))
+            await until(lambda: server.requests == 20, what="all 20 requests sent")
+            assert server.answered == 0
+            server.release.set()
+            result = await run
+        finally:
+            await server.stop()
+        assert Counter(r.outcome for r in result.records) == {Outcome.OK: 20}
+        assert server.connections == 20  # every one needed its own connection: none was free
+
+    asyncio.run(main())
+
+
+def test_closed_model_waits_for_responses() -> None:
+    async def main() -> None:
+        server = LoopServer(Behaviour.HOLD)
+        await server.start()
+        try:
+            run = asyncio.ensure_future(
+                run_load(LoadConfig(url=server.url, requests=20, concurrency=3)))
+            await until(lambda: server.requests == 3, what="3 workers sent")
+            for _ in range(5):  # give the loop a few turns: nothing more may be sent
+                await asyncio.sleep(0)
+            assert server.requests == 3
+            server.release.set()
+            result = await run
+        finally:
+            await server.stop()
+        assert len(result.records) == 20 and server.requests == 20
+
+    asyncio.run(main())
+
+
+def test_open_model_latency_counts_from_the_scheduled_time() -> None:
+    """With one connection and held responses, requests queue; each keeps its scheduled start
+    offset (i / rate) and its latency includes the queueing, so start + latency is never
+    before the moment the test released the server."""
+
+    async def main() -> None:
+        server = LoopServer(Behaviour.HOLD)
+        await server.start()
+        try:
+            config = LoadConfig(url=server.url, requests=5, rate_rps=100, concurrency=1)
+            run = asyncio.ensure_future(run_load(config))
+            await until(lambda: server.requests == 1, what="the first request")
+            first = time.perf_counter()  # the run started before this
+            await until(lambda: time.perf_counter() - first > 0.1, what="all 5 are due")
+            assert server.requests == 1
+            released = time.perf_counter() - first  # a lower bound of release - run start
+            server.release.set()
+            result = await run
+        finally:
+            await server.stop()
+        starts = sorted(r.start_s for r in result.records)
+        assert starts == pytest.approx([0.0, 0.01, 0.02, 0.03, 0.04])
+        assert all(r.start_s + r.latency_s >= released for r in result.records)
+
+    asyncio.run(main())
+
+
+def test_duration_bound_and_stop_event() -> None:
+    async def main() -> None:
+        server = LoopServer(Behaviour.ANSWER)
+        await server.start()
+        try:
+            timed = await run_load(LoadConfig(url=server.url, requests=None, duration_s=0.3,
+                                              rate_rps=50))
+            assert len(timed.records) == 15 and not timed.interrupted
+            stop = asyncio.Event()
+            run = asyncio.ensure_future(run_load(
+                LoadConfig(url=server.url, requests=None, duration_s=3600, concurrency=4),
+                stop_event=stop))
+            await until(lambda: server.answered >= 50, what="some load")
+            stop.set()
+            stopped = await run
+            assert stopped.interrupted and len(stopped.records) >= 50
+            assert Counter(r.outcome for r in stopped.records) == {Outcome.OK: len(
+                stopped.records)}
+        finally:
+            await server.stop()
+
+    asyncio.run(main())
+
+
+def test_stop_abandons_requests_that_outlive_the_grace() -> None:
+    async def main() -> None:
+        server = LoopServer(Behaviour.HANG)
+        await server.start()
+        try:
+            stop = asyncio.Event()
+            run = asyncio.ensure_future(run_load(
+                LoadConfig(url=server.url, requests=None, duration_s=60, concurrency=3,
+                           timeout_s=60), stop_event=stop))
+            await until(lambda: server.requests == 3, what="3 hanging requests")
+            stop.set()
+            result = await run
+        finally:
+            await server.stop()
+        assert result.interrupted and result.abandoned == 3 and len(result.records) == 0
+
+    asyncio.run(main())
+
+
+def test_demo_driver_collects_per_second_buckets() -> None:
+    async def main() -> RunRecord:
+        server = LoopServer(Behaviour.ANSWER, status=200, version="2.0")
+        await server.start()
+        try:
+            driver = LoadRun(server.url, rate_rps=100, keepalive=True, timeout_s=2, max_s=30)
+            stop = asyncio.Event()
+            run = asyncio.ensure_future(driver.run(stop))
+            await until(lambda: driver.counters()["requests"] >= 30, what="30 results")
+            stop.set()
+            await run
+        finally:
+            await server.stop()
+        assert driver.counters()["failed"] == 0
+        record = RunRecord(variant="v", scenario="s", keepalive=True, rate_rps=100)
+        fill_record(record, driver.result)
+        return record
+
+    record = asyncio.run(main())
+    assert record.totals["ok"] >= 30 and set(record.totals) == {"ok"}
+    assert record.seconds[0].by_version == {"2.0": record.seconds[0].by_class["ok"]}
