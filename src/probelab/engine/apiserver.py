@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from probelab.engine import openapi
-from probelab.engine.api import discovery, tls
+from probelab.engine.api import discovery, model, tls
 from probelab.engine.api.handlers import (
     Handlers,
     Target,
@@ -85,6 +85,7 @@ class ApiServer:
         self._token = config.token
         self.registry = Registry(ctx.store, ctx.rng, config.service_cidr_prefix)
         self.registry.ensure_system_namespaces()
+        model.warm()
         self._handlers = Handlers(ctx.store, self.registry, config.state_dir, self._streams,
                                   self.bookmark_interval_s)
         app = web.Application(client_max_size=MAX_BODY_BYTES)
@@ -93,8 +94,7 @@ class ApiServer:
         runner = web.AppRunner(app, access_log=None, handle_signals=False,
                                shutdown_timeout=self.shutdown_timeout_s)
         await runner.setup()
-        site = web.TCPSite(runner, config.host, config.port, ssl_context=ssl_context,
-                           shutdown_timeout=self.shutdown_timeout_s)
+        site = web.TCPSite(runner, config.host, config.port, ssl_context=ssl_context)
         try:
             await site.start()
         except OSError as exc:
@@ -158,7 +158,7 @@ class ApiServer:
         return hmac.compare_digest(token.strip().encode(), self._token.encode())
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
-        path = request.path
+        path = request.path.rstrip("/") or "/"  # clients ask for both /version and /version/
         if path in PUBLIC_PATHS:
             if request.method != "GET":
                 raise method_not_allowed()

@@ -399,6 +399,8 @@ def _reset_status(info: ResourceInfo, obj: Obj) -> None:
         obj["status"] = {"loadBalancer": {}}
     elif info.plural == "namespaces":
         obj["status"] = {"phase": "Active"}
+    elif info.plural == "replicasets":
+        obj["status"] = {"replicas": 0}  # not omitempty in ReplicaSetStatus
     else:
         obj["status"] = {}
 

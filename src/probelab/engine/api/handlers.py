@@ -176,7 +176,7 @@ class Handlers:
     # ---- writes ------------------------------------------------------------------------
     def create(self, request: web.Request, target: Target, body: bytes | None) -> web.Response:
         served = target.served
-        doc = params.decode_body(body or b"", request.content_type)
+        doc = params.decode_body(body or b"", body_type(request))
         obj, warnings = self.registry.decode(served.info, served.group_version, doc,
                                              field_validation(request.query))
         created = self.registry.create(served.info, target.namespace, obj)
@@ -184,7 +184,7 @@ class Handlers:
 
     def update(self, request: web.Request, target: Target, body: bytes | None) -> web.Response:
         served = target.served
-        doc = params.decode_body(body or b"", request.content_type)
+        doc = params.decode_body(body or b"", body_type(request))
         obj, warnings = self.registry.decode(served.info, served.group_version, doc,
                                              field_validation(request.query))
         updated = self.registry.update(served.info, target.namespace, target.name or "", obj,
@@ -193,7 +193,7 @@ class Handlers:
 
     def patch(self, request: web.Request, target: Target, body: bytes | None) -> web.Response:
         served = target.served
-        patch_type = check_patch_type(request.content_type)
+        patch_type = check_patch_type(body_type(request))
         doc = params.decode_body(body or b"", "application/json")
         current = render(self.registry.get_object(served.info, target.namespace, target.name or ""),
                          served)
@@ -263,10 +263,10 @@ class Handlers:
         if method == "GET":
             return json_response(self.registry.get_scale(info, ns, name))
         if method == "PUT":
-            doc = params.decode_body(body or b"", request.content_type)
+            doc = params.decode_body(body or b"", body_type(request))
             return json_response(self.registry.update_scale(info, ns, name, doc))
         if method == "PATCH":
-            patch_type = check_patch_type(request.content_type)
+            patch_type = check_patch_type(body_type(request))
             doc = params.decode_body(body or b"", "application/json")
             current = self.registry.get_scale(info, ns, name)
             patched = apply_patch(current, doc, patch_type, "Scale")
@@ -329,3 +329,9 @@ def method_not_allowed() -> ApiError:
 
 def not_found_path() -> ApiError:
     return ApiError(404, "NotFound", NOT_FOUND_PATH, {})
+
+
+def body_type(request: web.Request) -> str:
+    """The Content-Type as sent; aiohttp reports a missing one as `application/octet-stream`,
+    while the API server treats a missing one as JSON (the Python client sends none)."""
+    return request.headers.get("Content-Type", "")

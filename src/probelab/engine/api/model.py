@@ -80,6 +80,12 @@ def to_served_version(obj: Obj) -> tuple[Obj, str | None]:
     return obj, None
 
 
+def warm() -> None:
+    """Load the schema tables now, so the first write does not pay for it."""
+    if schema is not None and hasattr(schema, "warm"):
+        schema.warm()
+
+
 def unknown_fields(obj: Obj) -> list[str]:
     return list(schema.unknown_fields(obj)) if schema else []
 
