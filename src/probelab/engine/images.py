@@ -55,16 +55,19 @@ def parse_image(image: str) -> ImageRef:
     return ImageRef(repository, tag or "latest")
 
 
+def _short(repository: str) -> str:
+    """Docker Hub's implicit parts dropped: `docker.io/library/redis` is `redis`."""
+    for prefix in ("docker.io/", "index.docker.io/", "registry-1.docker.io/"):
+        if repository.startswith(prefix):
+            repository = repository[len(prefix):]
+            break
+    return repository.removeprefix("library/")
+
+
 def _candidates(ref: ImageRef) -> list[tuple[str, str | None]]:
     """Keys to try, most specific first: (repository form, tag or None for any tag)."""
-    forms = [ref.repository]
-    stripped = ref.repository
-    for prefix in ("docker.io/", "index.docker.io/", "registry-1.docker.io/"):
-        if stripped.startswith(prefix):
-            stripped = stripped[len(prefix):]
-    if stripped.startswith("library/"):
-        stripped = stripped[len("library/"):]
-    for form in (stripped, ref.name):
+    forms = []
+    for form in (_short(ref.repository), ref.name):
         if form not in forms:
             forms.append(form)
     return [(form, tag) for form in forms for tag in (ref.tag, None)]
@@ -72,11 +75,9 @@ def _candidates(ref: ImageRef) -> list[tuple[str, str | None]]:
 
 def _key(image: str) -> tuple[str, str | None]:
     """A table key: an entry written without a tag matches every tag."""
-    last = image.rsplit("/", 1)[-1]
-    if ":" in last:
-        repository, tag = image.rsplit(":", 1)
-        return repository, tag
-    return image, None
+    ref = parse_image(image)
+    last = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    return _short(ref.repository), ref.tag if ":" in last else None
 
 
 def _argv(command: Any, source: str) -> tuple[str, ...]:
