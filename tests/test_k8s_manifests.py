@@ -123,3 +123,18 @@ def test_load_and_prepare_reports_unknown_fields(tmp_path: Path) -> None:
     assert str(err.value) == (
         f'{path}: document 2: Deployment "simpleprobe": unknown field '
         '"spec.template.spec.containers[0].readinesProbe"')
+
+
+def test_a_key_given_twice_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "dup.yaml", f"{NS}---\n{SVC}  ports: []\n")
+    with pytest.raises(ManifestError) as err:
+        load_manifests([path])
+    assert str(err.value) == (f"{path}: document 2: invalid YAML: mapping key 'ports' "
+                              "already defined (line 15, column 3)")
+
+
+def test_yaml_merge_keys_still_work(tmp_path: Path) -> None:
+    text = ("apiVersion: v1\nkind: List\nitems:\n- &ns\n  apiVersion: v1\n  kind: Namespace\n"
+            "  metadata:\n    name: a\n- <<: *ns\n  metadata:\n    name: b\n")
+    path = write(tmp_path, "merge.yaml", text)
+    assert [o["metadata"]["name"] for o in load_manifests([path])] == ["a", "b"]

@@ -217,3 +217,11 @@ def test_json_patch_operations(ops: list[dict[str, Any]], result: Any) -> None:
 def test_json_patch_failures(ops: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         json_patch(DOC, ops)
+
+
+def test_merge_list_that_did_not_exist_drops_delete_directives() -> None:
+    patch = {"spec": {"template": {"spec": {"containers": [{
+        "name": "simpleweb", "env": [{"name": "A", "value": "1"},
+                                     {"name": "B", "$patch": "delete"}]}]}}}}
+    c = container(strategic_merge_patch(deployment(), patch, "Deployment"))
+    assert c["env"] == [{"name": "A", "value": "1"}]

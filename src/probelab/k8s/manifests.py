@@ -72,7 +72,7 @@ def parse_documents(text: str, source: str = "<input>") -> list[Obj]:
 def numbered_documents(text: str, source: str = "<input>") -> list[tuple[int, Obj]]:
     """(document number, object) pairs; a List document gives several pairs of one number."""
     try:
-        documents = list(yaml.safe_load_all(text))
+        documents = list(yaml.load_all(text, Loader=_StrictLoader))
     except yaml.YAMLError as exc:
         raise ManifestError(f"{source}: document {_failing_document(text)}: "
                             f"{_yaml_reason(exc)}") from None
@@ -85,6 +85,33 @@ def numbered_documents(text: str, source: str = "<input>") -> list[tuple[int, Ob
             _check_shape(obj, where)
             objects.append((number, obj))
     return objects
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A safe loader that refuses a key given twice in one mapping, as kubectl does
+    (`sigs.k8s.io/yaml` strict decoding) instead of silently keeping the last value."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            if not _hashable(key):
+                continue  # the base class reports unhashable keys
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"mapping key {key!r} already defined", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _expand(doc: Any, where: str) -> list[Any]:
@@ -123,7 +150,8 @@ def _failing_document(text: str) -> int:
     """The 1-based number of the first document that does not parse."""
     number = 0
     try:
-        for number, _ in enumerate(yaml.safe_load_all(text), start=1):  # noqa: B007
+        for number, _ in enumerate(yaml.load_all(text, Loader=_StrictLoader),  # noqa: B007
+                                   start=1):
             pass
     except yaml.YAMLError:
         return number + 1

@@ -216,9 +216,10 @@ def _merge_value(original: Any, patch: Any, kind: str, path: tuple[str, ...]) ->
         return _merge_map(base, patch, kind, path)
     if isinstance(patch, list):
         strategy = list_strategy(kind, path)
-        if strategy is None or not isinstance(original, list):
+        if strategy is None:
             return _strip_list(patch)
-        return _merge_list(original, patch, strategy, kind, path)
+        base = original if isinstance(original, list) else []
+        return _merge_list(base, patch, strategy, kind, path)
     return copy.deepcopy(patch)
 
 
