@@ -11,7 +11,7 @@ from probelab.k8s.defaults import apply_defaults
 from probelab.k8s.manifests import load_manifests
 from probelab.k8s.validation import describe, validate
 
-LEGACY = Path(__file__).parent / "fixtures" / "legacy"
+LEGACY = Path(__file__).parent / "fixtures" / "legacy" / "convert"
 
 
 def legacy_deployment(name: str) -> dict:

@@ -10,7 +10,7 @@ import pytest
 from probelab.errors import ProbelabError
 from probelab.k8s.manifests import ManifestError, load_and_prepare, load_manifests
 
-LEGACY = Path(__file__).parent / "fixtures" / "legacy"
+LEGACY = Path(__file__).parent / "fixtures" / "legacy" / "convert"
 
 NS = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: probes\n"
 SVC = ("apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector:\n"
