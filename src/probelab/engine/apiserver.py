@@ -10,12 +10,14 @@ Started first and stopped last by `probelab.engine.cluster`.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import logging
 import shutil
 import ssl
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,7 @@ class ApiServer:
         self.ca_pem = b""
         self.ca_path: Path | None = None
         self._own_tls_dir: Path | None = None
+        self._transports: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
         self._runner: web.AppRunner | None = None
         self._token = ""
         self._streams = StreamRegistry()
@@ -129,11 +132,19 @@ class ApiServer:
             return
         self._streams.close_all()
         await runner.cleanup()
+        # A TLS connection closes only after the peer answers the close_notify; clients that
+        # keep connections alive may never do so, so cut what is left.
+        for transport in list(self._transports):
+            transport.abort()
+        for _ in range(3):  # let connection_lost callbacks close the sockets
+            await asyncio.sleep(0)
         if self._own_tls_dir is not None:
             shutil.rmtree(self._own_tls_dir, ignore_errors=True)
 
     # ---- request pipeline -----------------------------------------------------------------
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        if request.transport is not None:
+            self._transports.add(request.transport)
         try:
             return await self._serve(request)
         except ApiError as exc:
