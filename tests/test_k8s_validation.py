@@ -225,8 +225,8 @@ def test_namespace_names_are_dns_labels() -> None:
     assert [e.field for e in errors_of(ns)] == ["metadata.name"]
     ns["metadata"]["name"] = "probes"
     assert errors_of(ns) == []
-    ns["metadata"]["namespace"] = "default"
-    assert [e.reason for e in errors_of(ns)] == [Reason.FORBIDDEN]
+    ns["metadata"]["namespace"] = "Ignored_Here"  # the API server clears it for Namespaces
+    assert errors_of(ns) == []
 
 
 def test_pod_rules_use_spec_paths() -> None:
@@ -269,3 +269,10 @@ def test_describe_joins_every_error_on_one_line() -> None:
     assert "\n" not in line
     assert line == ('Deployment "simpleprobe": spec.replicas: must be >= 0; '
                     f'{C0}.image: Required value')
+
+
+def test_field_errors_read_as_plain_strings_for_the_api() -> None:
+    error = errors_of(set_path(deployment(), "spec.replicas", -1))[0]
+    assert (error.field, error.message, str(error.reason)) == (
+        "spec.replicas", "must be >= 0", "FieldValueInvalid")
+    assert str(error) == "spec.replicas: must be >= 0"

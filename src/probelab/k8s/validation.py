@@ -91,10 +91,10 @@ def _object_meta(check: Checker, obj: Obj, rules: _KindRules) -> None:
     if generate and not isinstance(generate, str):
         check.invalid("metadata.generateName", generate, "must be a string")
     namespace = meta.get("namespace")
+    # A cluster-scoped object's namespace is cleared by the API server before validation
+    # (`rest.BeforeCreate`), so it is only checked for namespaced kinds.
     if namespace and rules.namespaced:
         check.name("metadata.namespace", namespace, names.dns1123_label)
-    elif namespace and not rules.namespaced:
-        check.forbidden("metadata.namespace", "not allowed on this type")
     labels(check, "metadata.labels", meta.get("labels"))
     _annotations(check, "metadata.annotations", meta.get("annotations"))
 
