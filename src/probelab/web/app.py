@@ -50,7 +50,6 @@ def counting(state: ServiceState, metrics: Metrics):
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         state.in_flight += 1
-        metrics.in_flight.inc()
         started = time.perf_counter()
         status = 500
         try:
@@ -63,7 +62,6 @@ def counting(state: ServiceState, metrics: Metrics):
         finally:
             state.in_flight -= 1
             state.requests_served += 1
-            metrics.in_flight.dec()
             metrics.observe(request.path, status, time.perf_counter() - started)
 
     return middleware

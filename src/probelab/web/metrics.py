@@ -31,7 +31,8 @@ BUCKETS_S = (0.001, 0.005, 0.025, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 class Metrics:
     content_type = CONTENT_TYPE_LATEST
 
-    def __init__(self, app_version: str, pod_name: str, ready: Callable[[], bool]) -> None:
+    def __init__(self, app_version: str, pod_name: str, ready: Callable[[], bool],
+                 in_flight: Callable[[], int]) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         ProcessCollector(registry=self.registry)  # RSS, CPU, open fds: what a limit would hit
         Gauge("simpleweb_build_info", "Version and pod of this process (always 1).",
@@ -40,10 +41,11 @@ class Metrics:
             "simpleweb_requests", "Public requests answered, by route and status code.",
             ["route", "code"], registry=self.registry,
         )
-        self.in_flight = Gauge(
+        # Read from the service state at scrape time: no per-request cost.
+        Gauge(
             "simpleweb_requests_in_flight", "Public requests being handled now.",
             registry=self.registry,
-        )
+        ).set_function(lambda: float(in_flight()))
         self.duration = Histogram(
             "simpleweb_request_duration_seconds", "Time to handle a public request.",
             buckets=BUCKETS_S, registry=self.registry,
@@ -53,9 +55,14 @@ class Metrics:
         )
         ready_gauge.set_function(lambda: 1.0 if ready() else 0.0)
 
+        self._children: dict[tuple[str, int], Counter] = {}
+
     def observe(self, path: str, status: int, seconds: float) -> None:
         route = path if path in KNOWN_ROUTES else "other"
-        self.requests.labels(route, str(status)).inc()
+        child = self._children.get((route, status))
+        if child is None:  # a few routes x a few codes: the lookup is cached per pair
+            child = self._children[(route, status)] = self.requests.labels(route, str(status))
+        child.inc()
         self.duration.observe(seconds)
 
     def render(self) -> bytes:

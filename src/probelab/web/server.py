@@ -96,7 +96,8 @@ class Service:
         self.state = ServiceState(app_version=config.app_version, pod_name=config.pod_name)
         self.log = PhaseLog(config.pod_name, config.app_version)
         self.metrics = Metrics(
-            config.app_version, config.pod_name, lambda: is_ready(self.state.phase)
+            config.app_version, config.pod_name,
+            ready=lambda: is_ready(self.state.phase), in_flight=lambda: self.state.in_flight,
         )
         self.stop = asyncio.Event()
 

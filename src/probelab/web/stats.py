@@ -55,10 +55,12 @@ def _rows(view: StatsView) -> list[tuple[str, str]]:
     ]
 
 
+_WIDTH = len("Requests served:")  # the longest key, so values line up
+
+
 def render_text(view: StatsView) -> str:
-    width = max(len(key) for key, _ in _rows(view)) + 1
     lines = [f"simpleweb {view.app_version}"]
-    lines += [f"{key + ':':<{width}} {value}" for key, value in _rows(view)]
+    lines += [f"{key + ':':<{_WIDTH}} {value}" for key, value in _rows(view)]
     return "\n".join(lines) + "\n"
 
 
