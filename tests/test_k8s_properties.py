@@ -70,6 +70,7 @@ def test_model_functions_never_raise(obj: Any) -> None:
     assert "\n" not in line
     assert all(isinstance(e.field, str) and e.message for e in errors)
     schema.unknown_fields(obj)
+    schema.type_errors(obj)
     assert obj == original  # nothing is changed in place
 
 

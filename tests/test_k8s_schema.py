@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from k8s_samples import deployment, pod, service
 from probelab.k8s.defaults import apply_defaults
-from probelab.k8s.schema import model_name, unknown_fields
+from probelab.k8s.schema import model_name, type_errors, unknown_fields
 
 
 def test_valid_objects_have_no_unknown_fields() -> None:
@@ -67,3 +67,33 @@ def test_unknown_kinds_and_non_objects_are_not_judged() -> None:
     assert unknown_fields({"apiVersion": "example.com/v1", "kind": "Widget", "x": 1}) == []
     assert unknown_fields("text") == []
     assert unknown_fields({"apiVersion": "v1", "kind": "Pod", "spec": "x"}) == []
+
+
+def test_type_errors_name_the_field_and_both_types() -> None:
+    obj = deployment()
+    obj["spec"]["replicas"] = "three"
+    obj["spec"]["paused"] = "yes"
+    obj["metadata"]["labels"] = {"app": 5}
+    c = obj["spec"]["template"]["spec"]["containers"][0]
+    c["ports"] = {"containerPort": 8080}
+    c["readinessProbe"]["periodSeconds"] = True
+    obj["spec"]["strategy"] = {"rollingUpdate": {"maxSurge": ["x"]}}  # IntOrString: free-form
+    assert type_errors(obj) == [
+        "metadata.labels[app]: expected a string, got a number",
+        "spec.replicas: expected an integer, got a string",
+        "spec.template.spec.containers[0].ports: expected a list, got an object",
+        "spec.template.spec.containers[0].readinessProbe.periodSeconds: expected an integer, "
+        "got a boolean",
+        "spec.paused: expected a boolean, got a string",
+    ]
+
+
+def test_type_errors_accept_nulls_and_valid_objects_but_not_fractions() -> None:
+    obj = deployment()
+    obj["spec"]["minReadySeconds"] = None
+    assert type_errors(obj) == []
+    obj["spec"]["replicas"] = 3.0  # Go's decoder refuses a fraction for an int32 too
+    assert type_errors(obj) == ["spec.replicas: expected an integer, got a number"]
+    assert type_errors(service()) == [] and type_errors(pod()) == []
+    assert type_errors({"apiVersion": "v1", "kind": "Pod", "spec": "x"}) == [
+        "spec: expected an object, got a string"]

@@ -104,6 +104,69 @@ def _walk(value: Any, type_name: str, path: str, found: list[str]) -> None:
             _walk(item, sub, child, found)
 
 
+def type_errors(obj: Any) -> list[str]:
+    """Fields whose JSON type does not fit the schema (`spec.replicas: expected an integer,
+    got a string`), in document order. `null` fits everywhere (it means "not set").
+
+    A real API server fails such a body while decoding it (400 BadRequest, "cannot unmarshal
+    string into Go struct field ... of type int32") before any validation runs.
+    """
+    if not isinstance(obj, dict):
+        return []
+    model = model_name(obj.get("apiVersion"), obj.get("kind"))
+    if model is None:
+        return []
+    found: list[str] = []
+    _check_types(obj, model, "", found)
+    return found
+
+
+_JSON_NAMES = {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+               int: "a number", float: "a number"}
+_EXPECTED = {"str": ("a string", (str,)), "datetime": ("a string", (str,)),
+             "date": ("a string", (str,)), "int": ("an integer", (int,)),
+             "float": ("a number", (int, float)), "bool": ("a boolean", (bool,))}
+
+
+def _check_types(value: Any, type_name: str, path: str, found: list[str]) -> None:
+    if value is None or type_name in ("object", "file", "bytearray"):
+        return
+    where = path or "the object"
+    got = _JSON_NAMES.get(type(value), type(value).__name__)
+    if type_name in _EXPECTED:
+        expected, kinds = _EXPECTED[type_name]
+        ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+        if not ok:
+            found.append(f"{where}: expected {expected}, got {got}")
+        return
+    listed = _LIST.match(type_name)
+    if listed:
+        if not isinstance(value, list):
+            found.append(f"{where}: expected a list, got {got}")
+            return
+        for i, item in enumerate(value):
+            _check_types(item, listed.group(1), f"{path}[{i}]", found)
+        return
+    mapped = _DICT.match(type_name)
+    if mapped:
+        if not isinstance(value, dict):
+            found.append(f"{where}: expected an object, got {got}")
+            return
+        for key, item in value.items():
+            _check_types(item, mapped.group(1) or mapped.group(2), f"{path}[{key}]", found)
+        return
+    fields = _fields(type_name)
+    if fields is None:
+        return
+    if not isinstance(value, dict):
+        found.append(f"{where}: expected an object, got {got}")
+        return
+    for key, item in value.items():
+        sub = fields.get(str(key))
+        if sub is not None:
+            _check_types(item, sub, f"{path}.{key}" if path else str(key), found)
+
+
 def warm() -> None:
     """Import the client's models now (an engine may call this at start-up)."""
     _models()
