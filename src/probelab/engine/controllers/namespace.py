@@ -1,0 +1,105 @@
+"""The namespace controller: empties a terminating namespace, then removes it.
+
+A namespace being deleted (deletionTimestamp set, or phase Terminating) has its contents
+removed owners first, so no controller recreates what was just deleted: Deployments and
+ReplicaSets, then Services and their endpoints, then pods, which are deleted *gracefully* so the
+kubelet still runs preStop, SIGTERM and the grace period; everything else goes at once. The
+namespace object itself goes when nothing is left but nothing is forced: terminating pods are
+waited for (`pkg/controller/namespace/deletion/namespaced_resources_deleter.go`). Events recorded
+while pods terminate are swept on the last pass.
+
+Neighbours: the API server marks the namespace (DELETE namespace), `deletion.delete_pod`, the
+kubelet (removes terminated pods, which brings the namespace back here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from probelab.engine import deletion
+from probelab.engine.controllers.loop import Controller
+from probelab.engine.controllers.pods import Obj, meta, status
+from probelab.engine.store import NotFound, WatchEvent
+from probelab.k8s.resources import RESOURCES
+
+# Owners before what they own; pods after their controllers; events last.
+PURGE_ORDER = ("deployments", "replicasets", "services", "endpointslices", "endpoints", "pods")
+RETRY_S = 1.0  # look again this often while pods are still terminating
+
+
+def namespaced_resources() -> tuple[str, ...]:
+    """Every namespaced resource, in purge order (unknown ones before events)."""
+    others = [r.plural for r in RESOURCES if r.namespaced and r.plural not in PURGE_ORDER
+              and r.plural != "events"]
+    return (*PURGE_ORDER, *others, "events")
+
+
+def is_terminating(ns: Obj) -> bool:
+    return bool(meta(ns).get("deletionTimestamp")) or status(ns).get("phase") == "Terminating"
+
+
+@dataclass(frozen=True)
+class PurgeStep:
+    resource: str
+    name: str
+    graceful: bool  # a pod: start its termination instead of removing the object
+
+
+def plan_purge(contents: Mapping[str, Sequence[Obj]]) -> list[PurgeStep]:
+    """What to delete now, in order: every object, pods gracefully (pods already terminating
+    are left to the kubelet)."""
+    steps = []
+    for resource in namespaced_resources():
+        for obj in contents.get(resource, ()):
+            if resource == "pods":
+                if not meta(obj).get("deletionTimestamp"):
+                    steps.append(PurgeStep(resource, meta(obj)["name"], graceful=True))
+            else:
+                steps.append(PurgeStep(resource, meta(obj)["name"], graceful=False))
+    return steps
+
+
+def is_empty(contents: Mapping[str, Sequence[Obj]]) -> bool:
+    return not any(contents.values())
+
+
+class NamespaceController(Controller):
+    """Engine component "namespace"."""
+
+    name = "namespace"
+    watched = ("namespaces", "pods")
+    primary = "namespaces"
+
+    def keys_for(self, event: WatchEvent) -> Iterable[Hashable]:
+        m = event.obj.get("metadata") or {}
+        if event.resource == "namespaces":
+            return [("", m.get("name"))] if is_terminating(event.obj) else []
+        ns = self.store.find("namespaces", None, m.get("namespace") or "")
+        return [("", meta(ns)["name"])] if ns is not None and is_terminating(ns) else []
+
+    def sync(self, key: Hashable) -> float | None:
+        _, name = key  # type: ignore[misc]
+        store = self.store
+        ns = store.find("namespaces", None, name)
+        if ns is None or not is_terminating(ns):
+            return None
+        if status(ns).get("phase") != "Terminating":
+            store.mutate("namespaces", None, name,
+                         lambda o: o.setdefault("status", {}).update(phase="Terminating"),
+                         subresource="status")
+        for step in plan_purge(self._contents(name)):
+            try:
+                if step.graceful:
+                    deletion.delete_pod(store, name, step.name)
+                else:
+                    store.delete(step.resource, name, step.name)
+            except NotFound:
+                continue
+        if not is_empty(self._contents(name)):
+            return RETRY_S
+        store.delete("namespaces", None, name)
+        return None
+
+    def _contents(self, namespace: str) -> dict[str, list[Obj]]:
+        return {r: self.store.list(r, namespace)[0] for r in namespaced_resources()}

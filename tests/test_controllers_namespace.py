@@ -1,0 +1,107 @@
+"""Namespace controller: the purge order (table) and, with every controller and a fake kubelet on
+a real store, a namespace being deleted: its workloads go first, its pods terminate gracefully
+(nothing recreates them), then the namespace object itself is removed."""
+
+from __future__ import annotations
+
+from controllers_support import NAMESPACE, FakeKubelet, controllers, deployment, pods, service
+from probelab.engine.clock import rfc3339
+from probelab.engine.controllers.deployment import DeploymentController
+from probelab.engine.controllers.endpoints import EndpointsController
+from probelab.engine.controllers.namespace import (
+    NamespaceController,
+    PurgeStep,
+    is_empty,
+    is_terminating,
+    namespaced_resources,
+    plan_purge,
+)
+from probelab.engine.controllers.replicaset import ReplicaSetController
+from probelab.engine.store import EventType
+from probelab.k8s.resources import RESOURCES
+from proxy_support import run, until
+
+
+def obj(name: str, **meta) -> dict:
+    return {"metadata": {"name": name, **meta}}
+
+
+def test_purge_order_owners_first_pods_gracefully_events_last() -> None:
+    contents = {
+        "events": [obj("e1")], "pods": [obj("p1"), obj("p2", deletionTimestamp="x")],
+        "endpointslices": [obj("s1")], "services": [obj("svc")],
+        "replicasets": [obj("rs")], "deployments": [obj("d")], "endpoints": [obj("svc")],
+    }
+    assert plan_purge(contents) == [
+        PurgeStep("deployments", "d", False), PurgeStep("replicasets", "rs", False),
+        PurgeStep("services", "svc", False), PurgeStep("endpointslices", "s1", False),
+        PurgeStep("endpoints", "svc", False), PurgeStep("pods", "p1", True),
+        PurgeStep("events", "e1", False)]  # p2 is already terminating: the kubelet's now
+    assert not is_empty(contents) and is_empty({"pods": [], "events": []})
+
+
+def test_every_namespaced_resource_is_purged_once() -> None:
+    order = namespaced_resources()
+    assert sorted(order) == sorted(r.plural for r in RESOURCES if r.namespaced)
+    assert order[-1] == "events"
+
+
+def test_is_terminating() -> None:
+    assert is_terminating({"metadata": {"deletionTimestamp": "t"}})
+    assert is_terminating({"metadata": {}, "status": {"phase": "Terminating"}})
+    assert not is_terminating({"metadata": {}, "status": {"phase": "Active"}})
+
+
+def test_deleting_a_namespace_terminates_its_pods_then_removes_it() -> None:
+    """Steps: a Deployment of 3 and a Service run; the namespace is marked for deletion (as
+    DELETE namespace does); every pod must get a deletionTimestamp before it disappears, no
+    new pod may appear, and the namespace goes once the kubelet has removed the last pod."""
+    async def scenario() -> None:
+        async with controllers(NamespaceController, DeploymentController, ReplicaSetController,
+                               EndpointsController) as (store, _), \
+                FakeKubelet(store, stop_delay_s=0.05):
+            store.create("deployments", deployment(replicas=3))
+            store.create("services", service())
+            await until(lambda: len([p for p in pods(store) if p["status"].get("conditions")
+                                     and p["status"]["conditions"][0]["status"] == "True"]) == 3
+                        and store.find("endpoints", NAMESPACE, "web"), what="running")
+            watcher = store.watch("pods", since=store.resource_version)
+            store.mutate("namespaces", None, NAMESPACE, lambda ns: ns["metadata"].update(
+                deletionTimestamp=rfc3339(store.clock.now())))
+            await until(lambda: store.find("namespaces", None, NAMESPACE) is None,
+                        what="namespace removed")
+            watcher.close()
+            history = [e async for e in watcher]
+            added = [e for e in history if e.type is EventType.ADDED]
+            marked = {e.obj["metadata"]["name"] for e in history
+                      if e.type is EventType.MODIFIED and e.obj["metadata"].get(
+                          "deletionTimestamp")}
+            gone = {e.obj["metadata"]["name"] for e in history if e.type is EventType.DELETED}
+            assert not added
+            assert len(gone) == 3 and gone == marked  # graceful: marked first, then removed
+            for resource in namespaced_resources():
+                assert store.list(resource, NAMESPACE)[0] == [], resource
+
+    run(scenario())
+
+
+def test_a_namespace_marked_only_by_its_timestamp_gets_phase_terminating() -> None:
+    async def scenario() -> None:
+        async with controllers(NamespaceController) as (store, _):
+            store.create("namespaces", {"metadata": {"name": "busy"}, "spec": {},
+                                        "status": {"phase": "Active"}})
+            store.create("pods", {"metadata": {"name": "p", "namespace": "busy"},
+                                  "spec": {"nodeName": "node-1"}, "status": {}})
+            watcher = store.watch("namespaces", since=store.resource_version)
+            store.mutate("namespaces", None, "busy", lambda ns: ns["metadata"].update(
+                deletionTimestamp=rfc3339(store.clock.now())))
+            await until(lambda: store.get("pods", "busy", "p")["metadata"].get(
+                "deletionTimestamp"), what="pod terminating")
+            assert store.get("namespaces", None, "busy")["status"]["phase"] == "Terminating"
+            store.delete("pods", "busy", "p")  # what the kubelet does at the end
+            await until(lambda: store.find("namespaces", None, "busy") is None, what="gone")
+            watcher.close()
+            phases = [e.obj["status"]["phase"] async for e in watcher]
+            assert phases[-2:] == ["Terminating", "Terminating"]
+
+    run(scenario())
