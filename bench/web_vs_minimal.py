@@ -145,16 +145,16 @@ def measure(duration_s: int, connections: int, rounds: int) -> dict[str, float]:
 
 
 def run(duration_s: int = 3, connections: int = 50, rounds: int = 3) -> list[dict]:
+    """Baselines first (no ratio), then probelab web against each (ratio = web / baseline)."""
     medians = measure(duration_s, connections, rounds)
-    web = medians["probelab web"]
-    rows = [{"bench": "web_vs_minimal", "metric": "probelab web GET / (stats page)",
-             "value": round(web), "unit": "req/s", "baseline": None, "ratio": None}]
-    for name in ("minimal aiohttp", "nginx"):
-        if name in medians:
-            rows.append({"bench": "web_vs_minimal", "metric": f"{name}, same body size",
-                         "value": round(medians[name]), "unit": "req/s",
-                         "baseline": "probelab web",
-                         "ratio": round(web / medians[name], 3)})
+    web = medians.pop("probelab web")
+    bench = "sample service"
+    rows = [{"bench": bench, "metric": f"requests/s {name}, same body (wrk -c{connections})",
+             "value": round(value), "unit": "req/s", "baseline": None, "ratio": None}
+            for name, value in medians.items()]
+    rows += [{"bench": bench, "metric": f"requests/s probelab web GET / (wrk -c{connections})",
+              "value": round(web), "unit": "req/s", "baseline": name,
+              "ratio": round(web / value, 3)} for name, value in medians.items()]
     return rows
 
 
@@ -170,8 +170,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, choices=range(1, 21), metavar="1-20")
     args = parser.parse_args()
     for row in run(args.duration_s, args.connections, args.rounds):
-        ratio = (f"  (probelab web = {row['ratio']:.2f}x this)" if row["ratio"] is not None
-                 else "")
+        ratio = f"  ({row['ratio']:.2f}x {row['baseline']})" if row["ratio"] is not None else ""
         print(f"{row['bench']}: {row['metric']}: {row['value']:g} {row['unit']}{ratio}")
 
 

@@ -356,3 +356,24 @@ def test_second_sigint_exits_at_once() -> None:
     assert code == 130
     assert "second SIGINT: exiting now" in log
     assert "error" in out  # the 60 s request was abandoned, not answered
+
+
+# ---- the Kubernetes order: preStop, then SIGTERM ----------------------------------------------
+def test_sigterm_after_prestop_skips_the_drain_delay() -> None:
+    with web("--prestop-delay", "1", "--drain-delay", "300") as w:
+        serving(w)
+        assert w.get("/prestop", admin=True).status == 200  # the kubelet waits for the hook
+        w.proc.send_signal(signal.SIGTERM)
+        code, log = w.finish(timeout_s=30)  # far less than the 300 s drain delay
+    assert code == 0
+    assert "no drain delay (/prestop already drained)" in log
+
+
+def test_sigterm_during_startup_delay_exits_without_listening() -> None:
+    with web("--startup-delay", "300") as w:
+        assert w.get("/healthz", admin=True).status == 503
+        w.proc.send_signal(signal.SIGTERM)
+        code, log = w.finish(timeout_s=30)
+    assert code == 0
+    assert "startup delay of 300 s over (interrupted)" in log
+    assert "public port listening" not in log
