@@ -1,8 +1,9 @@
 """The engine's API server, driven over HTTPS by the official `kubernetes` client and raw HTTP.
 
-One API server (no controllers, no kubelet) runs per module on a free loopback port; the client
-connects through a kubeconfig context exactly as it would to a real cluster. Each test uses its
-own namespace so they do not see each other's objects.
+One API server runs per module on a free loopback port, with the namespace controller (which
+empties and removes deleted namespaces) but no other controller and no kubelet, so every object
+stays exactly as the API left it; the client connects through a kubeconfig context exactly as it
+would to a real cluster. Each test uses its own namespace.
 """
 
 from __future__ import annotations
@@ -17,13 +18,17 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
 from apiserver_support import ApiEngine
+from helpers import wait_until
 
 _names = itertools.count()
 
 
+NAMESPACE_CONTROLLER = "probelab.engine.controllers.namespace:NamespaceController"
+
+
 @pytest.fixture(scope="module")
 def engine() -> Iterator[ApiEngine]:
-    with ApiEngine() as running:
+    with ApiEngine((NAMESPACE_CONTROLLER,)) as running:
         yield running
 
 
@@ -205,15 +210,20 @@ def test_crud_of_every_namespaced_resource(api_client: client.ApiClient, core: c
     assert caught.value.status == 404
 
 
-def test_namespace_crud_and_cluster_scope(core: client.CoreV1Api) -> None:
+def test_namespace_crud_and_cluster_scope(engine: ApiEngine, core: client.CoreV1Api) -> None:
     created = core.create_namespace({"metadata": {"name": "crud-ns", "labels": {"a": "1"}}})
     assert created.status.phase == "Active"
     assert created.metadata.labels["kubernetes.io/metadata.name"] == "crud-ns"
     assert "crud-ns" in [n.metadata.name for n in core.list_namespace().items]
     patched = core.patch_namespace("crud-ns", {"metadata": {"labels": {"b": "2"}}})
     assert patched.metadata.labels["a"] == "1" and patched.metadata.labels["b"] == "2"
-    core.delete_namespace("crud-ns")
-    assert core.read_namespace("crud-ns").status.phase == "Terminating"
+    code, _, body = engine.request("DELETE", "/api/v1/namespaces/crud-ns")
+    deleted = json.loads(body)  # the namespace, marked; the controller removes it
+    assert (code, deleted["kind"], deleted["status"]["phase"]) == (200, "Namespace",
+                                                                    "Terminating")
+    assert deleted["metadata"]["deletionTimestamp"]
+    wait_until(lambda: "crud-ns" not in [n.metadata.name for n in core.list_namespace().items],
+               what="the empty namespace to be removed")
 
 
 def test_system_namespaces_exist_and_cannot_be_deleted(core: client.CoreV1Api) -> None:
@@ -358,15 +368,25 @@ def test_namespace_delete_cascades_and_closes_the_namespace(core: client.CoreV1A
     core.create_namespaced_pod("doomed", pod("running", node="probelab"))
     core.delete_namespace("doomed")
     assert core.read_namespace("doomed").status.phase == "Terminating"
-    assert apps.list_namespaced_deployment("doomed").items == []
-    assert core.list_namespaced_service("doomed").items == []
-    left = core.list_namespaced_pod("doomed").items
-    assert [p.metadata.name for p in left] == ["running"]  # still terminating on its node
-    assert left[0].metadata.deletion_timestamp is not None
     with pytest.raises(ApiException) as caught:
         core.create_namespaced_pod("doomed", pod("late"))
     assert caught.value.status == 403
     assert "being terminated" in status_of(caught.value)["message"]
+    with pytest.raises(ApiException) as caught:
+        core.delete_namespace("doomed")
+    assert caught.value.status == 409
+    wait_until(lambda: not apps.list_namespaced_deployment("doomed").items
+               and not core.list_namespaced_service("doomed").items
+               and [p.metadata.name for p in core.list_namespaced_pod("doomed").items]
+               == ["running"], what="the namespace controller to empty the namespace")
+    # The bound pod terminates gracefully (no kubelet here to finish it), so the namespace
+    # stays until it is gone.
+    left = core.read_namespaced_pod("running", "doomed")
+    assert left.metadata.deletion_timestamp is not None
+    assert core.read_namespace("doomed").status.phase == "Terminating"
+    core.delete_namespaced_pod("running", "doomed", grace_period_seconds=0)
+    wait_until(lambda: "doomed" not in [n.metadata.name for n in core.list_namespace().items],
+               what="the namespace to be removed")
 
 
 def test_deleting_a_deployment_deletes_what_it_owns(apps: client.AppsV1Api,

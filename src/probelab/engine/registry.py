@@ -5,7 +5,7 @@ Mirrors `pkg/registry/<group>/<kind>/strategy.go` (PrepareForCreate/Update, Vali
 `staging/src/k8s.io/apiserver/pkg/registry/generic/registry/store.go` (namespace checks, graceful
 deletion, returning the deleted object or a Status). Service address allocation lives in
 `probelab.engine.api.allocation`, the k8s model calls in `probelab.engine.api.model`.
-Callers: the API handlers (`probelab.engine.api.handlers`) and the namespace controller.
+Callers: the API handlers (`probelab.engine.api.handlers`).
 """
 
 from __future__ import annotations
@@ -41,9 +41,6 @@ from probelab.k8s.resources import BY_PLURAL, RESOURCES, ResourceInfo
 RETURNS_OBJECT = frozenset({"pods", "services", "namespaces"})
 # Namespaces every cluster has; they cannot be deleted (`pkg/registry/core/namespace`).
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-# Deletion order inside a terminating namespace: owners first, so controllers do not recreate.
-PURGE_ORDER = ("deployments", "replicasets", "services", "endpointslices", "endpoints", "pods",
-               "events")
 SELECTOR_IMMUTABLE = frozenset({"deployments", "replicasets"})
 
 
@@ -207,9 +204,10 @@ class Registry:
         def terminating(obj: Obj) -> None:
             obj.setdefault("status", {})["phase"] = "Terminating"
 
+        # Only marked here: the namespace controller empties it and then removes it
+        # (`pkg/registry/core/namespace/storage` Delete; `pkg/controller/namespace`).
         self.store.mutate("namespaces", None, name, mark)
         self.store.mutate("namespaces", None, name, terminating, subresource="status")
-        purge_namespace(self.store, name)
         return self.store.get("namespaces", None, name)
 
     def _cascade(self, owner: Obj, propagation: str) -> None:
@@ -317,25 +315,6 @@ class Registry:
             raise conflict(info, name, "Precondition failed: ResourceVersion in precondition: "
                            f"{options.precondition_rv}, ResourceVersion in object meta: "
                            f"{m.get('resourceVersion')}")
-
-
-def purge_namespace(store: Store, namespace: str) -> int:
-    """Delete what is left in a terminating namespace; returns how many objects remain
-    (pods that are still terminating). Used by DELETE namespace and the namespace controller
-    (`pkg/controller/namespace/deletion/namespaced_resources_deleter.go`)."""
-    remaining = 0
-    for plural in PURGE_ORDER:
-        objs, _ = store.list(plural, namespace)
-        for obj in objs:
-            name = obj["metadata"]["name"]
-            if plural == "pods":
-                if not obj["metadata"].get("deletionTimestamp"):
-                    deletion.delete_pod(store, namespace, name)
-                if store.find("pods", namespace, name) is not None:
-                    remaining += 1
-            else:
-                store.delete(plural, namespace, name)
-    return remaining
 
 
 def scale_of(obj: Obj) -> Obj:

@@ -146,8 +146,16 @@ class Handlers:
                      ) -> web.StreamResponse:
         query = request.query
         raw_rv = query.get("resourceVersion", "")
-        if raw_rv in ("", "0"):
-            since = None  # "any": the current objects as ADDED first
+        initial_events = params.flag(query, "sendInitialEvents")
+        if initial_events:
+            if not params.flag(query, "allowWatchBookmarks"):
+                raise bad_request("sendInitialEvents requires allowWatchBookmarks=true")
+            if query.get("resourceVersionMatch") != "NotOlderThan":
+                raise bad_request("sendInitialEvents requires resourceVersionMatch=NotOlderThan")
+        if raw_rv in ("", "0") or initial_events:
+            # "any" (or a streaming list): the current objects as ADDED first; the store is
+            # always at least as new as any version it handed out (NotOlderThan holds).
+            since = None
         else:
             try:
                 since = int(raw_rv)
@@ -171,7 +179,8 @@ class Handlers:
             namespace=target.namespace, selector=selector, where=where, since=since,
             timeout_s=timeout_s, bookmark_interval_s=self.bookmark_interval_s if bookmarks
             else None, render=show,
-            bookmark_stub={"kind": served.info.kind, "apiVersion": served.group_version})
+            bookmark_stub={"kind": served.info.kind, "apiVersion": served.group_version},
+            initial_events_end=initial_events)
 
     # ---- writes ------------------------------------------------------------------------
     def create(self, request: web.Request, target: Target, body: bytes | None) -> web.Response:

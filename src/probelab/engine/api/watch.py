@@ -23,6 +23,7 @@ from probelab.engine.api.status import status_body
 from probelab.engine.store import EventType, Gone, Obj, Store, Watcher
 
 LIVENESS_CHECK_S = 1.0  # how often an idle stream checks that its client is still there
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"  # annotation of the end-of-list bookmark
 
 
 def _line(event_type: str, obj: Any) -> bytes:
@@ -61,6 +62,7 @@ async def serve_watch(
     bookmark_interval_s: float | None,
     render: Callable[[Obj], Obj],
     bookmark_stub: Obj,
+    initial_events_end: bool = False,
 ) -> web.StreamResponse:
     response = web.StreamResponse(status=200, headers={"Content-Type": "application/json",
                                                        "Cache-Control": "no-cache, private"})
@@ -73,12 +75,21 @@ async def serve_watch(
         await response.write_eof()
         return response
     streams.watchers.add(watcher)
+    # `store.watch(since=None)` queued the current objects, and only them, synchronously.
+    initial_left = watcher.queue.qsize() if initial_events_end and since is None else None
+    list_rv = store.resource_version
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s if timeout_s else None
     next_bookmark = loop.time() + bookmark_interval_s if bookmark_interval_s else None
     try:
         await response.prepare(request)
         while not watcher.closed:
+            if initial_left == 0:
+                initial_left = None
+                stub = {**bookmark_stub, "metadata": {
+                    "resourceVersion": str(list_rv),
+                    "annotations": {INITIAL_EVENTS_END: "true"}}}
+                await response.write(_line(EventType.BOOKMARK.value, stub))
             now = loop.time()
             waits = [LIVENESS_CHECK_S]
             if deadline is not None:
@@ -95,6 +106,8 @@ async def serve_watch(
             if event:
                 if where is None or where(event.obj):
                     await response.write(_line(event.type.value, render(event.obj)))
+                if initial_left:
+                    initial_left -= 1
                 continue
             now = loop.time()
             if deadline is not None and now >= deadline:
