@@ -377,3 +377,10 @@ def test_sigterm_during_startup_delay_exits_without_listening() -> None:
     assert code == 0
     assert "startup delay of 300 s over (interrupted)" in log
     assert "public port listening" not in log
+
+
+def test_foreign_address_is_one_line_exit_2() -> None:
+    result = run_probelab("web", "--host", "192.0.2.1", "--port", "0", "--admin-port", "0",
+                          timeout=30)  # TEST-NET-1: never an address of this machine
+    assert result.returncode == 2
+    assert result.stderr == "probelab: error: --host 192.0.2.1: not an address of this machine\n"

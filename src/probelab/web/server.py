@@ -56,6 +56,8 @@ def bind(host: str, port: int, flag: str) -> socket.socket:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
             raise UsageError(f"{flag} {port}: {host}:{port} is already in use") from None
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise UsageError(f"--host {host}: not an address of this machine") from None
         raise UsageError(f"{flag} {port}: cannot listen on {host}:{port}: {exc.strerror}") from None
     sock.setblocking(False)
     return sock
