@@ -384,3 +384,16 @@ def test_foreign_address_is_one_line_exit_2() -> None:
                           timeout=30)  # TEST-NET-1: never an address of this machine
     assert result.returncode == 2
     assert result.stderr == "probelab: error: --host 192.0.2.1: not an address of this machine\n"
+
+
+def test_shutdown_timeout_cancels_what_is_left_and_still_exits_0() -> None:
+    with web("--shutdown-timeout", "1") as w:
+        serving(w)
+        thread, out = in_thread(lambda: w.get("/slow?ms=120000"))
+        wait_until(lambda: w.in_flight() == 1, what="request in flight")
+        w.proc.send_signal(signal.SIGTERM)
+        code, log = w.finish(timeout_s=30)
+        thread.join(15)
+    assert code == 0
+    assert "--shutdown-timeout 1 s reached: 1 requests cancelled, 0 finished" in log
+    assert isinstance(out.get("error"), (http.client.RemoteDisconnected, ConnectionError))

@@ -16,7 +16,6 @@ from probelab.web.shutdown import (
     drain_wait_s,
     is_ready,
     on_signal,
-    remaining_s,
 )
 from probelab.web.state import ServiceState
 from probelab.web.stats import (
@@ -71,11 +70,6 @@ def test_prestop_moves_to_draining_only_forward(before: Phase, after: Phase) -> 
 ])
 def test_drain_wait(delay: float, prestop: bool, wait: float) -> None:
     assert drain_wait_s(delay, prestop) == wait
-
-
-@pytest.mark.parametrize(("budget", "elapsed", "left"), [(20, 5, 15), (20, 25, 0), (0, 0, 0)])
-def test_remaining(budget: float, elapsed: float, left: float) -> None:
-    assert remaining_s(budget, elapsed) == left
 
 
 def test_state_start_prestop_reports_a_change_once() -> None:

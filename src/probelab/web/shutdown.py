@@ -72,7 +72,3 @@ def drain_wait_s(drain_delay_s: float, prestop_started: bool) -> float:
     eat into the grace period."""
     return 0.0 if prestop_started else max(0.0, drain_delay_s)
 
-
-def remaining_s(timeout_s: float, elapsed_s: float) -> float:
-    """Time left of a budget, never negative (the in-flight wait after listeners closed)."""
-    return max(0.0, timeout_s - elapsed_s)
