@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import signal
 import socket
@@ -27,18 +28,20 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from helpers import (
+    PYTHON,
     free_port,
     pid_alive,
     port_open,
     probelab_cmd,
     run_probelab,
     started,
+    stop_process,
     wait_until,
 )
 from probelab.commands.cluster import parse_images
 from probelab.engine import cluster as engine_cluster
 from probelab.engine import kubeconfig as kc
-from probelab.engine import pidfile
+from probelab.engine import pidfile, watchdog
 from probelab.engine.context import EngineConfig
 from probelab.engine.pidfile import EngineRecord, Liveness, ProcInfo
 from probelab.errors import UsageError
@@ -314,6 +317,187 @@ def test_down_never_signals_a_pid_that_is_not_the_engine(tmp_path, env) -> None:
         assert result.returncode == 0, result.stderr
         assert other.poll() is None
     assert record_files(env) == []
+
+
+# ---- no orphans with pods running (issue 8) -------------------------------------------------
+
+# A pod whose main process (the shell) has a child of its own: the parent-death signal reaches
+# only the shell, so the sleep is what the watchdog must catch after a kill -9.
+FORKING_IMAGE = "forker:1=sh -c 'sleep 900; true'"
+STUBBORN_IMAGE = "stubborn:1=sh -c 'trap \"\" TERM; sleep 901; true'"
+
+
+def descendants(pid: int) -> set[int]:
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in watchdog.children(todo.pop()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def deploy(kubeconfig: Path, image: str, replicas: int, grace_s: int = 5) -> None:
+    api = config.new_client_from_config(config_file=str(kubeconfig))
+    api.set_default_header("Content-Type", "application/json")  # see test_service_cli
+    client.AppsV1Api(api).create_namespaced_deployment("default", {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "pods"},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "pods"}},
+                 "template": {"metadata": {"labels": {"app": "pods"}}, "spec": {
+                     "terminationGracePeriodSeconds": grace_s,
+                     "containers": [{"name": "main", "image": image}]}}}})
+
+
+def pod_processes(engine_pid: int, marker: str, count: int) -> set[int]:
+    """Every descendant of the engine once `count` of them run a command line starting with
+    `marker` (the pods' sleeps, not the shells that started them)."""
+    def ready() -> set[int]:
+        procs = descendants(engine_pid)
+        return procs if sum(cmdline(p).startswith(marker) for p in procs) == count else set()
+
+    return wait_until(ready, timeout_s=60, what=f"{count} pod processes")
+
+
+def test_sigkill_of_the_engine_with_pods_leaves_no_process(tmp_path, env) -> None:
+    """Steps: up on port P -> 3 pods whose shells each started a sleep; the watchdog has noted
+    their sessions -> kill -9 the engine -> every process it had started (shells, sleeps, the
+    watchdog) is gone -> up again on port P with the same kubeconfig serves the client."""
+    path = tmp_path / "kubeconfig"
+    log = tmp_path / "stderr"
+    port = free_port()
+    argv = probelab_cmd("cluster", "up", "--port", str(port), "--kubeconfig", str(path),
+                        "--image", FORKING_IMAGE, "--log-level", "debug")
+    with log.open("w") as err, started(argv, env=env, stderr=err) as proc:
+        wait_until(lambda: has_probelab(path), timeout_s=30, what="context")
+        deploy(path, "forker:1", replicas=3)
+        procs = pod_processes(proc.pid, "sleep 900", 3)
+        shells = [p for p in procs if cmdline(p).startswith("sh ")]
+        assert len(shells) == 3
+        wait_until(lambda: all(f"noted session {p}\n" in log.read_text() for p in shells),
+                   what="the watchdog to note the pods")
+        proc.kill()
+        proc.wait(10)
+        wait_until(lambda: not any(pid_alive(p) for p in procs), timeout_s=15,
+                   what="the engine's processes to go")
+    assert "killed 3 leftover pod process(es)" in log.read_text()
+    stale = kc.load(path)
+    argv = probelab_cmd("cluster", "up", "--port", str(port), "--kubeconfig", str(path))
+    with started(argv, env=env) as again:
+        wait_until(lambda: kc.load(path) != stale or again.poll() is not None, timeout_s=30,
+                   what="the new context")
+        assert kc.server_of(kc.load(path)).endswith(f":{port}")
+        assert "default" in namespaces(path)
+        again.send_signal(signal.SIGTERM)
+        assert finish(again)[0] == 0
+
+
+def test_sigterm_with_pods_terminates_them_and_leaves_nothing(tmp_path, env) -> None:
+    path = tmp_path / "kubeconfig"
+    with engine(path, env, "--image", FORKING_IMAGE) as proc:
+        deploy(path, "forker:1", replicas=2)
+        procs = pod_processes(proc.pid, "sleep 900", 2)
+        proc.send_signal(signal.SIGTERM)
+        code, _, err = finish(proc)
+    assert code == 0, err
+    assert not any(pid_alive(p) for p in procs)
+    assert not has_probelab(path)
+
+
+def test_second_signal_forces_past_a_pod_that_ignores_sigterm(tmp_path, env) -> None:
+    """Steps: a pod that ignores SIGTERM with a 120 s grace period -> SIGTERM (the engine waits
+    for the grace period) -> SIGINT -> exit 130 at once, no pod process left, context gone."""
+    path = tmp_path / "kubeconfig"
+    log = tmp_path / "stderr"
+    argv = probelab_cmd("cluster", "up", "--port", "0", "--kubeconfig", str(path),
+                        "--image", STUBBORN_IMAGE)
+    with log.open("w") as err, started(argv, env=env, stderr=err) as proc:
+        wait_until(lambda: has_probelab(path), timeout_s=30, what="context")
+        deploy(path, "stubborn:1", replicas=1, grace_s=120)
+        procs = pod_processes(proc.pid, "sleep 901", 1)
+        proc.send_signal(signal.SIGTERM)
+        wait_until(lambda: "SIGTERM received" in log.read_text(), what="the graceful stop")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 130
+    assert "forced stop" in log.read_text()
+    wait_until(lambda: not any(pid_alive(p) for p in procs), timeout_s=10, what="pods to go")
+    assert not has_probelab(path)
+    assert record_files(env) == []
+
+
+# ---- the watchdog on its own (no API server or kubelet needed) ------------------------------
+
+FAKE_ENGINE = """
+import subprocess, sys, time
+from probelab.engine import watchdog
+pod = subprocess.Popen(["sh", "-c", "sleep 902; true"], start_new_session=True)
+guard = watchdog.start()  # returns once it has seen the pod
+print(guard.pid, pod.pid, flush=True)
+if sys.argv[1] == "close":
+    guard.close()
+    print("closed", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("mode", ["kill", "close"])
+def test_watchdog_sweeps_pod_sessions_when_the_engine_ends(mode) -> None:
+    """Steps: a fake engine starts a 'pod' (a shell with a sleep child, in its own session and
+    without a parent-death signal) and the watchdog -> the engine is killed with SIGKILL, or
+    closes the pipe as at the end of a stop -> the shell and its sleep are killed, and the
+    watchdog exits."""
+    proc = subprocess.Popen([PYTHON, "-c", FAKE_ENGINE, mode], stdout=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        guard_pid, shell_pid = map(int, proc.stdout.readline().split())
+        sleep_pid = wait_until(lambda: next(iter(descendants(shell_pid)), 0), what="the sleep")
+        if mode == "kill":
+            proc.kill()
+        else:
+            assert proc.stdout.readline() == "closed\n"
+        wait_until(lambda: not pid_alive(sleep_pid) and not pid_alive(shell_pid),
+                   timeout_s=10, what="the pod's processes to go")
+        wait_until(lambda: not pid_alive(guard_pid), timeout_s=10, what="the watchdog to exit")
+    finally:
+        stop_process(proc)
+        for pid in (shell_pid, sleep_pid):  # never leave our own test processes behind
+            with contextlib.suppress(ProcessLookupError, UnboundLocalError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def proc_stat(pid: int, sid: int, ticks: int, state: str = "S") -> watchdog.Stat:
+    return watchdog.Stat(pid=pid, state=state, ppid=1, sid=sid, start_ticks=ticks)
+
+
+@pytest.mark.parametrize(("procs", "expected"), [
+    ([proc_stat(100, 100, 50), proc_stat(101, 100, 60)], [100, 101]),  # leader and child
+    ([proc_stat(101, 100, 60)], [101]),  # leader gone, orphan left
+    ([proc_stat(101, 100, 60, "Z")], []),  # zombies need no kill
+    ([proc_stat(100, 100, 70), proc_stat(101, 100, 80)], []),  # pid 100 reused by a newer session
+    ([proc_stat(200, 200, 10), proc_stat(7, 1, 1)], []),  # not a noted session
+    ([proc_stat(99, 100, 40)], []),  # older than the session's leader: cannot be its member
+    ([proc_stat(5, 100, 60)], []),  # the watchdog itself
+])
+def test_sweep_targets(procs, expected) -> None:
+    assert watchdog.sweep_targets({100: 50}, procs, me=5) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("12 (sleep) S 1 12 12 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 777 0 0",
+     watchdog.Stat(12, "S", 1, 12, 777)),
+    ("13 (a) b (c)) Z 2 3 4 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 9 0 0",
+     watchdog.Stat(13, "Z", 2, 4, 9)),
+    ("garbage", None),
+])
+def test_parse_stat(text, expected) -> None:
+    assert watchdog.parse_stat(text) == expected
 
 
 # ---- pure rules ----------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import click
 
-from probelab.engine import kubeconfig, pidfile
+from probelab.engine import kubeconfig, pidfile, watchdog
 from probelab.engine.pidfile import EngineRecord, Liveness
 from probelab.errors import RuntimeFailure, UsageError
 
@@ -129,7 +129,7 @@ def _refuse_if_running(record_path: Path, kubeconfig_path: Path) -> None:
     pidfile.remove(record_path)
 
 
-def _run(config, pub: Publication) -> int:
+def _run(config, pub: Publication, verbose: bool) -> int:
     from probelab.engine.cluster import Engine, Outcome  # the engine loads lazily
 
     engine = Engine(config)
@@ -144,12 +144,15 @@ def _run(config, pub: Publication) -> int:
         _note(f"{signame} received: stopping the engine (pods terminate gracefully; "
               "send it again to force)")
 
+    guard = watchdog.start(verbose)  # sweeps what pods leave behind, even if we are killed
     try:
         outcome = _event_loop_run(engine.run_forever(ready, stopping))
     finally:
         pub.unpublish()
+        if guard is not None:
+            guard.close()
     if outcome is Outcome.FORCED:
-        _note("forced stop: exiting now; pods die with the engine")
+        _note("forced stop: pods were killed; exiting now")
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(130)  # components may still hold tasks; pods get their parent-death signal
@@ -159,13 +162,21 @@ def _run(config, pub: Publication) -> int:
 
 
 def _event_loop_run(coro):
-    """uvloop when available: the Service proxy splices every connection in this process."""
+    """Run the engine on the standard event loop (the API server's TLS connection tracking
+    needs weak references to transports, which uvloop's SSL transports do not allow). After a
+    forced stop the loop is left unclosed: closing it would wait for the very tasks the user
+    chose not to wait for."""
+    from probelab.engine.cluster import Outcome
+
+    runner = asyncio.Runner()
     try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coro)
+        outcome = runner.run(coro)
+    except BaseException:
+        runner.close()
+        raise
+    if outcome is not Outcome.FORCED:
+        runner.close()
+    return outcome
 
 
 @click.group(name="cluster")
@@ -219,7 +230,7 @@ def up(port: int, kubeconfig_path: Path | None, endpoint_delay_s: float, images:
                           seed=seed, token=token)
     pub = Publication(kubeconfig_path=kc_path, record_path=record_path, token=token,
                       show_kubeconfig=kubeconfig_path is not None)
-    raise SystemExit(_run(config, pub))
+    raise SystemExit(_run(config, pub, verbose=log_level == "debug"))
 
 
 # ---- down ----------------------------------------------------------------------------------
