@@ -19,11 +19,10 @@ from rich.table import Table
 
 from probelab.errors import UsageError
 from probelab.load.config import LoadConfig
-from probelab.load.outcome import OUTCOMES, Outcome
+from probelab.load.outcome import Outcome
 from probelab.load.records import RecordLog
 
 CSV_COLUMNS = ("start_s", "latency_ms", "class", "status", "version", "pod", "error")
-OK_CODE = OUTCOMES.index(Outcome.OK)
 _STYLE = {Outcome.OK.value: "green"}
 
 
@@ -41,7 +40,7 @@ async def show_progress(
         task = progress.add_task("", total=total)
         while not stop.is_set():
             done = len(log)
-            failed = done - log.outcome.count(OK_CODE)
+            failed = log.failed
             text = f"{done} requests, {failed} failed"
             progress.update(task, completed=(loop.time() - start) if by_time else done,
                             description=text)

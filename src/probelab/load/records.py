@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from probelab.load.outcome import OUTCOMES, Outcome, classify, describe
 
-_OK_INDEX = OUTCOMES.index(Outcome.OK)
+_OK = OUTCOMES.index(Outcome.OK)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,37 +30,24 @@ class Record:
     error: str | None  # short message for failures, None for ok
 
 
-class _Interned:
-    """Small ints for repeated strings (versions, pods, messages); 0 stands for None."""
-
-    __slots__ = ("index", "values")
-
-    def __init__(self) -> None:
-        self.values: list[str | None] = [None]
-        self.index: dict[str | None, int] = {None: 0}
-
-    def id(self, value: str | None) -> int:
-        got = self.index.get(value)
-        if got is None:
-            got = self.index[value] = len(self.values)
-            self.values.append(value)
-        return got
-
-
 class RecordLog:
-    """Append-only columns of results; `len()` is the number of finished requests."""
+    """Append-only columns of results; `len()` is the number of finished requests.
+
+    `code` packs status and class (`status << 3 | outcome index`); `origin` indexes the
+    (version, pod) pairs seen; `error` indexes the distinct messages (0: none).
+    """
 
     def __init__(self, on_result: Callable[[Record], object] | None = None) -> None:
         self.start_s = array("d")
         self.latency_s = array("d")
-        self.outcome = bytearray()
-        self.status = array("H")  # 0: no response
-        self._version = array("I")
-        self._pod = array("I")
-        self._error = array("I")
-        self.versions = _Interned()
-        self.pods = _Interned()
-        self.errors = _Interned()
+        self.code = array("H")
+        self.origin = array("I")
+        self.error = array("I")
+        self.origins: list[tuple[str | None, str | None]] = [(None, None)]
+        self._origin_ids: dict[tuple[str | None, str | None], int] = {(None, None): 0}
+        self.messages: list[str | None] = [None]
+        self._message_ids: dict[str | None, int] = {None: 0}
+        self.failed = 0
         self.on_result = on_result
 
     def add(
@@ -73,35 +60,51 @@ class RecordLog:
         exc: BaseException | None,
     ) -> None:
         if exc is None and status is not None and 200 <= status < 400:
-            code, err = _OK_INDEX, 0  # the hot path: no classification needed
+            code, err = status << 3 | _OK, 0  # the hot path: no classification needed
         else:
             outcome = classify(status, exc)
-            code, err = OUTCOMES.index(outcome), self.errors.id(describe(outcome, status, exc))
+            code = (status or 0) << 3 | OUTCOMES.index(outcome)
+            err = self._message_id(describe(outcome, status, exc))
+            self.failed += 1
         self.start_s.append(start_s)
         self.latency_s.append(latency_s)
-        self.outcome.append(code)
-        self.status.append(status or 0)
-        self._version.append(self.versions.id(version))
-        self._pod.append(self.pods.id(pod))
-        self._error.append(err)
+        self.code.append(code)
+        if version is None and pod is None:
+            self.origin.append(0)
+        else:
+            key = (version, pod)
+            origin = self._origin_ids.get(key)
+            if origin is None:
+                origin = self._origin_ids[key] = len(self.origins)
+                self.origins.append(key)
+            self.origin.append(origin)
+        self.error.append(err)
         if self.on_result is not None:
-            self.on_result(self[len(self.outcome) - 1])
+            self.on_result(self[len(self.code) - 1])
+
+    def _message_id(self, message: str | None) -> int:
+        got = self._message_ids.get(message)
+        if got is None:
+            got = self._message_ids[message] = len(self.messages)
+            self.messages.append(message)
+        return got
 
     def __len__(self) -> int:
-        return len(self.outcome)
+        return len(self.code)
 
     def __getitem__(self, i: int) -> Record:
-        status = self.status[i]
+        code = self.code[i]
+        version, pod = self.origins[self.origin[i]]
         return Record(
             start_s=self.start_s[i],
             latency_s=self.latency_s[i],
-            outcome=OUTCOMES[self.outcome[i]],
-            status=status or None,
-            version=self.versions.values[self._version[i]],
-            pod=self.pods.values[self._pod[i]],
-            error=self.errors.values[self._error[i]],
+            outcome=OUTCOMES[code & 7],
+            status=(code >> 3) or None,
+            version=version,
+            pod=pod,
+            error=self.messages[self.error[i]],
         )
 
     def __iter__(self) -> Iterator[Record]:
-        for i in range(len(self.outcome)):
+        for i in range(len(self.code)):
             yield self[i]

@@ -100,32 +100,41 @@ async def closed_model(
 
 
 class _Worker:
-    """One closed-model slot: sends its next request from the previous one's completion.
+    """One closed-model slot with its own connection; sends the next request from the previous
+    one's completion.
 
-    No coroutine per request: `next` writes on a pooled connection and `on_done` (called by
-    the connection) records the result and calls `next` again. Only connecting needs a task.
+    No coroutine per request: `next` writes on the worker's connection and `on_done` (called by
+    the connection) records the result and calls `next` again, so a connection is never idle
+    and the pool's idle-retry rule has nothing to do here. Only connecting needs a task.
     """
 
-    __slots__ = ("budget", "connecting", "finished", "log", "pool", "start", "t0", "timeout_s")
+    __slots__ = ("budget", "conn", "connecting", "finished", "log", "pool", "request", "start",
+                 "t0", "timeout_s")
 
     def __init__(self, pool: ConnectionPool, log: RecordLog, budget: Budget, timeout_s: float,
                  start: float, finished: Callable[[], None]) -> None:
         self.pool, self.log, self.budget = pool, log, budget
         self.timeout_s, self.start, self.finished = timeout_s, start, finished
+        self.request = pool.request_bytes
         self.t0 = 0.0
+        self.conn: HttpConnection | None = None
         self.connecting: asyncio.Task[None] | None = None
 
-    def next(self) -> None:
-        now = perf_counter()
+    def next(self, now: float | None = None) -> None:
+        if now is None:
+            now = perf_counter()
         if not self.budget.take(now):
+            if self.conn is not None:
+                self.conn.close()
             self.finished()
             return
         self.t0 = now
-        conn = self.pool.take_idle()
-        if conn is None:
+        conn = self.conn
+        if conn is None or conn.closed:
+            self.conn = None
             self.connecting = asyncio.get_running_loop().create_task(self._connect_and_send())
         else:
-            self.pool.send(conn, now + self.timeout_s, self.on_done)
+            conn.send(self.request, now + self.timeout_s, self.on_done)
 
     async def _connect_and_send(self) -> None:
         deadline = self.t0 + self.timeout_s
@@ -138,20 +147,21 @@ class _Worker:
             self.on_done(None, exc)
             return
         self.connecting = None
-        self.pool.send(conn, deadline, self.on_done)
+        self.conn = conn
+        conn.send(self.request, deadline, self.on_done)
 
     def on_done(self, conn: HttpConnection | None, exc: BaseException | None) -> None:
         if self.budget.halted:
             return
         t0 = self.t0
-        latency = perf_counter() - t0
-        if conn is not None:
-            self.pool.release(conn)
+        now = perf_counter()
         if exc is None and conn is not None:
-            self.log.add(t0 - self.start, latency, conn.status, conn.version, conn.pod, None)
+            self.log.add(t0 - self.start, now - t0, conn.status, conn.version, conn.pod, None)
+            if not self.pool.keepalive:
+                conn.close()
         else:
-            self.log.add(t0 - self.start, latency, None, None, None, exc)
-        self.next()
+            self.log.add(t0 - self.start, now - t0, None, None, None, exc)
+        self.next(now)
 
 
 async def open_model(

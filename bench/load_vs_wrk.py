@@ -1,0 +1,285 @@
+"""Requests/s of `probelab load` against wrk and locust, same target, same duration/connections.
+
+    .venv/bin/python bench/load_vs_wrk.py [--duration-s 5] [--connections 50] [--rounds 3]
+        [--server nginx|python] [--cpus 0,1] [--no-locust] [--no-install]
+
+The target is nginx from Debian (one worker, `return 200`, private config in a temp dir) or, if
+nginx is missing, a minimal keep-alive server on uvloop. wrk (`-t1`), `probelab load`
+(closed model, `-z`, `-c`) and locust (FastHttpUser, no wait, one process) run one after the
+other against it, `--rounds` times, the server pinned to one core and each client to the other
+(`taskset`). Prints every run, the medians and the ratios (the issue's goal: probelab ≥ 0.9×
+wrk and ≥ 5× locust; 0.5× wrk is the floor). Missing tools are installed with apt-get when run
+as root (unless `--no-install`); a tool that is still missing is skipped with a message.
+
+A benchmark, not a test: the numbers depend on the machine and on whatever else runs on it.
+`run()` returns the figures as rows for `bench/run_all.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HOST = "127.0.0.1"
+REPO = Path(__file__).resolve().parent.parent
+RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Type: text/plain\r\n\r\nok\n"
+LOCUSTFILE = """
+from locust import FastHttpUser, constant, task
+
+class Bench(FastHttpUser):
+    wait_time = constant(0)
+
+    @task
+    def root(self):
+        self.client.get("/")
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"nothing listens on {HOST}:{port} after {timeout_s}s")
+
+
+def pinned(argv: list[str], cpu: str | None) -> list[str]:
+    return ["taskset", "-c", cpu, *argv] if cpu and shutil.which("taskset") else argv
+
+
+@contextlib.contextmanager
+def child(argv: list[str], **kw):  # type: ignore[no-untyped-def]
+    """A child in its own process group, stopped by PID (group) whatever happens."""
+    proc = subprocess.Popen(argv, start_new_session=True, **kw)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+
+
+def ensure_tools(install: bool, want_locust: bool) -> None:
+    """apt-get install what is missing (Debian packages wrk, nginx, python3-locust), as root."""
+    missing = [pkg for pkg, found in (
+        ("wrk", shutil.which("wrk")),
+        ("nginx", shutil.which("nginx") or os.path.exists("/usr/sbin/nginx")),
+        ("python3-locust", not want_locust or locust_cmd()),
+    ) if not found]
+    if not missing or not install or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return
+    print(f"installing {' '.join(missing)} with apt-get ...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=600)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+                   env=env, capture_output=True, timeout=900)
+
+
+def locust_cmd() -> list[str] | None:
+    """Debian's locust runs on the system Python, not on our venv's."""
+    for python in ("/usr/bin/python3", shutil.which("python3") or ""):
+        if python and subprocess.run([python, "-c", "import locust"],
+                                     capture_output=True).returncode == 0:
+            return [python, "-m", "locust"]
+    return None
+
+
+# ---- the target ----------------------------------------------------------------------------
+def server_argv(kind: str, port: int, workdir: Path) -> list[str]:
+    if kind == "python":
+        return [sys.executable, __file__, "--serve", str(port)]
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    (workdir / "nginx.conf").write_text(
+        f"daemon off; master_process off; worker_processes 1; pid {workdir}/nginx.pid;\n"
+        f"error_log {workdir}/error.log;\nevents {{ worker_connections 4096; }}\n"
+        f"http {{ access_log off; client_body_temp_path {workdir}/body;\n"
+        f"  proxy_temp_path {workdir}/proxy; fastcgi_temp_path {workdir}/fcgi;\n"
+        f"  uwsgi_temp_path {workdir}/uwsgi; scgi_temp_path {workdir}/scgi;\n"
+        f"  keepalive_requests 100000000; keepalive_timeout 300s;\n"
+        f"  server {{ listen {HOST}:{port}; location / {{ return 200 \"ok\\n\"; }} }} }}\n"
+    )
+    return [nginx, "-p", str(workdir), "-c", str(workdir / "nginx.conf")]
+
+
+def serve(port: int) -> None:
+    import asyncio
+
+    class Http(asyncio.Protocol):
+        def connection_made(self, transport):  # type: ignore[no-untyped-def]
+            self.transport, self.pending = transport, b""
+
+        def data_received(self, data):  # type: ignore[no-untyped-def]
+            data = self.pending + data
+            n = data.count(b"\r\n\r\n")
+            self.pending = data[data.rfind(b"\r\n\r\n") + 4:] if n else data
+            if n:
+                self.transport.write(RESPONSE * n)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(Http, HOST, port, backlog=1024)
+        stop = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+        server.close()
+
+    try:
+        import uvloop
+        uvloop.run(main())
+    except ImportError:
+        asyncio.run(main())
+
+
+# ---- the clients ---------------------------------------------------------------------------
+def wrk(url: str, duration_s: int, connections: int, cpu: str | None) -> float:
+    argv = pinned(["wrk", "-t1", f"-c{connections}", f"-d{duration_s}s", url], cpu)
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + 60)
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out.stdout)
+    if not match:
+        raise SystemExit(f"wrk failed: {out.stdout}{out.stderr}")
+    return float(match.group(1))
+
+
+def probelab(url: str, duration_s: int, connections: int, cpu: str | None,
+             workdir: Path) -> float:
+    out = workdir / "probelab.json"
+    argv = pinned([sys.executable, "-m", "probelab", "load", "-z", f"{duration_s}s",
+                   "-c", str(connections), "--no-progress", "--json", str(out), url], cpu)
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env,
+                          timeout=duration_s + 120)
+    if proc.returncode != 0:
+        raise SystemExit(f"probelab load failed: {proc.stderr}")
+    doc = json.loads(out.read_text())
+    if doc["failed"]:
+        print(f"    probelab: {doc['failed']} failed: {doc['error_examples']}")
+    return float(doc["rps"])
+
+
+def locust(cmd: list[str], url: str, duration_s: int, connections: int, cpu: str | None,
+           workdir: Path) -> float:
+    locustfile = workdir / "locustfile.py"
+    locustfile.write_text(LOCUSTFILE)
+    prefix = workdir / "locust"
+    argv = pinned([*cmd, "-f", str(locustfile), "--headless", "-u", str(connections),
+                   "-r", str(connections * 100), "-t", f"{duration_s}s", "-H", url,
+                   "--csv", str(prefix), "--only-summary", "--loglevel", "ERROR"], cpu)
+    subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + 120,
+                   cwd=workdir)
+    stats = Path(f"{prefix}_stats.csv")
+    if not stats.exists():
+        raise SystemExit("locust wrote no stats")
+    for line in stats.read_text().splitlines()[1:]:
+        cols = line.split(",")
+        if "Aggregated" in cols:
+            header = stats.read_text().splitlines()[0].split(",")
+            return float(cols[header.index("Requests/s")])
+    raise SystemExit("no Aggregated row in locust's stats")
+
+
+# ---- the comparison ------------------------------------------------------------------------
+def compare(duration_s: int = 5, connections: int = 50, rounds: int = 3, server: str = "nginx",
+            cpus: str = "0,1", with_locust: bool = True, install: bool = True) -> list[dict]:
+    ensure_tools(install, with_locust)
+    if not shutil.which("wrk"):
+        print("skipped: wrk not found (Debian package wrk: apt-get install -y wrk)")
+        return []
+    if server == "nginx" and not (shutil.which("nginx") or os.path.exists("/usr/sbin/nginx")):
+        print("nginx not found: using the python/uvloop target instead")
+        server = "python"
+    lcmd = locust_cmd() if with_locust else None
+    if with_locust and lcmd is None:
+        print("locust not found (Debian package python3-locust): comparing with wrk only")
+    cpu_server, cpu_client = ([*cpus.split(","), None][:2] if cpus else [None, None])
+    port = free_port()
+    url = f"http://{HOST}:{port}/"
+    results: dict[str, list[float]] = {"wrk": [], "probelab": [], "locust": []}
+    with tempfile.TemporaryDirectory(prefix="probelab-bench-") as tmp, \
+            child(pinned(server_argv(server, port, Path(tmp)), cpu_server)):
+        wait_port(port)
+        print(f"target {server} on {url} (cpu {cpu_server}); clients on cpu {cpu_client}; "
+              f"-c {connections}, {duration_s} s each; {os.cpu_count()} cores, "
+              f"load {os.getloadavg()[0]:.2f}", flush=True)
+        for i in range(rounds):
+            line = [f"  round {i + 1}:"]
+            results["wrk"].append(wrk(url, duration_s, connections, cpu_client))
+            results["probelab"].append(probelab(url, duration_s, connections, cpu_client,
+                                                Path(tmp)))
+            if lcmd:
+                results["locust"].append(locust(lcmd, url, duration_s, connections, cpu_client,
+                                                 Path(tmp)))
+            for name, values in results.items():
+                if values:
+                    line.append(f"{name} {values[-1]:8.0f}")
+            print("  ".join(line) + "  req/s", flush=True)
+    med = {name: statistics.median(v) for name, v in results.items() if v}
+    rows = [
+        {"bench": "load_vs_wrk", "metric": "wrk_rps", "value": med["wrk"], "unit": "req/s",
+         "baseline": None, "ratio": None},
+        {"bench": "load_vs_wrk", "metric": "probelab_rps", "value": med["probelab"],
+         "unit": "req/s", "baseline": "wrk", "ratio": round(med["probelab"] / med["wrk"], 3)},
+    ]
+    if "locust" in med:
+        rows.append({"bench": "load_vs_wrk", "metric": "locust_rps", "value": med["locust"],
+                     "unit": "req/s", "baseline": None, "ratio": None})
+        rows.append({"bench": "load_vs_wrk", "metric": "probelab_vs_locust",
+                     "value": med["probelab"], "unit": "req/s", "baseline": "locust",
+                     "ratio": round(med["probelab"] / med["locust"], 3)})
+    summary = ", ".join(f"{n} {v:.0f}" for n, v in med.items())
+    print(f"median req/s: {summary}")
+    print(f"probelab/wrk = {med['probelab'] / med['wrk']:.2f} (goal ≥ 0.9, floor 0.5)"
+          + (f", probelab/locust = {med['probelab'] / med['locust']:.1f} (goal ≥ 5)"
+             if "locust" in med else ""))
+    return rows
+
+
+def run() -> list[dict]:
+    """The bench convention: default settings, rows of figures."""
+    return compare()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--duration-s", type=int, default=5)
+    p.add_argument("--connections", type=int, default=50)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--server", choices=["nginx", "python"], default="nginx")
+    p.add_argument("--cpus", default="0,1", help="taskset CPUs for server,client ('' = none)")
+    p.add_argument("--no-locust", action="store_true")
+    p.add_argument("--no-install", action="store_true")
+    p.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return
+    compare(args.duration_s, args.connections, args.rounds, args.server, args.cpus,
+            not args.no_locust, not args.no_install)
+
+
+if __name__ == "__main__":
+    main()
