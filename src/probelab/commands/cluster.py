@@ -111,7 +111,8 @@ def ready_message(pub: Publication) -> str:
 
 
 def _note(message: str) -> None:
-    click.echo(f"probelab: {message}", err=True)
+    with contextlib.suppress(OSError):  # a closed terminal (SIGHUP) must not stop the stop
+        click.echo(f"probelab: {message}", err=True)
 
 
 def _refuse_if_running(record_path: Path, kubeconfig_path: Path) -> None:
@@ -207,9 +208,9 @@ def up(port: int, kubeconfig_path: Path | None, endpoint_delay_s: float, images:
        seed: int | None, log_level: str) -> None:
     """Start the local engine in the foreground and add the kubeconfig context "probelab".
 
-    \b
     Ctrl-C (or SIGTERM, or `probelab cluster down`) terminates every pod gracefully, then
     removes the context. A second Ctrl-C forces an immediate exit.
+
     \b
     Examples:
       probelab cluster up

@@ -115,7 +115,8 @@ def command() -> None:
 
 @command.command(name="url")
 @click.argument("name")
-@click.option("-n", "--namespace", default="default", show_default=True)
+@click.option("-n", "--namespace", default="default", show_default=True,
+              help="Namespace of the Service.")
 @click.option("--kubeconfig", "kubeconfig_path", default=None,
               help="Kubeconfig file (default: $KUBECONFIG or ~/.kube/config).")
 @click.option("--context", default=None, help="Kubeconfig context (default: the current one).")
