@@ -55,6 +55,7 @@ class ApiEngine:
         self._thread = threading.Thread(target=self.loop.run_forever, name="api-engine",
                                         daemon=True)
         self._kubelet_task: asyncio.Task | None = None
+        self.kubelet: FakeKubelet | None = None
 
     # ---- life ------------------------------------------------------------------------------
     def __enter__(self) -> ApiEngine:
@@ -77,8 +78,8 @@ class ApiEngine:
             await component.start(self.ctx)
             self.components.append(component)
         if self._fake_kubelet:
-            self._kubelet_task = asyncio.create_task(FakeKubelet(self.store).run(),
-                                                     name="fake-kubelet")
+            self.kubelet = FakeKubelet(self.store)
+            self._kubelet_task = asyncio.create_task(self.kubelet.run(), name="fake-kubelet")
 
     async def _stop(self) -> None:
         if self._kubelet_task is not None:
@@ -151,13 +152,22 @@ class ApiEngine:
 
 
 class FakeKubelet:
-    """The node in tests: binds, starts and readies pods at once; removes terminating ones."""
+    """The node in tests: binds, starts and readies pods at once; removes terminating ones,
+    except those in `keep` (namespace, name), which stay terminating until `release`d."""
 
     node = "probelab"
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self._next_ip = 2
+        self.keep: set[tuple[str, str]] = set()
+
+    def release(self, namespace: str, name: str) -> None:
+        """Let a kept pod finish terminating (call in the engine's loop)."""
+        self.keep.discard((namespace, name))
+        pod = self.store.find("pods", namespace, name)
+        if pod is not None:
+            self._sync(pod)
 
     async def run(self) -> None:
         pods, _ = self.store.list("pods")
@@ -171,6 +181,8 @@ class FakeKubelet:
         m = pod["metadata"]
         ns, name = m["namespace"], m["name"]
         if m.get("deletionTimestamp"):
+            if (ns, name) in self.keep:
+                return
             if self.store.find("pods", ns, name) is not None:
                 self.store.delete("pods", ns, name)
             return

@@ -718,3 +718,26 @@ def test_stopping_the_server_ends_open_watches() -> None:
         rest = [e["type"] for e in stream]
         assert set(rest) <= {"ADDED"} and len(rest) <= 3
         api.close()
+
+
+def test_streaming_list_ends_its_initial_events_with_a_bookmark(engine: ApiEngine,
+                                                                core: client.CoreV1Api,
+                                                                ns: str) -> None:
+    """`sendInitialEvents` (what client-go informers and `kubectl rollout status` ask for):
+    the current objects, one bookmark marking their end, then the changes."""
+    core.create_namespaced_pod(ns, pod("a"))
+    core.create_namespaced_pod(ns, pod("b"))
+    query = ("watch=true&sendInitialEvents=true&allowWatchBookmarks=true"
+             "&resourceVersionMatch=NotOlderThan&resourceVersion=&timeoutSeconds=1")
+    code, _, body = engine.request("GET", f"/api/v1/namespaces/{ns}/pods?{query}")
+    events = [json.loads(line) for line in body.splitlines()]
+    assert code == 200
+    assert [(e["type"], e["object"]["metadata"].get("name")) for e in events] == [
+        ("ADDED", "a"), ("ADDED", "b"), ("BOOKMARK", None)]
+    mark = events[-1]["object"]["metadata"]
+    assert mark["annotations"] == {"k8s.io/initial-events-end": "true"}
+    assert int(mark["resourceVersion"]) >= int(events[1]["object"]["metadata"][
+        "resourceVersion"])
+    code, _, body = engine.request("GET", f"/api/v1/namespaces/{ns}/pods?watch=true"
+                                   "&sendInitialEvents=true")
+    assert code == 400 and json.loads(body)["reason"] == "BadRequest"

@@ -110,6 +110,11 @@ class ApiServer:
         self.url = f"https://{host}:{port}"
         log.info("API server listening on %s", self.url)
 
+    @property
+    def open_watches(self) -> int:
+        """How many watch streams clients hold open right now."""
+        return len(self._streams.watchers)
+
     def _serving_context(self, state_dir: Path | None, host: str) -> ssl.SSLContext:
         """A fresh self-signed certificate for this run (see `probelab.engine.api.tls`)."""
         if state_dir is None:
