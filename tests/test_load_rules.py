@@ -146,27 +146,24 @@ def test_percentile_nearest_rank(values, p, expected) -> None:
     assert percentile(values, p) == expected
 
 
-def rec(start, ms, outcome, status=None, version=None, pod=None, error=None) -> Record:  # type: ignore[no-untyped-def]
-    return Record(start, ms / 1000, outcome, status, version, pod, error)
-
-
 def test_summarize_counts_everything_once() -> None:
-    records = [
-        rec(0.1, 10, Outcome.OK, 200, "1.0", "a"),
-        rec(0.5, 20, Outcome.OK, 200, "1.0", "b"),
-        rec(1.2, 30, Outcome.HTTP_5XX, 503, "1.0", "a", "HTTP 503"),
-        rec(1.3, 1, Outcome.REFUSED, error="ECONNREFUSED: Connection refused"),
-        rec(3.0, 40, Outcome.OK, 200, "2.0", "c"),
-        rec(3.1, 5, Outcome.REFUSED, error="second example, not shown"),
-    ]
-    s = summarize(records, 4.0, retries=2, connections=3)
-    assert (s["requests"], s["ok"], s["failed"], s["rps"]) == (6, 3, 3, 1.5)
-    assert s["by_class"] == {"ok": 3, "http_4xx": 0, "http_5xx": 1, "refused": 2, "reset": 0,
+    log = RecordLog()
+    refused = ConnectionRefusedError(errno.ECONNREFUSED, "Connect call failed")
+    log.add(0.1, 0.010, 200, "1.0", "a", None)
+    log.add(0.5, 0.020, 200, "1.0", "b", None)
+    log.add(1.2, 0.030, 503, "1.0", "a", None)
+    log.add(1.3, 0.001, None, None, None, refused)
+    log.add(3.0, 0.040, 200, "2.0", "c", None)
+    log.add(3.1, 0.005, 404, None, None, None)
+    log.add(3.2, 0.005, 410, None, None, None)  # a second 4xx: its message is not the example
+    s = summarize(log, 4.0, retries=2, connections=3)
+    assert (s["requests"], s["ok"], s["failed"], s["rps"]) == (7, 3, 4, 1.8)
+    assert s["by_class"] == {"ok": 3, "http_4xx": 2, "http_5xx": 1, "refused": 1, "reset": 0,
                              "closed": 0, "timeout": 0, "other": 0}
-    assert s["status_codes"] == {"200": 3, "503": 1}
+    assert s["status_codes"] == {"200": 3, "404": 1, "410": 1, "503": 1}
     assert s["versions"] == {"1.0": 3, "2.0": 1}
     assert s["pods"] == {"a": 2, "b": 1, "c": 1}
-    assert s["error_examples"] == {"http_5xx": "HTTP 503",
+    assert s["error_examples"] == {"http_4xx": "HTTP 404", "http_5xx": "HTTP 503",
                                    "refused": "ECONNREFUSED: Connection refused"}
     assert s["latency_ms"] == {"p50": 10.0, "p90": 40.0, "p99": 40.0, "max": 40.0}
     assert (s["retried_on_fresh_connection"], s["connections_opened"]) == (2, 3)
@@ -174,13 +171,15 @@ def test_summarize_counts_everything_once() -> None:
     assert s["series"][0] == {"t": 0, "requests": 2, "by_class": {"ok": 2},
                               "by_version": {"1.0": 2}, "p50_ms": 10.0, "p99_ms": 20.0}
     assert s["series"][1]["by_class"] == {"http_5xx": 1, "refused": 1}
+    assert s["series"][1]["by_version"] == {"1.0": 1}
     assert s["series"][2] == {"t": 2, "requests": 0, "by_class": {}, "by_version": {},
                               "p50_ms": None, "p99_ms": None}
+    assert s["series"][3]["by_class"] == {"ok": 1, "http_4xx": 2}
     assert s["series"][3]["by_version"] == {"2.0": 1}
 
 
 def test_summarize_empty_run() -> None:
-    s = summarize([], 0.0)
+    s = summarize(RecordLog(), 0.0)
     assert (s["requests"], s["rps"], s["series"]) == (0, 0.0, [])
     assert s["latency_ms"] == {"p50": None, "p90": None, "p99": None, "max": None}
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from probelab.load.outcome import OUTCOMES, Outcome
-from probelab.load.records import Record
+from probelab.load.records import RecordLog
 
 PERCENTILES = (50, 90, 99)
 
@@ -37,7 +37,7 @@ def latency_ms(latencies_s: Iterable[float]) -> dict[str, float | None]:
 
 
 def summarize(
-    records: Iterable[Record],
+    log: RecordLog,
     elapsed_s: float,
     *,
     retries: int = 0,
@@ -47,81 +47,93 @@ def summarize(
 ) -> dict[str, Any]:
     """Totals by class (every class present, zeros included), status codes, latency, rate,
     versions and pods seen, one example message per failure class, and the per-second series.
+
+    Works on the log's columns with Counters over packed codes, so a few million requests take
+    seconds, not minutes.
     """
+    codes = Counter(log.code)
     by_class: Counter[str] = Counter()
     statuses: Counter[int] = Counter()
-    versions: Counter[str] = Counter()
-    pods: Counter[str] = Counter()
-    examples: dict[str, str] = {}
-    latencies: list[float] = []
-    seconds: dict[int, _Second] = {}
-    for r in records:
-        cls = r.outcome.value
-        by_class[cls] += 1
-        latencies.append(r.latency_s)
-        if r.status is not None:
-            statuses[r.status] += 1
-        if r.version is not None:
-            versions[r.version] += 1
-        if r.pod is not None:
-            pods[r.pod] += 1
-        if r.outcome is not Outcome.OK and cls not in examples:
-            examples[cls] = r.error or ""
-        t = max(0, int(r.start_s))
-        second = seconds.get(t)
-        if second is None:
-            second = seconds[t] = _Second()
-        second.add(r)
-    total = sum(by_class.values())
+    for code, n in codes.items():
+        by_class[OUTCOMES[code & 7].value] += n
+        if code >> 3:
+            statuses[code >> 3] += n
+    versions, pods = _origins(log, Counter(log.origin))
+    total = len(log)
+    ok = by_class[Outcome.OK.value]
     return {
         "requests": total,
-        "ok": by_class[Outcome.OK.value],
-        "failed": total - by_class[Outcome.OK.value],
+        "ok": ok,
+        "failed": total - ok,
         "elapsed_s": round(elapsed_s, 3),
         "rps": round(total / elapsed_s, 1) if elapsed_s > 0 else 0.0,
         "by_class": {o.value: by_class[o.value] for o in OUTCOMES},
         "status_codes": {str(code): n for code, n in sorted(statuses.items())},
-        "latency_ms": latency_ms(latencies),
+        "latency_ms": latency_ms(log.latency_s),
         "versions": dict(sorted(versions.items())),
         "pods": dict(sorted(pods.items())),
-        "error_examples": {o.value: examples[o.value] for o in OUTCOMES if o.value in examples},
+        "error_examples": _examples(log, codes),
         "retried_on_fresh_connection": retries,
         "connections_opened": connections,
         "interrupted": interrupted,
         "abandoned_in_flight": abandoned,
-        "series": series(seconds),
+        "series": series(log),
     }
 
 
-class _Second:
-    """Requests that *started* in one second of the run."""
-
-    __slots__ = ("by_class", "by_version", "latencies")
-
-    def __init__(self) -> None:
-        self.by_class: Counter[str] = Counter()
-        self.by_version: Counter[str] = Counter()
-        self.latencies: list[float] = []
-
-    def add(self, r: Record) -> None:
-        self.by_class[r.outcome.value] += 1
-        if r.version is not None:
-            self.by_version[r.version] += 1
-        self.latencies.append(r.latency_s)
+def _origins(log: RecordLog, counts: Counter[int]) -> tuple[Counter[str], Counter[str]]:
+    versions: Counter[str] = Counter()
+    pods: Counter[str] = Counter()
+    for origin, n in counts.items():
+        version, pod = log.origins[origin]
+        if version is not None:
+            versions[version] += n
+        if pod is not None:
+            pods[pod] += n
+    return versions, pods
 
 
-def series(seconds: dict[int, _Second]) -> list[dict[str, Any]]:
-    """One entry per second from 0 to the last second with a request (empty seconds included)."""
+def _examples(log: RecordLog, codes: Counter[int]) -> dict[str, str]:
+    """The message of the first request (in log order) of each failure class."""
+    first: dict[int, int] = {}
+    for code in codes:
+        cls = code & 7
+        if OUTCOMES[cls] is not Outcome.OK:
+            at = log.code.index(code)
+            first[cls] = min(first.get(cls, at), at)
+    return {OUTCOMES[cls].value: log.messages[log.error[at]] or ""
+            for cls, at in sorted(first.items())}
+
+
+def series(log: RecordLog) -> list[dict[str, Any]]:
+    """One entry per second from 0 to the last second with a request (empty seconds included),
+    by the second each request *started* in."""
+    seconds = [max(0, int(s)) for s in log.start_s]
+    by_code = Counter(zip(seconds, log.code, strict=True))
+    by_origin = Counter(zip(seconds, log.origin, strict=True))
+    latencies: dict[int, list[float]] = {}
+    for t, lat in zip(seconds, log.latency_s, strict=True):
+        bucket = latencies.get(t)
+        if bucket is None:
+            bucket = latencies[t] = []
+        bucket.append(lat)
+    classes: dict[int, Counter[str]] = {}
+    for (t, code), n in by_code.items():
+        classes.setdefault(t, Counter())[OUTCOMES[code & 7].value] += n
+    versions: dict[int, Counter[str]] = {}
+    for (t, origin), n in by_origin.items():
+        version = log.origins[origin][0]
+        if version is not None:
+            versions.setdefault(t, Counter())[version] += n
     out = []
-    for t in range(max(seconds, default=-1) + 1):
-        second = seconds.get(t) or _Second()
-        lat = latency_ms(second.latencies)
+    for t in range(max(latencies, default=-1) + 1):
+        counts = classes.get(t, Counter())
+        lat = latency_ms(latencies.get(t, ()))
         out.append({
             "t": t,
-            "requests": sum(second.by_class.values()),
-            "by_class": {o.value: second.by_class[o.value] for o in OUTCOMES
-                         if second.by_class[o.value]},
-            "by_version": dict(sorted(second.by_version.items())),
+            "requests": sum(counts.values()),
+            "by_class": {o.value: counts[o.value] for o in OUTCOMES if counts[o.value]},
+            "by_version": dict(sorted(versions.get(t, Counter()).items())),
             "p50_ms": lat["p50"],
             "p99_ms": lat["p99"],
         })
