@@ -347,7 +347,6 @@ def cmdline(pid: int) -> str:
 
 def deploy(kubeconfig: Path, image: str, replicas: int, grace_s: int = 5) -> None:
     api = config.new_client_from_config(config_file=str(kubeconfig))
-    api.set_default_header("Content-Type", "application/json")  # see test_service_cli
     client.AppsV1Api(api).create_namespaced_deployment("default", {
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "pods"},
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "pods"}},

@@ -69,11 +69,7 @@ def cluster(tmp_path_factory) -> Iterator[tuple[Path, dict[str, str]]]:
         wait_until(lambda: "name: probelab" in (path.read_text() if path.exists() else "")
                    or proc.poll() is not None, timeout_s=30, what="engine context")
         assert proc.poll() is None, proc.stderr.read()
-        api = config.new_client_from_config(config_file=str(path))
-        # This client version sends JSON bodies without a Content-Type; say it explicitly so
-        # the test does not depend on how the server defaults a missing header.
-        api.set_default_header("Content-Type", "application/json")
-        core = client.CoreV1Api(api)
+        core = client.CoreV1Api(config.new_client_from_config(config_file=str(path)))
         for name, kind in (("web", "NodePort"), ("internal", "ClusterIP")):
             core.create_namespaced_service("default", {
                 "apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
