@@ -394,3 +394,15 @@ def test_empty_selector_only_observes_and_warns() -> None:
 def test_namespace_of_new_sets() -> None:
     world = fresh(deployment(replicas=1))
     assert next(iter(world.sets.values()))["metadata"]["namespace"] == NAMESPACE
+
+
+def test_a_deployment_without_defaults_is_read_as_defaulted() -> None:
+    bare = {"metadata": {"name": "web", "namespace": NAMESPACE},
+            "spec": {"selector": {"matchLabels": {"app": "web"}},
+                     "template": deployment()["spec"]["template"]}}
+    world = World(bare)
+    assert world.run() == [(1,)]  # replicas 1, RollingUpdate 25%/25%, deadline 600 s
+    (rs,) = world.sets.values()
+    assert rs["spec"]["minReadySeconds"] == 0
+    assert rs["metadata"]["annotations"][du.MAX_REPLICAS] == "2"
+    assert conditions(world.d)["Progressing"] == ("True", du.NEW_RS_AVAILABLE)
