@@ -174,13 +174,19 @@ def test_prestop_handlers() -> None:
     run(main())
 
 
-def test_containers_die_with_the_engine_even_on_sigkill(tmp_path: Path) -> None:
+@pytest.mark.parametrize("via", ["setpriv", "prctl"])
+def test_containers_die_with_the_engine_even_on_sigkill(via: str) -> None:
     """A process that spawned a container through the runtime is SIGKILLed; the container goes
-    too (PR_SET_PDEATHSIG), although it is in its own session and ignores SIGTERM."""
+    too (PR_SET_PDEATHSIG, set by setpriv or by prctl in a preexec function), although it is in
+    its own session and ignores SIGTERM."""
+    if via == "setpriv" and runtime.SETPRIV is None:
+        pytest.skip("util-linux setpriv is not installed")
     script = textwrap.dedent(f"""
         import asyncio, sys
         sys.path.insert(0, {str(REPO / "src")!r})
         from probelab.engine.kubelet import runtime
+        if {via!r} == "prctl":
+            runtime.SETPRIV = None
         async def main():
             argv = [sys.executable, "-c",
                     "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
