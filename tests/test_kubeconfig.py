@@ -189,3 +189,39 @@ def test_save_into_an_unwritable_place_is_one_usage_error(tmp_path: Path) -> Non
     blocker.write_text("")
     with pytest.raises(UsageError, match="cannot write kubeconfig"):
         kc.save(blocker / "config", kc.empty())
+
+
+# ---- the lock kubectl and kind take ----------------------------------------------------------
+
+def test_update_holds_the_lock_and_removes_it(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    seen = []
+
+    def change(doc: dict) -> dict:
+        seen.append((tmp_path / "config.lock").exists())
+        return kc.merge(doc, "https://127.0.0.1:1", "t")
+
+    kc.update(path, change)
+    assert seen == [True]
+    assert not (tmp_path / "config.lock").exists()
+    assert kc.has_context(kc.load(path))
+
+
+def test_update_writes_nothing_when_nothing_changes(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    path.write_text(yaml.safe_dump(other_config()))
+    before = path.stat()
+    kc.update(path, lambda doc: None)
+    kc.update(path, lambda doc: doc)
+    after = path.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_a_lock_held_elsewhere_is_one_usage_error_and_stays(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    lock = tmp_path / "config.lock"
+    lock.write_text("")
+    with pytest.raises(UsageError, match="is locked by"), kc.locked(path, wait_s=0.1):
+        pass
+    assert lock.exists()  # someone else's lock is not ours to remove
+    assert not path.exists()

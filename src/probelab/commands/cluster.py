@@ -62,22 +62,27 @@ class Publication:
     published: bool = False
 
     def publish(self, api_url: str, ca_pem: bytes) -> None:
+        """Record the engine, then merge its context (the record first, so that whoever sees
+        the context can also find the engine to stop it)."""
         self.api_url = api_url
-        doc = kubeconfig.load(self.kubeconfig_path)
-        if kubeconfig.has_context(doc):
-            old = kubeconfig.server_of(doc) or "?"
-            self.notes.append(f'replaced stale context "{kubeconfig.CONTEXT}" in '
-                              f"{self.kubeconfig_path} (it pointed at {old}, which no running "
-                              "engine serves)")
-        previous = doc.get("current-context") or None
-        record = EngineRecord(
-            pid=os.getpid(), start_ticks=pidfile.own_start_ticks(), api_url=api_url,
-            kubeconfig=str(self.kubeconfig_path.absolute()), context=kubeconfig.CONTEXT,
-            previous_context=previous if previous != kubeconfig.CONTEXT else None,
-            started_at=time.time())
-        pidfile.write(self.record_path, record)
-        self.published = True
-        kubeconfig.save(self.kubeconfig_path, kubeconfig.merge(doc, api_url, self.token, ca_pem))
+
+        def add_context(doc: dict) -> dict:
+            if kubeconfig.has_context(doc):
+                old = kubeconfig.server_of(doc) or "?"
+                self.notes.append(f'replaced stale context "{kubeconfig.CONTEXT}" in '
+                                  f"{self.kubeconfig_path} (it pointed at {old}, which no "
+                                  "running engine serves)")
+            previous = doc.get("current-context") or None
+            record = EngineRecord(
+                pid=os.getpid(), start_ticks=pidfile.own_start_ticks(), api_url=api_url,
+                kubeconfig=str(self.kubeconfig_path.absolute()), context=kubeconfig.CONTEXT,
+                previous_context=previous if previous != kubeconfig.CONTEXT else None,
+                started_at=time.time())
+            pidfile.write(self.record_path, record)
+            self.published = True
+            return kubeconfig.merge(doc, api_url, self.token, ca_pem)
+
+        kubeconfig.update(self.kubeconfig_path, add_context)
 
     def unpublish(self) -> None:
         """Remove the context (only if it is still ours) and the record; safe twice."""
@@ -87,10 +92,8 @@ class Publication:
         record = pidfile.read(self.record_path)
         previous = record.previous_context if record else None
         try:
-            doc = kubeconfig.load(self.kubeconfig_path)
-            if kubeconfig.has_context(doc):
-                kubeconfig.save(self.kubeconfig_path,
-                                kubeconfig.remove(doc, self.api_url, previous))
+            kubeconfig.update(self.kubeconfig_path,
+                              lambda doc: kubeconfig.remove(doc, self.api_url, previous))
         finally:
             if record is None or record.pid == os.getpid():
                 pidfile.remove(self.record_path)
@@ -248,9 +251,18 @@ def _wait_gone(record: EngineRecord, timeout_s: float) -> bool:
 def _clean_after(path: Path, record: EngineRecord) -> None:
     """What a killed engine could not do: drop its context and its record."""
     kc_path = Path(record.kubeconfig)
-    doc = kubeconfig.load(kc_path)
-    if kubeconfig.has_context(doc) and kubeconfig.server_of(doc) in (record.api_url, None):
-        kubeconfig.save(kc_path, kubeconfig.remove(doc, record.api_url, record.previous_context))
+    removed = []
+
+    def drop(doc: dict) -> dict | None:
+        if not (kubeconfig.has_context(doc)
+                and kubeconfig.server_of(doc) in (record.api_url, None)):
+            return None
+        removed.append(True)
+        return kubeconfig.remove(doc, record.api_url, record.previous_context)
+
+    if kc_path.exists():  # a temporary kubeconfig may be long gone
+        kubeconfig.update(kc_path, drop)
+    if removed:
         _note(f'removed stale context "{record.context}" from {kc_path}')
     pidfile.remove(path)
 

@@ -14,7 +14,8 @@ import contextlib
 import copy
 import os
 import tempfile
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from probelab.errors import UsageError
 CONTEXT = "probelab"
 SECTIONS = ("clusters", "users", "contexts")
 FILE_MODE = 0o600
+LOCK_WAIT_S = 5.0
 
 
 def default_path(explicit: Path | None, env: Mapping[str, str], home: Path) -> Path:
@@ -158,3 +160,38 @@ def save(path: Path, doc: Mapping[str, Any]) -> None:
         if isinstance(exc, OSError):
             raise UsageError(f"cannot write kubeconfig {path}: {exc.strerror or exc}") from None
         raise
+
+
+@contextlib.contextmanager
+def locked(path: Path, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
+    """Hold `PATH.lock`, the lock file kubectl and kind take while they change a kubeconfig
+    (created exclusively, removed afterwards), so neither overwrites the other's change."""
+    lock = path.with_name(path.name + ".lock")
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            lock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
+            break
+        except FileExistsError:
+            if time.monotonic() >= deadline:
+                raise UsageError(f"kubeconfig {path} is locked by {lock}; remove that file if "
+                                 "no kubectl is running") from None
+            time.sleep(0.05)
+        except OSError as exc:
+            raise UsageError(f"cannot write kubeconfig {path}: {exc.strerror or exc}") from None
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            lock.unlink()
+
+
+def update(path: Path, change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> None:
+    """Read, change and write the kubeconfig under its lock; `change` returning None (or the
+    document unchanged) writes nothing."""
+    with locked(path):
+        doc = load(path)
+        new = change(copy.deepcopy(doc))
+        if new is not None and new != doc:
+            save(path, new)
