@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from controllers_support import NAMESPACE, deployment
 from probelab.engine.clock import rfc3339
@@ -155,6 +157,10 @@ class World:
         if plan.status is not None:
             self.d["status"] = plan.status
         self.events += [message for _, message, _ in plan.events]
+        # the moment between the controller's writes and the pods catching up
+        self.total_now = sum(rs["spec"]["replicas"] for rs in self.sets.values())
+        self.available_now = sum(min(rs["spec"]["replicas"], (rs.get("status") or {}).get(
+            "availableReplicas", 0)) for rs in self.sets.values())
         for rs in self.sets.values():
             n = rs["spec"]["replicas"]
             avail = min(n, self.available(rs))
@@ -406,3 +412,30 @@ def test_a_deployment_without_defaults_is_read_as_defaulted() -> None:
     assert rs["spec"]["minReadySeconds"] == 0
     assert rs["metadata"]["annotations"][du.MAX_REPLICAS] == "2"
     assert conditions(world.d)["Progressing"] == ("True", du.NEW_RS_AVAILABLE)
+
+
+FENCEPOST = st.one_of(st.integers(0, 4), st.sampled_from(["0%", "10%", "25%", "50%", "100%"]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(replicas=st.integers(1, 15), surge=FENCEPOST, unavailable=FENCEPOST,
+       new_pods_work=st.booleans())
+def test_rolling_update_invariants(replicas: int, surge, unavailable, new_pods_work: bool) -> None:
+    """Whatever the fenceposts: never more than replicas + maxSurge pods wanted, never fewer than
+    replicas − maxUnavailable available, and the rollout completes when new pods work."""
+    if surge in (0, "0%") and unavailable in (0, "0%"):
+        unavailable = 1  # validation rejects both zero as given
+    world = fresh(deployment(replicas=replicas, surge=surge, unavailable=unavailable))
+    max_total = replicas + du.max_surge(world.d)
+    floor = replicas - du.max_unavailable(world.d)
+    if not new_pods_work:
+        world.available = lambda rs: rs["spec"]["replicas"] if \
+            rs["metadata"]["annotations"][du.REVISION] == "1" else 0
+    world.change(new_image)
+    for _ in range(4 * replicas + 10):
+        world.step()
+        assert world.total_now <= max_total
+        assert world.available_now >= floor
+    assert rolled_out(world.d) is new_pods_work
+    if new_pods_work:
+        assert world.sizes() == (replicas, 0)
