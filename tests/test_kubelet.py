@@ -241,6 +241,26 @@ def test_a_failing_prestop_hook_is_a_warning_and_termination_goes_on(tmp_path) -
     run(main())
 
 
+def test_a_second_delete_with_a_shorter_grace_cuts_the_wait(tmp_path) -> None:
+    async def main() -> None:
+        async with kubelet(tmp_path) as h:
+            h.create("hurry", grace=60, env={"IGNORE_TERM": "1"},
+                     lifecycle=_marker_hook("prestop", 120, "prestop-done"))
+            pid = await _running(h, "hurry")
+            h.delete("hurry")
+            await until(lambda: "prestop" in h.lines("hurry"), what="hook running")
+            h.delete("hurry", grace=1)  # kubectl delete --grace-period=1 while terminating
+            await until(lambda: h.pod("hurry") is None, what="pod removed")
+            assert not pid_alive(pid)
+            assert "SIGKILL in 2s" in h.events("hurry", "StopSignalSent")[0]["message"]
+            assert _event_order(h, "hurry", "PreStopHookStarted", "StopSignalSent", "Killed",
+                                "ContainerExited") == ["PreStopHookStarted", "StopSignalSent",
+                                                       "Killed", "ContainerExited"]
+            assert "prestop-done" not in h.lines("hurry")
+
+    run(main())
+
+
 def test_a_force_delete_kills_the_processes_at_once(tmp_path) -> None:
     async def main() -> None:
         async with kubelet(tmp_path) as h:

@@ -33,10 +33,11 @@ from probelab.engine.kubelet.restart import (
 from probelab.engine.kubelet.termination import (
     KillPlan,
     KillReason,
+    grace_end_after_shortening,
     grace_period_s,
+    kill_at_after_shortening,
     killing_message,
     plan_kill,
-    shorten,
     stop_timeout_s,
 )
 
@@ -270,10 +271,32 @@ def test_kill_plan_and_stop_timeout(grace, prestop, hook_elapsed, plan, timeout)
     assert stop_timeout_s(got, hook_elapsed) == timeout
 
 
-def test_a_second_delete_may_only_shorten_the_grace() -> None:
-    plan = plan_kill(30, True)
-    assert shorten(plan, 60) == plan
-    assert shorten(plan, 5) == KillPlan(5, True, 5)
+@pytest.mark.parametrize(("end", "now", "grace", "expected"), [
+    (130.0, 110.0, 60, 130.0),  # a longer grace changes nothing
+    (130.0, 110.0, 5, 115.0),  # counted from the second delete
+    (130.0, 110.0, 0, 111.0),  # at least 1 s
+])
+def test_a_second_delete_may_only_shorten_the_grace(end, now, grace, expected) -> None:
+    assert grace_end_after_shortening(end, now, grace) == expected
+
+
+@pytest.mark.parametrize(("kill_at", "now", "grace", "expected"), [
+    (140.0, 110.0, 60, 140.0),
+    (140.0, 110.0, 5, 115.0),
+    (140.0, 110.0, 1, 112.0),  # the 2 s floor still holds
+])
+def test_a_shorter_grace_after_sigterm_brings_sigkill_forward(kill_at, now, grace,
+                                                              expected) -> None:
+    assert kill_at_after_shortening(kill_at, now, grace) == expected
+
+
+@pytest.mark.parametrize(("elapsed", "left", "timeout"), [
+    (10.5, 19.5, 20),  # no second delete: the same as without `grace_left_s`
+    (10.5, 4.2, 5),  # a second delete left 4.2 s: rounded up, never cut short
+    (10.5, 0.3, 2),  # the floor
+])
+def test_stop_timeout_after_a_shorter_grace(elapsed, left, timeout) -> None:
+    assert stop_timeout_s(plan_kill(30, True), elapsed, left) == timeout
 
 
 @pytest.mark.parametrize(("reason", "message"), [

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import signal
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +48,9 @@ from probelab.engine.kubelet.restart import (
 from probelab.engine.kubelet.status import HOST_IP, ContainerView, Exit, State
 from probelab.engine.kubelet.termination import (
     KillReason,
+    grace_end_after_shortening,
     grace_period_s,
+    kill_at_after_shortening,
     killing_message,
     plan_kill,
     stop_timeout_s,
@@ -262,6 +265,14 @@ class ContainerRunner:
         self._event("Killing", killing_message(self.name, reason))
         plan = plan_kill(grace, self.prestop is not None)
         began = loop.time()
+
+        def grace_end() -> float:
+            end = began + plan.grace_s
+            for at, new_grace in w.shortenings:
+                if at >= began:
+                    end = grace_end_after_shortening(end, at, new_grace)
+            return end
+
         if plan.run_prestop:
             self._event("PreStopHookStarted", f"Running the preStop hook of container "
                                               f"{self.name} (up to {plan.hook_budget_s}s)")
@@ -269,8 +280,7 @@ class ContainerRunner:
                             command.container_env(w.pod, self.spec, w.pod_ip, HOST_IP))
             hook = loop.create_task(lifecycle.run_prestop(
                 self.prestop, target, self.name, f"{w.name}_{w.namespace}", plan.hook_budget_s))
-            done, _ = await asyncio.wait([hook], timeout=plan.hook_budget_s)
-            if hook in done:
+            if await self._wait_for(hook, grace_end):
                 failure = hook.result() if not hook.exception() else str(hook.exception())
                 if failure:
                     self._event("FailedPreStopHook", failure, warning=True)
@@ -279,18 +289,43 @@ class ContainerRunner:
                 await asyncio.gather(hook, return_exceptions=True)
                 log.info("preStop hook of %s/%s not completed in grace period", w.name,
                          self.name)
-        timeout = stop_timeout_s(plan, loop.time() - began)
+        signalled = loop.time()
+        timeout = stop_timeout_s(plan, signalled - began, grace_end() - signalled)
         if exit_task.done():
             return
         runtime.signal_pid(pid, signal.SIGTERM)
         self._event("StopSignalSent", f"Sent SIGTERM to container {self.name}; SIGKILL in "
                                       f"{timeout}s if it is still running")
-        done, _ = await asyncio.wait([exit_task], timeout=timeout)
-        if not done:
+
+        def kill_at() -> float:
+            at_most = signalled + timeout
+            for at, new_grace in w.shortenings:
+                if at >= signalled:
+                    at_most = kill_at_after_shortening(at_most, at, new_grace)
+            return at_most
+
+        if not await self._wait_for(exit_task, kill_at):
             runtime.signal_group(pid, signal.SIGKILL)
-            self._event("Killed", f"Container {self.name} did not stop within {timeout}s of "
-                                  "SIGTERM: sent SIGKILL", warning=True)
+            self._event("Killed", f"Container {self.name} did not stop within "
+                                  f"{loop.time() - signalled:.0f}s of SIGTERM: sent SIGKILL",
+                        warning=True)
             await asyncio.wait([exit_task])
+
+    async def _wait_for(self, task: asyncio.Task[Any], deadline: Callable[[], float]) -> bool:
+        """Wait for `task` until `deadline()` (loop time), which a second, shorter delete may
+        bring forward; True if the task finished in time."""
+        loop = asyncio.get_running_loop()
+        while not task.done():
+            left = deadline() - loop.time()
+            if left <= 0:
+                return False
+            changed = asyncio.ensure_future(self.worker.grace_changed.wait())
+            try:
+                await asyncio.wait([task, changed], timeout=left,
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                changed.cancel()
+        return True
 
     def kill_now(self, record: bool = True) -> None:
         """SIGKILL the container's process group at once (the pod object vanished)."""

@@ -46,6 +46,9 @@ class PodWorker:
         self.start_time: float | None = None
         self.pod_ip = ""
         self.terminal = False
+        # second deletes with a shorter grace: (loop time seen, new grace), for running kills
+        self.shortenings: list[tuple[float, int]] = []
+        self.grace_changed = asyncio.Event()  # replaced by a fresh one after each change
         self.task: asyncio.Task[None] | None = None
         self._on_done = on_done
         if m.get("deletionTimestamp"):
@@ -66,10 +69,16 @@ class PodWorker:
 
     def update(self, pod: Obj) -> None:
         """A newer version of the object was seen."""
+        old_grace = self.pod["metadata"].get("deletionGracePeriodSeconds")
         self.pod = pod
+        new_grace = pod["metadata"].get("deletionGracePeriodSeconds")
         if pod["metadata"].get("deletionTimestamp") and not self.terminating.is_set():
             self.kill_reason = KillReason.DELETED
             self.terminating.set()
+        elif old_grace is not None and new_grace is not None and new_grace < old_grace:
+            self.shortenings.append((asyncio.get_running_loop().time(), int(new_grace)))
+            self.grace_changed.set()
+            self.grace_changed = asyncio.Event()
         elif self.start_time is not None:
             self.publish()  # readiness-gate conditions written by others count for Ready
 

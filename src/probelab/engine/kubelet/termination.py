@@ -18,6 +18,7 @@ Sources (k8s-semantics.md §2):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 
@@ -64,19 +65,28 @@ def plan_kill(grace_s: int, has_prestop: bool) -> KillPlan:
     return KillPlan(grace_s=grace_s, run_prestop=run, hook_budget_s=grace_s if run else 0)
 
 
-def stop_timeout_s(plan: KillPlan, hook_elapsed_s: float) -> int:
+def stop_timeout_s(plan: KillPlan, hook_elapsed_s: float,
+                   grace_left_s: float | None = None) -> int:
     """Seconds between the stop signal and SIGKILL: the grace left after the hook (whole
-    seconds taken off, as the kubelet truncates), never less than 2."""
+    seconds taken off, as the kubelet truncates), never less than 2. `grace_left_s` is what a
+    second, shorter delete left of the grace, if one came."""
     remaining = plan.grace_s - int(hook_elapsed_s) if plan.run_prestop else plan.grace_s
+    if grace_left_s is not None:
+        remaining = min(remaining, math.ceil(grace_left_s))
     return max(MINIMUM_STOP_S, remaining)
 
 
-def shorten(plan: KillPlan, new_grace_s: int) -> KillPlan:
-    """A second delete may only shorten the grace period (pod_workers.go)."""
-    if new_grace_s >= plan.grace_s:
-        return plan
-    return KillPlan(grace_s=max(1, new_grace_s), run_prestop=plan.run_prestop,
-                    hook_budget_s=min(plan.hook_budget_s, max(1, new_grace_s)))
+def grace_end_after_shortening(grace_end: float, now: float, new_grace_s: int) -> float:
+    """A second delete may only shorten the grace period (pod_workers.go
+    calculateEffectiveGracePeriod): the grace now ends at the earlier of its old end and
+    now + the new grace (at least 1 s). Bounds the preStop hook."""
+    return min(grace_end, now + max(1, new_grace_s))
+
+
+def kill_at_after_shortening(kill_at: float, now: float, new_grace_s: int) -> float:
+    """After the stop signal, a shorter grace brings SIGKILL forward to now + the new grace,
+    still never less than the 2 s floor."""
+    return min(kill_at, now + max(MINIMUM_STOP_S, new_grace_s))
 
 
 def killing_message(container: str, reason: KillReason) -> str:
