@@ -12,8 +12,10 @@ the API server enforces strict field validation. `kubectl explain` and client-si
 
 The schemas are the upstream API definitions shipped as JSON Schema in the `kubernetes-validate`
 package (a test dependency): `$ref`s are moved to `#/components/schemas/`, nullable type lists
-are folded back to OpenAPI types. Without that package each kind gets an open object schema,
-which is still enough for validation by the server. Documents are built once per process.
+are folded back to OpenAPI types. Without that package (a plain install) they are rebuilt from
+the model metadata of the `kubernetes` client (field names, types and descriptions), with the
+strategic-merge keys of `probelab.k8s.patch_strategy`, so `kubectl apply` and `kubectl explain`
+still work. Documents are built once per process.
 """
 
 from __future__ import annotations
@@ -96,6 +98,102 @@ def _upstream_definitions() -> dict[str, Schema]:
     return json.loads((newest / "_definitions.json").read_text())["$defs"]
 
 
+def _definitions() -> dict[str, Schema]:
+    return _upstream_definitions() or _client_definitions()
+
+
+# Client model of each served kind (and of what the documents reference by upstream name).
+_CLIENT_MODELS = {
+    "io.k8s.api.core.v1.Namespace": "V1Namespace", "io.k8s.api.core.v1.Pod": "V1Pod",
+    "io.k8s.api.core.v1.Service": "V1Service", "io.k8s.api.core.v1.Endpoints": "V1Endpoints",
+    "io.k8s.api.core.v1.Event": "CoreV1Event",
+    "io.k8s.api.discovery.v1.EndpointSlice": "V1EndpointSlice",
+    "io.k8s.api.apps.v1.Deployment": "V1Deployment",
+    "io.k8s.api.apps.v1.ReplicaSet": "V1ReplicaSet",
+    "io.k8s.api.autoscaling.v1.Scale": "V1Scale",
+    f"{META}.Status": "V1Status", f"{META}.DeleteOptions": "V1DeleteOptions",
+}
+_LIST_TYPE = re.compile(r"^list\[(.+)\]$", re.IGNORECASE)
+_DICT_TYPE = re.compile(r"^dict(?:\(str, (.+)\)|\[str, (.+)\])$", re.IGNORECASE)
+_PRIMITIVE_TYPES: dict[str, Schema] = {
+    "str": {"type": "string"}, "int": {"type": "integer", "format": "int32"},
+    "bool": {"type": "boolean"}, "float": {"type": "number", "format": "double"},
+    "datetime": {"type": "string", "format": "date-time"}, "date": {"type": "string"},
+    "object": {}, "bytearray": {"type": "string", "format": "byte"},
+}
+
+
+def _merge_keys() -> dict[tuple[str, str], str]:
+    """(client model, JSON field) -> strategic merge key ("" for a set of primitives)."""
+    from probelab.k8s import patch_strategy as ps
+
+    keys = {("V1PodSpec", field): key for field, key in ps.POD_SPEC_LISTS.items()}
+    for model in ("V1Container", "V1EphemeralContainer"):
+        keys.update({(model, field): key for field, key in ps.CONTAINER_FIELD_LISTS.items()})
+    keys.update({("V1ObjectMeta", field): key for field, key in ps.METADATA_LISTS.items()})
+    keys[("V1ServiceSpec", "ports")] = "port"
+    for model in ("V1DeploymentStatus", "V1ReplicaSetStatus", "V1PodStatus",
+                  "V1NamespaceStatus"):
+        keys[(model, "conditions")] = "type"
+    return keys
+
+
+@functools.cache
+def _client_definitions() -> dict[str, Schema]:
+    """JSON Schema definitions rebuilt from the `kubernetes` client's models, keyed like the
+    upstream ones for the served kinds and by client model name for everything below them."""
+    try:
+        from kubernetes.client import models
+    except ImportError:  # pragma: no cover - the client is a runtime dependency
+        return {}
+    merge_keys = _merge_keys()
+    out: dict[str, Schema] = {}
+    model_key = {model: name for name, model in _CLIENT_MODELS.items()}
+
+    def ref(type_name: str) -> Schema:
+        if type_name in _PRIMITIVE_TYPES:
+            return dict(_PRIMITIVE_TYPES[type_name])
+        if m := _LIST_TYPE.match(type_name):
+            return {"type": "array", "items": ref(m.group(1))}
+        if m := _DICT_TYPE.match(type_name):
+            return {"type": "object", "additionalProperties": ref(m.group(1) or m.group(2))}
+        add(type_name)
+        return {"$ref": "#/$defs/" + model_key.get(type_name, type_name)}
+
+    def add(model: str) -> None:
+        key = model_key.get(model, model)
+        cls = getattr(models, model, None)
+        if key in out or cls is None:
+            return
+        out[key] = {}  # placeholder: models refer to themselves (JSONSchemaProps-like)
+        fields = getattr(cls, "model_fields", {})
+        properties = {}
+        for attr, type_name in cls.openapi_types.items():
+            name = cls.attribute_map[attr]
+            prop = ref(type_name)
+            description = getattr(fields.get(attr), "description", None)
+            if description:
+                prop["description"] = description
+            if (model, name) in merge_keys:
+                key_name = merge_keys[(model, name)]
+                prop["x-kubernetes-patch-strategy"] = "merge"
+                if key_name:
+                    prop["x-kubernetes-patch-merge-key"] = key_name
+            properties[name] = prop
+        schema: Schema = {"type": "object", "properties": properties}
+        if cls.__doc__ and not cls.__doc__.startswith(model):
+            schema["description"] = cls.__doc__.strip().splitlines()[0]
+        out[key] = schema
+
+    for name, model in _CLIENT_MODELS.items():
+        add(model)
+        list_model = getattr(models, model + "List", None)
+        if list_model is not None and name.startswith("io.k8s.api."):
+            model_key[model + "List"] = name + "List"
+            add(model + "List")
+    return out
+
+
 def _openapi_schema(node: Any) -> Any:
     """One JSON Schema node as OpenAPI 3.0: refs moved, `[T, "null"]` types folded to `T`."""
     if not isinstance(node, dict):
@@ -147,7 +245,7 @@ def _kind_schema(s: Served, upstream: dict[str, Schema]) -> Schema:
 
 def _schemas(kinds: list[Served]) -> dict[str, Schema]:
     """The kinds' schemas, their list and Scale kinds, and everything they reference."""
-    upstream = _upstream_definitions()
+    upstream = _definitions()
     out: dict[str, Schema] = {s.schema_name: _kind_schema(s, upstream) for s in kinds}
     wanted = {f"{META}.{n}" for n in ("Status", "DeleteOptions", "Patch", "WatchEvent")}
     for s in kinds:

@@ -94,7 +94,9 @@ class Registry:
             warnings.append(warning)
         unknown = model.unknown_fields(obj) if field_validation != "Ignore" else []
         if unknown and field_validation == "Strict":
-            raise bad_request("strict decoding error: "
+            version = group_version.rsplit("/", 1)[-1]
+            raise bad_request(f'{info.kind} in version "{version}" cannot be handled as a '
+                              f"{info.kind}: strict decoding error: "
                               + ", ".join(f'unknown field "{p}"' for p in unknown))
         warnings.extend(f'unknown field "{p}"' for p in unknown)
         obj["apiVersion"], obj["kind"] = info.api_version, info.kind
