@@ -25,7 +25,7 @@ class Behaviour(Enum):
     HANG = "hang"  # read the request, never answer
     HOLD = "hold"  # read the request, answer when `release` is set
     CLOSE_SECOND = "close_second"  # answer the first request of a connection, close on the next
-    CLOSE_IDLE = "close_idle"  # answer; when `close_idle` is set, close idle connections
+    CLOSE_IDLE = "close_idle"  # answer; while `close_idle` is set, close idle connections
     CONNECTION_CLOSE = "connection_close"  # answer with `Connection: close`, then close
     CHUNKED = "chunked"  # a chunked response
     UNTIL_EOF = "until_eof"  # a body delimited by closing the connection (no length)
@@ -102,7 +102,7 @@ class LoopServer:
                      index: int) -> None:
         b = self.behaviour
         while True:
-            if b is Behaviour.CLOSE_IDLE:
+            if b is Behaviour.CLOSE_IDLE and self.per_connection[index] > 0:
                 read = asyncio.ensure_future(self._read_request(reader, index))
                 closing = asyncio.ensure_future(self.close_idle.wait())
                 await asyncio.wait({read, closing}, return_when=asyncio.FIRST_COMPLETED)

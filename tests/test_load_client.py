@@ -5,16 +5,14 @@ response framing, and the keep-alive retry rule (only a request never sent is re
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 
 import pytest
 import uvloop
 
 from helpers import free_port
-from load_servers import Behaviour, LoopServer, until
-from probelab.load.client import ConnectionPool
-from probelab.load.config import LoadConfig, request_bytes
+from load_servers import Behaviour, LoopServer
+from probelab.load.config import LoadConfig
 from probelab.load.outcome import Outcome
 from probelab.load.runner import run_load
 
@@ -117,30 +115,29 @@ def test_connection_close_responses_are_not_reused() -> None:
 
 
 def test_idle_connection_closed_by_server_is_retried_once_on_a_fresh_one() -> None:
-    """Steps: one request on a pooled connection; the server closes it while idle; once the
-    client has seen the close, the next request goes to a fresh connection and is counted."""
-
-    async def main() -> None:
+    """Steps: open model, one connection, 100 ms between requests; the server closes each
+    connection once it is idle after answering. Every next request finds its kept connection
+    closed before writing, goes to a fresh one, and is counted; nothing fails."""
+    async def main():  # type: ignore[no-untyped-def]
         server = LoopServer(Behaviour.CLOSE_IDLE)
+        server.close_idle.set()
         await server.start()
-        config = LoadConfig(url=server.url)
-        pool = ConnectionPool("127.0.0.1", server.port, request_bytes(config))
-        await pool.start()
         try:
-            first = await pool.request(time.perf_counter() + 5)
-            assert first.status == 200
-            server.close_idle.set()
-            await until(lambda: first.closed, what="client sees the idle close")
-            server.close_idle.clear()
-            second = await pool.request(time.perf_counter() + 5)
-            assert second.status == 200 and second is not first
-            assert pool.retries == 1 and pool.opened == 2
-            assert server.per_connection == [1, 1]  # nothing was written on the dead one
+            result = await run_load(LoadConfig(url=server.url, requests=3, rate_rps=10,
+                                               concurrency=1))
         finally:
-            pool.close()
             await server.stop()
+        return result, server
 
-    arun(main())
+    result, server = arun(main())
+    assert [r.outcome for r in result.records] == [Outcome.OK] * 3
+    assert result.retries == 2 and result.connections == 3
+    assert server.per_connection == [1, 1, 1]  # nothing was written on a dead connection
+
+
+def test_kept_idle_connection_is_reused_when_the_server_keeps_it() -> None:
+    result, server = run_against(Behaviour.CLOSE_IDLE, requests=3, rate_rps=10, concurrency=1)
+    assert result.retries == 0 and server.per_connection == [3]
 
 
 def test_request_sent_on_a_connection_then_closed_is_reported_not_retried() -> None:

@@ -11,10 +11,10 @@ Failures reach the caller as the socket exceptions the loop produced, or `Server
 enforced by one sweeper task per pool (precision: `sweep_interval_s`), not a timer per
 request, which would cost more than the request itself.
 
-Keep-alive rule (as browsers and Go's transport do): a pooled connection the server closed while
-it sat idle is detected before anything is written on it; the request then goes to a fresh
-connection, once, and `retries` counts it. A request that was written is never retried: if the
-server closes after that, the caller sees `closed` or `reset`.
+Keep-alive rule (as browsers and Go's transport do): a kept connection the server closed while
+it sat idle (`idle_closed`) is detected before anything is written on it; the request then goes
+to a fresh connection, once, and the pool's `retries` counts it. A request that was written is
+never retried: if the server closes after that, the caller sees `closed` or `reset`.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ class HttpConnection(asyncio.Protocol):
         "closed",
         "deadline",
         "got",
+        "idle_closed",
         "on_done",
         "pod",
         "requests",
@@ -79,6 +80,7 @@ class HttpConnection(asyncio.Protocol):
         self._headers_done = False
         self._framed = False  # Content-Length or Transfer-Encoding seen (else body ends at EOF)
         self.closed = False  # the server closed it, or we did; never reuse
+        self.idle_closed = False  # the server closed it while no request was in flight
         self.requests = 0  # requests written on this connection
         self.deadline = 0.0  # perf_counter time by which the response must be complete
 
@@ -122,6 +124,8 @@ class HttpConnection(asyncio.Protocol):
             self.fail(BadResponse(f"invalid HTTP response: {exc}"))
 
     def eof_received(self) -> bool:
+        if self.on_done is None and not self.closed:
+            self.idle_closed = True
         self.closed = True
         if self.on_done is not None:
             if self._headers_done and not self._framed:
@@ -131,6 +135,8 @@ class HttpConnection(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.on_done is None and not self.closed:
+            self.idle_closed = True
         self.closed = True
         if self.on_done is not None:
             self._finish(exc if exc is not None else ServerClosed(self.got))
@@ -180,10 +186,10 @@ class HttpConnection(asyncio.Protocol):
 
 
 class ConnectionPool:
-    """Connections to one address, at most one request in flight on each.
+    """Connections to one address: opens them, times out their requests, counts them.
 
-    The caller bounds concurrency (closed model: one worker per connection; open model: a
-    semaphore), so the pool never waits for a connection: it takes an idle one or opens one.
+    The schedulers' slots (`scheduler.Slot`) each keep one connection and apply the keep-alive
+    rule with `retry_on_fresh_connection`; `retries` counts what they retried.
     """
 
     def __init__(
@@ -203,7 +209,6 @@ class ConnectionPool:
         self.sweep_interval_s = sweep_interval_s
         self.retries = 0  # requests moved to a fresh connection (pooled one closed while idle)
         self.opened = 0  # connections opened
-        self._idle: list[HttpConnection] = []
         self._open: set[HttpConnection] = set()  # every connection not yet seen closed
         self._address: tuple[int, str] | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -219,29 +224,6 @@ class ConnectionPool:
         family, *_, sockaddr = infos[0]
         self._address = (family, sockaddr[0])
         self._sweeper = loop.create_task(self._sweep(), name="load-timeout-sweeper")
-
-    def take_idle(self) -> HttpConnection | None:
-        """A pooled connection to send on, or None: the caller then opens one with `connect`.
-
-        A pooled connection the server closed while idle is dropped here, before anything was
-        written on it: that request is retried on a fresh connection and counted.
-        """
-        if not self._idle:
-            return None
-        conn = self._idle.pop()
-        if conn.closed and retry_on_fresh_connection(conn.requests > 0, True, False):
-            self.retries += 1
-            return None
-        return conn
-
-    def release(self, conn: HttpConnection) -> None:
-        """After a request ended: keep the connection for the next one, or drop it."""
-        if conn.on_done is not None:
-            return
-        if self.keepalive and not conn.closed:
-            self._idle.append(conn)
-        else:
-            conn.close()
 
     async def connect(self, deadline: float) -> HttpConnection:
         """A fresh connection; raises the connect error (refused, timeout, ...).
@@ -259,34 +241,6 @@ class ConnectionPool:
             raise TimeoutError("connect timed out") from None
         self.opened += 1
         self._open.add(conn)
-        return conn
-
-    async def request(self, deadline: float) -> HttpConnection:
-        """Send one request on an idle or new connection and wait for it (the open model).
-
-        Returns the connection, whose status/version/pod are the response's: read them before
-        the next await, the connection is back in the pool already.
-        """
-        conn = self.take_idle() or await self.connect(deadline)
-        waiter = self._loop.create_future()  # type: ignore[union-attr]
-
-        def done(conn: HttpConnection, exc: BaseException | None) -> None:
-            if waiter.done():
-                return
-            if exc is None:
-                waiter.set_result(None)
-            else:
-                waiter.set_exception(exc)
-
-        conn.send(self.request_bytes, deadline, done)
-        try:
-            await waiter
-        except asyncio.CancelledError:
-            conn.on_done = None
-            conn.fail(ServerClosed(conn.got))
-            raise
-        finally:
-            self.release(conn)
         return conn
 
     def _new_protocol(self) -> HttpConnection:
@@ -315,5 +269,4 @@ class ConnectionPool:
             self._sweeper = None
         for conn in list(self._open):
             conn.fail(ServerClosed(conn.got))
-        self._idle.clear()
         self._open.clear()

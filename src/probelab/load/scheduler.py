@@ -3,27 +3,33 @@
 Open model: request i is due at `i / rate_rps` seconds after the start, whatever the server
 does; its latency is measured from that scheduled time, so a stalled server shows up as
 latency instead of silently lowering the rate (the "coordinated omission" trap). At most
-`concurrency` requests are in flight; a due request that finds none free waits, and the wait
-counts. Closed model: `concurrency` workers, each sending its next request when the previous
-one ended.
+`concurrency` requests are in flight; a due request that finds no free connection waits in a
+FIFO backlog, and the wait counts. Closed model: `concurrency` workers, each sending its next
+request when the previous one ended.
 
-Both stop starting requests at the first bound reached (requests, duration, stop event) and
-let the requests in flight finish (each is bounded by the timeout). The arithmetic is in pure
-functions (`due_count`, `Budget`) tested with tables.
+Both run on `Slot`s: one connection's worth of concurrency that sends a request, records it,
+and asks its model for the next one from the completion callback, with no task or future per
+request. Both stop starting requests at the first bound reached (requests, duration, stop
+event) and let the requests in flight finish (each is bounded by the timeout). The arithmetic
+is in pure functions (`due_count`, `open_limit`, `Budget`) tested with tables.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+from collections import deque
 from collections.abc import Callable
 from time import perf_counter
 
-from probelab.load.client import ConnectionPool, HttpConnection
+from probelab.load.client import ConnectionPool, HttpConnection, retry_on_fresh_connection
 from probelab.load.config import LoadConfig
 from probelab.load.records import RecordLog
 
 MAX_TICK_S = 0.05  # the open-model loop wakes at least this often to notice a stop
+MIN_TICK_S = 0.001  # and at most this often: due requests go out in batches (each keeps its
+# own scheduled time), instead of a busy loop competing with the responses for the CPU
+BACKLOG_TIMEOUT = "no free connection within the timeout (raise -c)"
 
 
 def due_count(elapsed_s: float, rate_rps: float, sent: int, limit: int | None) -> int:
@@ -50,16 +56,15 @@ def open_limit(requests: int | None, duration_s: float | None, rate_rps: float) 
 class Budget:
     """Closed model: hands out permission for the next request until a bound is reached."""
 
-    __slots__ = ("end", "halted", "left", "stop")
+    __slots__ = ("end", "left", "stop")
 
     def __init__(self, requests: int | None, end_time: float | None, stop: asyncio.Event) -> None:
         self.left = requests
         self.end = end_time
         self.stop = stop
-        self.halted = False  # the run was cancelled: results arriving now are not recorded
 
     def take(self, now: float) -> bool:
-        if self.halted or self.stop.is_set() or (self.end is not None and now >= self.end):
+        if self.stop.is_set() or (self.end is not None and now >= self.end):
             return False
         if self.left is None:
             return True
@@ -69,72 +74,40 @@ class Budget:
         return True
 
 
-async def closed_model(
-    config: LoadConfig, pool: ConnectionPool, log: RecordLog, stop: asyncio.Event, start: float
-) -> None:
-    loop = asyncio.get_running_loop()
-    end = None if config.duration_s is None else start + config.duration_s
-    budget = Budget(config.requests, end, stop)
-    count = config.concurrency
-    if config.requests is not None:
-        count = min(count, config.requests)
-    finished = loop.create_future()
-    running = [count]
+class Slot:
+    """One connection's worth of concurrency: sends one request at a time and records it.
 
-    def worker_done() -> None:
-        running[0] -= 1
-        if running[0] == 0 and not finished.done():
-            finished.set_result(None)
-
-    workers = [_Worker(pool, log, budget, config.timeout_s, start, worker_done)
-               for _ in range(count)]
-    try:
-        for worker in workers:
-            worker.next()
-        await finished
-    finally:
-        budget.halted = True
-        for worker in workers:
-            if worker.connecting is not None:
-                worker.connecting.cancel()
-
-
-class _Worker:
-    """One closed-model slot with its own connection; sends the next request from the previous
-    one's completion.
-
-    No coroutine per request: `next` writes on the worker's connection and `on_done` (called by
-    the connection) records the result and calls `next` again, so a connection is never idle
-    and the pool's idle-retry rule has nothing to do here. Only connecting needs a task.
+    `run(t0)` starts a request whose latency counts from `t0`; when it ends, `on_done` records
+    it and calls `after(slot, now)`, which starts the next one or parks the slot. A slot keeps
+    its connection between requests; if the server closed it meanwhile (only possible while
+    parked, in the open model), the request goes to a fresh connection and the pool counts a
+    retry: nothing had been written on the dead one.
     """
 
-    __slots__ = ("budget", "conn", "connecting", "finished", "log", "pool", "request", "start",
+    __slots__ = ("after", "conn", "connecting", "halted", "log", "pool", "request", "start",
                  "t0", "timeout_s")
 
-    def __init__(self, pool: ConnectionPool, log: RecordLog, budget: Budget, timeout_s: float,
-                 start: float, finished: Callable[[], None]) -> None:
-        self.pool, self.log, self.budget = pool, log, budget
-        self.timeout_s, self.start, self.finished = timeout_s, start, finished
+    def __init__(self, pool: ConnectionPool, log: RecordLog, timeout_s: float, start: float,
+                 after: Callable[[Slot, float], None]) -> None:
+        self.pool, self.log, self.after = pool, log, after
+        self.timeout_s, self.start = timeout_s, start
         self.request = pool.request_bytes
         self.t0 = 0.0
         self.conn: HttpConnection | None = None
         self.connecting: asyncio.Task[None] | None = None
+        self.halted = False  # the run was cancelled: results arriving now are not recorded
 
-    def next(self, now: float | None = None) -> None:
-        if now is None:
-            now = perf_counter()
-        if not self.budget.take(now):
-            if self.conn is not None:
-                self.conn.close()
-            self.finished()
-            return
-        self.t0 = now
+    def run(self, t0: float) -> None:
+        self.t0 = t0
         conn = self.conn
-        if conn is None or conn.closed:
-            self.conn = None
+        if conn is not None and conn.closed:
+            if retry_on_fresh_connection(conn.requests > 0, conn.idle_closed, False):
+                self.pool.retries += 1
+            conn = self.conn = None
+        if conn is None:
             self.connecting = asyncio.get_running_loop().create_task(self._connect_and_send())
         else:
-            conn.send(self.request, now + self.timeout_s, self.on_done)
+            conn.send(self.request, t0 + self.timeout_s, self.on_done)
 
     async def _connect_and_send(self) -> None:
         deadline = self.t0 + self.timeout_s
@@ -151,7 +124,7 @@ class _Worker:
         conn.send(self.request, deadline, self.on_done)
 
     def on_done(self, conn: HttpConnection | None, exc: BaseException | None) -> None:
-        if self.budget.halted:
+        if self.halted:
             return
         t0 = self.t0
         now = perf_counter()
@@ -161,7 +134,47 @@ class _Worker:
                 conn.close()
         else:
             self.log.add(t0 - self.start, now - t0, None, None, None, exc)
-        self.next(now)
+        self.after(self, now)
+
+    def halt(self) -> None:
+        self.halted = True
+        if self.connecting is not None:
+            self.connecting.cancel()
+        if self.conn is not None:
+            self.conn.close()
+
+
+async def closed_model(
+    config: LoadConfig, pool: ConnectionPool, log: RecordLog, stop: asyncio.Event, start: float
+) -> None:
+    loop = asyncio.get_running_loop()
+    end = None if config.duration_s is None else start + config.duration_s
+    budget = Budget(config.requests, end, stop)
+    count = config.concurrency
+    if config.requests is not None:
+        count = min(count, config.requests)
+    finished = loop.create_future()
+    running = [count]
+
+    def after(slot: Slot, now: float) -> None:
+        if budget.take(now):
+            slot.run(now)
+            return
+        if slot.conn is not None:
+            slot.conn.close()
+        running[0] -= 1
+        if running[0] == 0 and not finished.done():
+            finished.set_result(None)
+
+    slots = [Slot(pool, log, config.timeout_s, start, after) for _ in range(count)]
+    try:
+        now = perf_counter()
+        for slot in slots:
+            after(slot, now)
+        await finished
+    finally:
+        for slot in slots:
+            slot.halt()
 
 
 async def open_model(
@@ -170,56 +183,55 @@ async def open_model(
     loop = asyncio.get_running_loop()
     rate = config.rate_rps
     assert rate is not None
+    timeout_s = config.timeout_s
     limit = open_limit(config.requests, config.duration_s, rate)
-    slots = asyncio.Semaphore(config.concurrency)
-    tasks: set[asyncio.Task[None]] = set()
+    backlog: deque[float] = deque()  # scheduled times of due requests waiting for a slot
+    idle: list[Slot] = []
+    busy = [0]
+    drained = loop.create_future()
+
+    def expire(now: float) -> None:
+        while backlog and backlog[0] + timeout_s <= now:
+            scheduled = backlog.popleft()
+            log.add(scheduled - start, now - scheduled, None, None, None,
+                    TimeoutError(BACKLOG_TIMEOUT))
+
+    def after(slot: Slot, now: float) -> None:
+        expire(now)
+        if backlog and not stop.is_set():
+            slot.run(backlog.popleft())
+            return
+        busy[0] -= 1
+        idle.append(slot)  # LIFO: the most recently used connection is the warmest
+        if busy[0] == 0 and done_scheduling and not drained.done():
+            drained.set_result(None)
+
+    slots = [Slot(pool, log, timeout_s, start, after) for _ in range(config.concurrency)]
+    idle.extend(reversed(slots))
+    done_scheduling = False
     sent = 0
     try:
         while not stop.is_set() and (limit is None or sent < limit):
-            for _ in range(due_count(perf_counter() - start, rate, sent, limit)):
-                scheduled = start + sent / rate
-                task = loop.create_task(_one(pool, log, slots, scheduled, config.timeout_s, start))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
+            now = perf_counter()
+            for _ in range(due_count(now - start, rate, sent, limit)):
+                backlog.append(start + sent / rate)
                 sent += 1
+            expire(now)
+            while backlog and idle:
+                busy[0] += 1
+                idle.pop().run(backlog.popleft())
             wait = start + sent / rate - perf_counter()
-            if wait > 0:
-                await asyncio.sleep(min(wait, MAX_TICK_S))
-            else:
-                await asyncio.sleep(0)
-        if tasks:
-            await asyncio.gather(*tasks)
+            await asyncio.sleep(min(max(wait, MIN_TICK_S), MAX_TICK_S))
+        done_scheduling = True
+        while backlog and not stop.is_set():  # the last due requests still waiting for a slot
+            expire(perf_counter())
+            while backlog and idle:
+                busy[0] += 1
+                idle.pop().run(backlog.popleft())
+            await asyncio.sleep(MAX_TICK_S)
+        backlog.clear()
+        if busy[0] > 0:
+            await drained
     finally:
-        for task in tasks:
-            task.cancel()
-
-
-async def _one(
-    pool: ConnectionPool,
-    log: RecordLog,
-    slots: asyncio.Semaphore,
-    scheduled: float,
-    timeout_s: float,
-    start: float,
-) -> None:
-    time = perf_counter
-    deadline = scheduled + timeout_s
-    try:
-        if slots.locked():
-            try:
-                async with asyncio.timeout(max(0.0, deadline - time())):
-                    await slots.acquire()
-            except TimeoutError:
-                raise TimeoutError("no free connection within the timeout (-c too low?)") from None
-        else:
-            await slots.acquire()
-        try:
-            conn = await pool.request(deadline)
-        finally:
-            slots.release()
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        log.add(scheduled - start, time() - scheduled, None, None, None, exc)
-    else:
-        log.add(scheduled - start, time() - scheduled, conn.status, conn.version, conn.pod, None)
+        for slot in slots:
+            slot.halt()
