@@ -345,6 +345,14 @@ def cmdline(pid: int) -> str:
         return ""
 
 
+def engine_state_dir(procs: set[int]) -> Path:
+    """The folder the watchdog was told to delete (pod logs, TLS key); it exists now."""
+    [argv] = [cmdline(p).split() for p in procs if "probelab.engine.watchdog" in cmdline(p)]
+    state = Path(argv[argv.index("--remove") + 1])
+    assert state.is_dir()
+    return state
+
+
 def deploy(kubeconfig: Path, image: str, replicas: int, grace_s: int = 5) -> None:
     api = config.new_client_from_config(config_file=str(kubeconfig))
     client.AppsV1Api(api).create_namespaced_deployment("default", {
@@ -380,6 +388,8 @@ def test_sigkill_of_the_engine_with_pods_leaves_no_process(tmp_path, env) -> Non
         procs = pod_processes(proc.pid, "sleep 900", 3)
         shells = [p for p in procs if cmdline(p).startswith("sh ")]
         assert len(shells) == 3
+        state = engine_state_dir(procs)
+        assert any((state / "logs").iterdir())  # the pods' logs
         wait_until(lambda: all(f"noted session {p}\n" in log.read_text() for p in shells),
                    what="the watchdog to note the pods")
         proc.kill()
@@ -387,6 +397,7 @@ def test_sigkill_of_the_engine_with_pods_leaves_no_process(tmp_path, env) -> Non
         wait_until(lambda: not any(pid_alive(p) for p in procs), timeout_s=15,
                    what="the engine's processes to go")
     assert "killed 3 leftover pod process(es)" in log.read_text()
+    wait_until(lambda: not state.exists(), what="the state folder to go")
     stale = kc.load(path)
     argv = probelab_cmd("cluster", "up", "--port", str(port), "--kubeconfig", str(path))
     with started(argv, env=env) as again:
@@ -403,10 +414,12 @@ def test_sigterm_with_pods_terminates_them_and_leaves_nothing(tmp_path, env) -> 
     with engine(path, env, "--image", FORKING_IMAGE) as proc:
         deploy(path, "forker:1", replicas=2)
         procs = pod_processes(proc.pid, "sleep 900", 2)
+        state = engine_state_dir(procs)
         proc.send_signal(signal.SIGTERM)
         code, _, err = finish(proc)
     assert code == 0, err
     assert not any(pid_alive(p) for p in procs)
+    assert not state.exists()
     assert not has_probelab(path)
 
 

@@ -16,8 +16,10 @@ import logging
 import os
 import secrets
 import shlex
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -148,13 +150,15 @@ def _run(config, pub: Publication, verbose: bool) -> int:
         _note(f"{signame} received: stopping the engine (pods terminate gracefully; "
               "send it again to force)")
 
-    guard = watchdog.start(verbose)  # sweeps what pods leave behind, even if we are killed
+    # Sweeps what pods leave behind and deletes the state folder, even if we are killed.
+    guard = watchdog.start(verbose, remove_dir=config.state_dir)
     try:
         outcome = _event_loop_run(engine.run_forever(ready, stopping))
     finally:
         pub.unpublish()
         if guard is not None:
             guard.close()
+        shutil.rmtree(config.state_dir, ignore_errors=True)
     if outcome is Outcome.FORCED:
         _note("forced stop: pods were killed; exiting now")
         sys.stdout.flush()
@@ -230,8 +234,9 @@ def up(port: int, kubeconfig_path: Path | None, endpoint_delay_s: float, images:
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     token = secrets.token_urlsafe(32)
+    state = Path(tempfile.mkdtemp(prefix="probelab-engine-"))  # pod logs, TLS key
     config = EngineConfig(port=port, endpoint_delay_s=endpoint_delay_s, images=image_pairs,
-                          seed=seed, token=token)
+                          seed=seed, token=token, state_dir=state)
     pub = Publication(kubeconfig_path=kc_path, record_path=record_path, token=token,
                       show_kubeconfig=kubeconfig_path is not None)
     raise SystemExit(_run(config, pub, verbose=log_level == "debug"))

@@ -8,7 +8,8 @@ it. While the engine lives it notes the session of each child the engine starts 
 kernel's `/proc/PID/task/TID/children`, so the kubelet needs no hook). When the engine is gone
 (the pipe it holds reaches end of file), the watchdog SIGKILLs every process still in one of
 those sessions, then exits. The engine closes the pipe itself at the end of a normal stop, so
-the same sweep also runs after a graceful stop, where it finds nothing left.
+the same sweep also runs after a graceful stop, where it finds nothing left. Then it deletes
+the engine's state folder (pod logs, the API server's TLS key).
 Children are noted every POLL_S (and once more when a living engine closes the pipe), so only
 a pod started less than POLL_S before a `kill -9` of the engine relies on its parent-death
 signal alone (enough unless its process forked already).
@@ -21,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -176,17 +178,23 @@ class Watchdog:
             self.proc.wait()
 
 
-def start(verbose: bool = False, timeout_s: float = 10.0) -> Watchdog | None:
+def start(verbose: bool = False, remove_dir: Path | None = None,
+          timeout_s: float = 10.0) -> Watchdog | None:
     """Start the watchdog for this process and return once it has looked at our children
     (so a child started before this call is covered); None where /proc lacks children lists.
-    `verbose` logs each session noted (on our stderr)."""
+    `verbose` logs each session noted (on our stderr); `remove_dir` (the engine's state: pod
+    logs, the TLS key) is deleted after the sweep."""
     if not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists():
         return None
     read_fd, write_fd = os.pipe()  # not inheritable: pods never hold the write end
     argv = [sys.executable, "-m", "probelab.engine.watchdog", str(os.getpid()), str(read_fd)]
+    if verbose:
+        argv.append("--verbose")
+    if remove_dir is not None:
+        argv += ["--remove", str(remove_dir)]
     try:
         proc = subprocess.Popen(
-            [*argv, *(["--verbose"] if verbose else [])],
+            argv,
             pass_fds=(read_fd,), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             start_new_session=True)
     finally:
@@ -203,12 +211,15 @@ def start(verbose: bool = False, timeout_s: float = 10.0) -> Watchdog | None:
 
 def main(argv: list[str]) -> int:
     engine_pid, fd = int(argv[0]), int(argv[1])
+    remove_dir = argv[argv.index("--remove") + 1] if "--remove" in argv else None
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)  # only the engine's end decides when to sweep
     killed = watch(engine_pid, fd, ready_fd=sys.stdout.fileno(), verbose="--verbose" in argv)
     if killed:
         print(f"probelab watchdog: engine {engine_pid} gone; killed {killed} leftover "
               "pod process(es)", file=sys.stderr)
+    if remove_dir is not None:
+        shutil.rmtree(remove_dir, ignore_errors=True)
     return 0
 
 
