@@ -61,6 +61,11 @@ def test_a_failing_readiness_probe_keeps_the_pod_unready(tmp_path) -> None:
             assert event["message"].startswith("Readiness probe failed: ")
             await until(lambda: "HTTP probe failed with statuscode: 503" in
                         " ".join(e["message"] for e in h.events("sick", "Unhealthy")))
+            # the same failure again is counted on one Event, as kubectl describe shows "x3"
+            await until(lambda: any(e["count"] >= 2 for e in h.events("sick", "Unhealthy")),
+                        what="a repeated Unhealthy event")
+            messages = [e["message"] for e in h.events("sick", "Unhealthy")]
+            assert len(messages) == len(set(messages))
             assert h.status("sick")["phase"] == "Running"
             assert h.condition("sick", "Ready") == "False"
             assert h.condition("sick", "ContainersReady") == "False"
@@ -89,7 +94,7 @@ def test_a_liveness_failure_restarts_the_container(tmp_path) -> None:
             await until(lambda: h.container("zombie").get("restartCount") == 1, what="restart")
             killing = h.events("zombie", "Killing")
             assert killing[0]["message"] == "Container app failed liveness probe, will be restarted"
-            assert len(h.events("zombie", "Unhealthy")) >= 2
+            assert sum(e["count"] for e in h.events("zombie", "Unhealthy")) >= 2
             last = h.container("zombie")["lastState"]["terminated"]
             assert last["exitCode"] == 0  # the app exits 0 on SIGTERM
             assert h.lines("zombie").count("sigterm") >= 1
@@ -112,6 +117,20 @@ def test_a_container_that_exits_is_restarted_then_backs_off(tmp_path) -> None:
             assert "back-off 10s" in c["state"]["waiting"]["message"]
             assert h.events("crash", "BackOff")
             assert h.status("crash")["phase"] == "Running"  # Always: still restarting
+
+    run(main())
+
+
+def test_a_failing_startup_probe_restarts_the_container(tmp_path) -> None:
+    async def main() -> None:
+        never = {"exec": {"command": [sys.executable, "-c", "raise SystemExit(1)"]},
+                 "periodSeconds": 1, "failureThreshold": 1}
+        async with kubelet(tmp_path) as h:
+            h.create("nostart", grace=1, startupProbe=never)
+            await until(lambda: h.container("nostart").get("restartCount") == 1, what="restart")
+            killing = h.events("nostart", "Killing")
+            assert killing[0]["message"] == "Container app failed startup probe, will be restarted"
+            assert h.condition("nostart", "Ready") == "False"
 
     run(main())
 

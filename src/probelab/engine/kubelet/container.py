@@ -108,8 +108,10 @@ class ContainerRunner:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None and self.proc.returncode is None else None
 
-    def _event(self, reason: str, message: str, warning: bool = False) -> None:
-        self.node.event(self.worker.pod, reason, message, warning=warning, container=self.name)
+    def _event(self, reason: str, message: str, warning: bool = False,
+               repeat: bool = False) -> None:
+        self.node.event(self.worker.pod, reason, message, warning=warning, container=self.name,
+                        repeat=repeat)
 
     def _pod_ref(self) -> str:
         w = self.worker
@@ -176,7 +178,7 @@ class ContainerRunner:
                               f"back-off {self.backoff.delay_s:g}s restarting failed "
                               f"container={self.name} pod={self._pod_ref()}")
             self._event("BackOff", f"Back-off restarting failed container {self.name} in pod "
-                                   f"{self._pod_ref()}", warning=True)
+                                   f"{self._pod_ref()}", warning=True, repeat=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.worker.terminating.wait(), wait)
                 return False
@@ -364,7 +366,7 @@ class ContainerRunner:
             outcome = await prober.run_probe(spec, target)
             if outcome.result is Result.FAILURE:
                 self._event("Unhealthy", f"{spec.type.value} probe failed: {outcome.message}",
-                            warning=True)
+                            warning=True, repeat=True)
             elif outcome.warning:
                 self._event("ProbeWarning", f"{spec.type.value} probe warning: "
                                             f"{outcome.message}", warning=True)

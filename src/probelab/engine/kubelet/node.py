@@ -11,7 +11,7 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from probelab.engine.clock import Clock
+from probelab.engine.clock import Clock, rfc3339
 from probelab.engine.events import EventKind, record_event
 from probelab.engine.images import ImageTable
 from probelab.engine.kubelet import runtime
@@ -32,19 +32,45 @@ class Node:
     ips: PodIPs
     state_dir: Path
     live: set[int] = field(default_factory=set)  # process group ids of running containers
+    # (pod uid, container, reason, message) -> Event name, for repeats counted on one Event
+    _repeats: dict[tuple[str, str, str, str], str] = field(default_factory=dict)
 
     def event(self, pod: Obj, reason: str, message: str, *, warning: bool = False,
-              container: str | None = None, component: str = COMPONENT) -> None:
-        """Record an Event about `pod` now (dropped when its namespace is gone)."""
+              container: str | None = None, component: str = COMPONENT,
+              repeat: bool = False) -> None:
+        """Record an Event about `pod` now (dropped when its namespace is gone). With `repeat`,
+        the same event again only bumps `count` and `lastTimestamp` of the first one, as the
+        client-go event correlator does for probe failures and back-offs."""
         if not pod.get("kind"):
             pod = {**pod, "kind": "Pod", "apiVersion": "v1"}
+        m = pod.get("metadata") or {}
+        key = (str(m.get("uid")), container or "", reason, message)
         try:
-            record_event(self.store, pod, reason, message,
-                         kind=EventKind.WARNING if warning else EventKind.NORMAL,
-                         component=component,
-                         field_path=f"spec.containers{{{container}}}" if container else None)
+            if repeat and key in self._repeats and self._bump(m.get("namespace"), key):
+                return
+            created = record_event(self.store, pod, reason, message,
+                                   kind=EventKind.WARNING if warning else EventKind.NORMAL,
+                                   component=component,
+                                   field_path=f"spec.containers{{{container}}}" if container
+                                   else None)
+            if repeat and created is not None:
+                self._repeats[key] = created["metadata"]["name"]
         except Exception:  # an event is never worth stopping a pod for
             log.exception("recording event %s failed", reason)
+
+    def _bump(self, namespace: str | None, key: tuple[str, str, str, str]) -> bool:
+        now = rfc3339(self.clock.now())
+
+        def change(event: Obj) -> None:
+            event["count"] = int(event.get("count") or 1) + 1
+            event["lastTimestamp"] = now
+
+        return self.store.mutate("events", namespace, self._repeats[key], change) is not None
+
+    def forget(self, uid: str) -> None:
+        """The pod is gone: drop what was kept for its repeated events."""
+        for key in [k for k in self._repeats if k[0] == uid]:
+            del self._repeats[key]
 
     def kill_all(self) -> int:
         """SIGKILL every process group still tracked; returns how many were signalled."""

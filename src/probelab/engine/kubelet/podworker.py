@@ -132,6 +132,7 @@ class PodWorker:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self.node.ips.release(self.uid)
+            self.node.forget(self.uid)
             self._on_done(self.uid)
 
     def _admit(self) -> None:
