@@ -151,3 +151,25 @@ def test_demo_driver_collects_per_second_buckets() -> None:
     record = asyncio.run(main())
     assert record.totals["ok"] >= 30 and set(record.totals) == {"ok"}
     assert record.seconds[0].by_version == {"2.0": record.seconds[0].by_class["ok"]}
+
+
+def test_open_model_requests_waiting_for_a_connection_time_out_too() -> None:
+    """One connection, a server that never answers, 5 requests 1 ms apart: the first times out
+    in flight; those queued behind it expire in the backlog (at most one more may still get
+    the connection if it frees within its last millisecond)."""
+
+    async def main():  # type: ignore[no-untyped-def]
+        server = LoopServer(Behaviour.HANG)
+        await server.start()
+        try:
+            return await run_load(LoadConfig(url=server.url, requests=5, rate_rps=1000,
+                                             concurrency=1, timeout_s=0.5)), server
+        finally:
+            await server.stop()
+
+    result, server = asyncio.run(main())
+    assert [r.outcome for r in result.records] == [Outcome.TIMEOUT] * 5
+    assert server.requests <= 2
+    errors = Counter(r.error for r in result.records)
+    assert errors["no complete response within the timeout"] == server.requests
+    assert errors["no free connection within the timeout (raise -c)"] == 5 - server.requests
