@@ -115,8 +115,13 @@ def ready_message(pub: Publication) -> str:
     ])
 
 
+def _say(message: str) -> None:
+    with contextlib.suppress(OSError):  # a closed terminal or pipe must not stop the engine
+        click.echo(message)
+
+
 def _note(message: str) -> None:
-    with contextlib.suppress(OSError):  # a closed terminal (SIGHUP) must not stop the stop
+    with contextlib.suppress(OSError):
         click.echo(f"probelab: {message}", err=True)
 
 
@@ -144,7 +149,7 @@ def _run(config, pub: Publication, verbose: bool) -> int:
         pub.publish(engine.api_url, engine.api_ca_pem)
         for note in pub.notes:
             _note(note)
-        click.echo(ready_message(pub))
+        _say(ready_message(pub))
 
     def stopping(signame: str) -> None:
         _note(f"{signame} received: stopping the engine (pods terminate gracefully; "
@@ -164,8 +169,7 @@ def _run(config, pub: Publication, verbose: bool) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(130)  # components may still hold tasks; pods get their parent-death signal
-    click.echo(f'engine stopped; context "{kubeconfig.CONTEXT}" removed from '
-               f"{pub.kubeconfig_path}")
+    _say(f'engine stopped; context "{kubeconfig.CONTEXT}" removed from {pub.kubeconfig_path}')
     return 0
 
 
