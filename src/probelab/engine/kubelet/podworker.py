@@ -153,7 +153,12 @@ class PodWorker:
                             f"{self.namespace}/{self.name} to {NODE_NAME}",
                             component="default-scheduler")
         self.scheduled_at = clock.now()
-        self.pod_ip = self.node.ips.allocate(self.uid)
+        known = (self.pod.get("status") or {}).get("podIP") or ""
+        if known.startswith(self.node.ips.prefix + ".") and self.node.ips.reserve(known,
+                                                                                 self.uid):
+            self.pod_ip = known  # a pod seen again keeps its address
+        else:
+            self.pod_ip = self.node.ips.allocate(self.uid)
         self.start_time = clock.now()
 
     def _check_uid(self, obj: Obj) -> None:
