@@ -15,11 +15,16 @@ from probelab.engine.controllers.namespace import (
     is_terminating,
     namespaced_resources,
     plan_purge,
+    purge_wait_s,
 )
 from probelab.engine.controllers.replicaset import ReplicaSetController
 from probelab.engine.store import EventType
 from probelab.k8s.resources import RESOURCES
 from proxy_support import run, until
+
+
+class QuickNamespaceController(NamespaceController):
+    deletion_grace_s = 0.2  # 5 s in the engine
 
 
 def obj(name: str, **meta) -> dict:
@@ -46,6 +51,13 @@ def test_every_namespaced_resource_is_purged_once() -> None:
     assert order[-1] == "events"
 
 
+def test_purge_waits_the_namespace_deletion_grace_period() -> None:
+    assert purge_wait_s(100.0, 100.0) == 5.0
+    assert purge_wait_s(100.0, 103.5) == 1.5
+    assert purge_wait_s(100.0, 107.0) == 0.0
+    assert purge_wait_s(100.0, 100.1, grace_s=0.0) == 0.0
+
+
 def test_is_terminating() -> None:
     assert is_terminating({"metadata": {"deletionTimestamp": "t"}})
     assert is_terminating({"metadata": {}, "status": {"phase": "Terminating"}})
@@ -54,11 +66,12 @@ def test_is_terminating() -> None:
 
 def test_deleting_a_namespace_terminates_its_pods_then_removes_it() -> None:
     """Steps: a Deployment of 3 and a Service run; the namespace is marked for deletion (as
-    DELETE namespace does); every pod must get a deletionTimestamp before it disappears, no
-    new pod may appear, and the namespace goes once the kubelet has removed the last pod."""
+    DELETE namespace does); while the grace period runs nothing is deleted yet; then every pod
+    must get a deletionTimestamp before it disappears, no new pod may appear, and the namespace
+    goes once the kubelet has removed the last pod."""
     async def scenario() -> None:
-        async with controllers(NamespaceController, DeploymentController, ReplicaSetController,
-                               EndpointsController) as (store, _), \
+        async with controllers(QuickNamespaceController, DeploymentController,
+                               ReplicaSetController, EndpointsController) as (store, _), \
                 FakeKubelet(store, stop_delay_s=0.05):
             store.create("deployments", deployment(replicas=3))
             store.create("services", service())
@@ -68,6 +81,10 @@ def test_deleting_a_namespace_terminates_its_pods_then_removes_it() -> None:
             watcher = store.watch("pods", since=store.resource_version)
             store.mutate("namespaces", None, NAMESPACE, lambda ns: ns["metadata"].update(
                 deletionTimestamp=rfc3339(store.clock.now())))
+            await until(lambda: store.get("namespaces", None, NAMESPACE)["status"]["phase"]
+                        == "Terminating", what="seen by the controller")
+            assert store.find("deployments", NAMESPACE, "web") is not None  # grace period
+            assert not any(p["metadata"].get("deletionTimestamp") for p in pods(store))
             await until(lambda: store.find("namespaces", None, NAMESPACE) is None,
                         what="namespace removed")
             watcher.close()
@@ -87,7 +104,7 @@ def test_deleting_a_namespace_terminates_its_pods_then_removes_it() -> None:
 
 def test_a_namespace_marked_only_by_its_timestamp_gets_phase_terminating() -> None:
     async def scenario() -> None:
-        async with controllers(NamespaceController) as (store, _):
+        async with controllers(QuickNamespaceController) as (store, _):
             store.create("namespaces", {"metadata": {"name": "busy"}, "spec": {},
                                         "status": {"phase": "Active"}})
             store.create("pods", {"metadata": {"name": "p", "namespace": "busy"},

@@ -1,6 +1,9 @@
 """The namespace controller: empties a terminating namespace, then removes it.
 
-A namespace being deleted (deletionTimestamp set, or phase Terminating) has its contents
+A namespace being deleted (deletionTimestamp set, or phase Terminating) is left alone for
+`namespaceDeletionGracePeriod` (5 s, `pkg/controller/namespace/namespace_controller.go`: in a
+cluster this lets every API server see the deletion; for clients it means that `kubectl delete -f`
+still finds, and deletes, the objects listed after the namespace). Then its contents are
 removed owners first, so no controller recreates what was just deleted: Deployments and
 ReplicaSets, then Services and their endpoints, then pods, which are deleted *gracefully* so the
 kubelet still runs preStop, SIGTERM and the grace period; everything else goes at once. The
@@ -14,6 +17,7 @@ kubelet (removes terminated pods, which brings the namespace back here).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -26,6 +30,7 @@ from probelab.k8s.resources import RESOURCES
 # Owners before what they own; pods after their controllers; events last.
 PURGE_ORDER = ("deployments", "replicasets", "services", "endpointslices", "endpoints", "pods")
 RETRY_S = 1.0  # look again this often while pods are still terminating
+DELETION_GRACE_S = 5.0  # namespaceDeletionGracePeriod
 
 
 def namespaced_resources() -> tuple[str, ...]:
@@ -64,12 +69,22 @@ def is_empty(contents: Mapping[str, Sequence[Obj]]) -> bool:
     return not any(contents.values())
 
 
+def purge_wait_s(first_seen_s: float, now_s: float, grace_s: float = DELETION_GRACE_S) -> float:
+    """Seconds left before a namespace seen terminating at `first_seen_s` may be emptied."""
+    return max(0.0, first_seen_s + grace_s - now_s)
+
+
 class NamespaceController(Controller):
     """Engine component "namespace"."""
 
     name = "namespace"
     watched = ("namespaces", "pods")
     primary = "namespaces"
+    deletion_grace_s = DELETION_GRACE_S
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._first_seen: dict[str, float] = {}  # loop time each terminating namespace was seen
 
     def keys_for(self, event: WatchEvent) -> Iterable[Hashable]:
         m = event.obj.get("metadata") or {}
@@ -83,11 +98,16 @@ class NamespaceController(Controller):
         store = self.store
         ns = store.find("namespaces", None, name)
         if ns is None or not is_terminating(ns):
+            self._first_seen.pop(name, None)
             return None
         if status(ns).get("phase") != "Terminating":
             store.mutate("namespaces", None, name,
                          lambda o: o.setdefault("status", {}).update(phase="Terminating"),
                          subresource="status")
+        now = asyncio.get_running_loop().time()
+        wait = purge_wait_s(self._first_seen.setdefault(name, now), now, self.deletion_grace_s)
+        if wait > 0:
+            return wait
         for step in plan_purge(self._contents(name)):
             try:
                 if step.graceful:
@@ -99,6 +119,7 @@ class NamespaceController(Controller):
         if not is_empty(self._contents(name)):
             return RETRY_S
         store.delete("namespaces", None, name)
+        self._first_seen.pop(name, None)
         return None
 
     def _contents(self, namespace: str) -> dict[str, list[Obj]]:
