@@ -151,6 +151,9 @@ def test_demo_driver_collects_per_second_buckets() -> None:
     record = asyncio.run(main())
     assert record.totals["ok"] >= 30 and set(record.totals) == {"ok"}
     assert record.seconds[0].by_version == {"2.0": record.seconds[0].by_class["ok"]}
+    assert record.seconds[0].p50_ms is not None and record.seconds[0].p99_ms is not None
+    assert set(record.latency_ms) == {"p50", "p90", "p99", "max"}
+    assert record.failure_times == {} and record.error_examples == {}
 
 
 def test_open_model_requests_waiting_for_a_connection_time_out_too() -> None:

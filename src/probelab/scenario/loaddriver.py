@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import Any
 
 from probelab.load.config import LoadConfig
-from probelab.load.runner import run_load
+from probelab.load.records import Record
+from probelab.load.runner import LoadResult, run_load
+from probelab.load.summary import latency_ms, series
 from probelab.report.model import FAILURE_CLASSES, RunRecord, SecondBucket
 
 
@@ -25,9 +26,9 @@ class LoadRun:
             disable_keepalive=not keepalive,
         )
         self.live: Counter[str] = Counter()
-        self.result: Any = None
+        self.result: LoadResult | None = None
 
-    def _on_result(self, record: Any) -> None:
+    def _on_result(self, record: Record) -> None:
         self.live[record.outcome.value] += 1
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -38,8 +39,9 @@ class LoadRun:
         return {"requests": sum(self.live.values()), "failed": failed}
 
 
-def fill_record(record: RunRecord, result: Any) -> None:
-    """Copy totals, per-second buckets, failure times and examples into the run record."""
+def fill_record(record: RunRecord, result: LoadResult) -> None:
+    """Copy totals, per-second buckets (with p50/p99 latency), failure times, examples and the
+    overall latency percentiles into the run record."""
     buckets: dict[int, SecondBucket] = {}
     totals: Counter[str] = Counter()
     failure_times: dict[str, list[float]] = {}
@@ -56,5 +58,9 @@ def fill_record(record: RunRecord, result: Any) -> None:
             record.error_examples.setdefault(cls, r.error or "")
     last = max(buckets, default=-1)
     record.seconds = [buckets.get(t, SecondBucket(t)) for t in range(last + 1)]
+    for bucket, second in zip(record.seconds, series(result.records), strict=False):
+        bucket.p50_ms, bucket.p99_ms = second["p50_ms"], second["p99_ms"]
+    record.latency_ms = {k: v for k, v in latency_ms(result.records.latency_s).items()
+                         if v is not None}
     record.totals = dict(totals)
     record.failure_times = failure_times
