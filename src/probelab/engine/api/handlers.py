@@ -74,6 +74,10 @@ class Handlers:
     async def handle(self, request: web.Request, target: Target, body: bytes | None
                      ) -> web.StreamResponse:
         method = request.method
+        if method in ("POST", "PUT", "PATCH", "DELETE") and "dryRun" in request.query:
+            # Refused rather than ignored: ignoring it would persist a "dry" change.
+            raise bad_request("dryRun is not supported by the probelab engine; leave out "
+                              "--dry-run=server (--dry-run=client works)")
         if target.subresource:
             return await self._subresource(request, target, body)
         if target.name is None:
