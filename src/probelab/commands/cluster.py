@@ -24,12 +24,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from probelab.engine import kubeconfig, pidfile, watchdog
 from probelab.engine.pidfile import EngineRecord, Liveness
 from probelab.errors import RuntimeFailure, UsageError
+
+if TYPE_CHECKING:
+    from probelab.engine.context import EngineConfig
 
 POLL_S = 0.1
 
@@ -69,6 +73,8 @@ class Publication:
         self.api_url = api_url
 
         def add_context(doc: dict) -> dict:
+            # Again under the lock: another `up` on this kubeconfig may have won the race.
+            _refuse_if_running(self.record_path, self.kubeconfig_path)
             if kubeconfig.has_context(doc):
                 old = kubeconfig.server_of(doc) or "?"
                 self.notes.append(f'replaced stale context "{kubeconfig.CONTEXT}" in '
@@ -110,8 +116,7 @@ def ready_message(pub: Publication) -> str:
         f'  kubeconfig: {pub.kubeconfig_path} (context "{ctx}", now current)',
         f"Use it:  kubectl{kc} --context {ctx} get pods -A",
         f"         probelab service url NAME -n NAMESPACE{kc}",
-        "Stop it: Ctrl-C here, or `probelab cluster down"
-        + (kc if pub.show_kubeconfig else "") + "` from another terminal",
+        f"Stop it: Ctrl-C here, or `probelab cluster down{kc}` from another terminal",
     ])
 
 
@@ -140,7 +145,7 @@ def _refuse_if_running(record_path: Path, kubeconfig_path: Path) -> None:
     pidfile.remove(record_path)
 
 
-def _run(config, pub: Publication, verbose: bool) -> int:
+def _run(config: EngineConfig, pub: Publication, verbose: bool) -> int:
     from probelab.engine.cluster import Engine, Outcome  # the engine loads lazily
 
     engine = Engine(config)
@@ -168,7 +173,7 @@ def _run(config, pub: Publication, verbose: bool) -> int:
         _note("forced stop: pods were killed; exiting now")
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(130)  # components may still hold tasks; pods get their parent-death signal
+        os._exit(130)  # components may still hold tasks; the watchdog has killed the pods
     _say(f'engine stopped; context "{kubeconfig.CONTEXT}" removed from {pub.kubeconfig_path}')
     return 0
 
