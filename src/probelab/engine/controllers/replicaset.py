@@ -24,12 +24,8 @@ from probelab.engine.controllers.loop import Controller
 from probelab.engine.controllers.pods import Obj, meta, spec, status
 from probelab.engine.events import record_event
 from probelab.engine.store import NotFound, WatchEvent
+from probelab.k8s import defaults
 from probelab.k8s.labels import SelectorError, from_label_selector, from_map
-
-try:  # the pure defaults module lands in parallel; pods are still valid without it
-    from probelab.k8s import defaults as _defaults
-except ImportError:  # pragma: no cover - transitional
-    _defaults = None  # type: ignore[assignment]
 
 COMPONENT = "replicaset-controller"
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
@@ -169,8 +165,7 @@ def pod_from_template(rs: Obj) -> Obj:
         m["finalizers"] = list(tmeta["finalizers"])
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": m,
            "spec": copy.deepcopy(template.get("spec") or {})}
-    if _defaults is not None:
-        pod = _defaults.apply_defaults(pod)
+    pod = defaults.apply_defaults(pod)  # what the API server would add on create
     pod["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
     return pod
 
