@@ -234,6 +234,54 @@ def test_get_watch_prints_changes(engine: ApiEngine, kubectl: Kubectl) -> None:
     assert any(re.match(r"EVENT\s+NAME\s+READY\s+STATUS", line) for line in seen)
 
 
+def test_everyday_commands(engine: ApiEngine, kubectl: Kubectl) -> None:
+    """run, label, annotate, selectors, -A, expose, api-resources, explain, logs -f."""
+    engine.call(lambda: engine.store.create("namespaces", {"metadata": {"name": "daily"}}))
+    ns = ("-n", "daily")
+    assert kubectl.out(*ns, "run", "web", "--image=probelab/simpleweb:1.0").strip() == (
+        "pod/web created")
+    assert kubectl.out(*ns, "label", "pod", "web", "tier=front").strip() == "pod/web labeled"
+    assert kubectl.out(*ns, "annotate", "pod", "web", "note=hi").strip() == (
+        "pod/web annotated")
+    assert kubectl.out(*ns, "get", "pods", "-l", "tier=front", "-o", "name").split() == [
+        "pod/web"]
+    assert kubectl.out(*ns, "get", "pods", "-l", "tier notin (front)", "-o", "name") == ""
+    everywhere = kubectl.out("get", "pods", "-A")
+    assert header(everywhere)[:2] == ["NAMESPACE", "NAME"]
+    assert ["daily", "web"] in [r[:2] for r in rows(everywhere)]
+    exposed = kubectl.out(*ns, "expose", "pod", "web", "--port=80", "--target-port=8080")
+    assert exposed.strip() == "service/web exposed"
+    assert rows(kubectl.out(*ns, "get", "svc", "web"))[0][1] == "ClusterIP"
+    resources = kubectl.out("api-resources")
+    assert re.search(r"^deployments\s+deploy\s+apps/v1\s+true\s+Deployment$", resources,
+                     re.M)
+    assert re.search(r"^pods\s+po\s+v1\s+true\s+Pod$", resources, re.M)
+    explained = kubectl.out("explain", "deployment.spec.replicas")
+    assert "FIELD: replicas <integer>" in explained and "desired pods" in explained
+
+    log = log_path(engine.state_dir, "daily", "web", "web")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("first\n")
+    lines: queue.Queue[str] = queue.Queue()
+    seen: list[str] = []
+
+    def saw(text: str) -> bool:
+        while not lines.empty():
+            seen.append(lines.get())
+        return f"{text}\n" in seen
+
+    with started(kubectl.argv(*ns, "logs", "-f", "web"), env=kubectl.env,
+                 stdin=subprocess.DEVNULL) as proc:
+        threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout],
+                         daemon=True).start()
+        wait_until(lambda: saw("first"), what="the log so far")
+        with log.open("a") as f:
+            f.write("second\n")
+        wait_until(lambda: saw("second"), what="the appended line")
+        kubectl(*ns, "delete", "pod", "web")
+        assert proc.wait(30) == 0  # the stream ends with the pod
+
+
 def test_apply_twice_is_configured_then_unchanged(kubectl: Kubectl, tmp_path: Path) -> None:
     manifests = tmp_path / "m"
     shutil.copytree(WITHPROBES, manifests)
