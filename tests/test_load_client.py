@@ -5,6 +5,7 @@ response framing, and the keep-alive retry rule (only a request never sent is re
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections import Counter
 
 import pytest
@@ -12,6 +13,7 @@ import uvloop
 
 from helpers import free_port
 from load_servers import Behaviour, LoopServer
+from probelab.load.client import ConnectionPool
 from probelab.load.config import LoadConfig
 from probelab.load.outcome import Outcome
 from probelab.load.runner import run_load
@@ -156,3 +158,27 @@ def test_head_request_completes_without_a_body() -> None:
     result, server = run_against(Behaviour.ANSWER, requests=3, concurrency=1, method="HEAD")
     assert Counter(r.outcome for r in result.records) == {Outcome.OK: 3}
     assert server.connections == 1
+
+
+def test_a_name_with_several_addresses_uses_the_one_that_accepts() -> None:
+    """Like `localhost` resolving to ::1 first while the server listens on 127.0.0.1 only."""
+
+    async def main() -> None:
+        server = LoopServer(Behaviour.ANSWER)
+        await server.start()
+        loop = asyncio.get_running_loop()
+
+        async def two_addresses(host, port, **kw):  # type: ignore[no-untyped-def]
+            return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port, 0, 0)),
+                    (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+        loop.getaddrinfo = two_addresses  # type: ignore[method-assign]
+        pool = ConnectionPool("localhost", server.port, b"GET / HTTP/1.1\r\n\r\n")
+        try:
+            await pool.start()
+            assert pool.address == (socket.AF_INET, "127.0.0.1")
+        finally:
+            pool.close()
+            await server.stop()
+
+    arun(main())

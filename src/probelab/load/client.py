@@ -215,14 +215,30 @@ class ConnectionPool:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
-        """Resolve the host once (every connection goes to the same address) and start sweeping."""
+        """Resolve the host once (every connection goes to the same address) and start sweeping.
+
+        When the name has several addresses (`localhost`: ::1 and 127.0.0.1), the first that
+        accepts a connection is used, as browsers do; if none does, the first, so that the
+        requests report what happens there.
+        """
         self._loop = loop = asyncio.get_running_loop()
         try:
             infos = await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
         except OSError as exc:
             raise RuntimeFailure(f"cannot resolve {self.host!r}: {exc}") from None
-        family, *_, sockaddr = infos[0]
-        self._address = (family, sockaddr[0])
+        addresses = list(dict.fromkeys((family, sockaddr[0]) for family, *_, sockaddr in infos))
+        self._address = addresses[0]
+        if len(addresses) > 1:
+            for family, address in addresses:
+                try:
+                    async with asyncio.timeout(1.0):
+                        transport, _ = await loop.create_connection(
+                            asyncio.Protocol, address, self.port, family=family)
+                except (OSError, TimeoutError):
+                    continue
+                transport.close()
+                self._address = (family, address)
+                break
         self._sweeper = loop.create_task(self._sweep(), name="load-timeout-sweeper")
 
     async def connect(self, deadline: float) -> HttpConnection:
@@ -257,6 +273,11 @@ class ConnectionPool:
                         conn.fail(TimeoutError("no complete response within the timeout"))
                 elif conn.closed:
                     self._open.discard(conn)
+
+    @property
+    def address(self) -> tuple[int, str] | None:
+        """(address family, IP) every connection goes to, once started."""
+        return self._address
 
     @property
     def in_flight(self) -> int:
