@@ -301,3 +301,26 @@ def test_the_service_proxy_routes_to_what_the_controller_wrote() -> None:
                 await proxy.stop()
 
     run(scenario())
+
+
+def test_a_pod_relabelled_out_of_the_selector_leaves_the_slice() -> None:
+    """The pod exists before the controller starts, so only the labels remembered at start
+    tell which Service it just left."""
+    async def scenario() -> None:
+        store = Store()
+        store.create("namespaces", {"metadata": {"name": NAMESPACE}})
+        store.create("services", service())
+        p = bare_pod("a")
+        p["spec"]["nodeName"] = "node-1"
+        p["status"] = {"phase": "Running", "podIP": "127.244.0.8",
+                       "conditions": [{"type": "Ready", "status": "True"}]}
+        store.create("pods", p)
+        async with controllers(EndpointsController, store=store):
+            await until(lambda: conditions_by_pod(store) == {"a": (True, True, False)},
+                        what="listed")
+            store.mutate("pods", NAMESPACE, "a",
+                         lambda o: o["metadata"]["labels"].update(app="other"))
+            await until(lambda: conditions_by_pod(store) == {}, what="gone from the slice")
+            assert endpoints_names(store) == ([], [])
+
+    run(scenario())

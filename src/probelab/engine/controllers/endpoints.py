@@ -247,6 +247,12 @@ class EndpointsController(Controller):
         super().__init__()
         self._pod_labels: dict[tuple[str, str], dict[str, str]] = {}
 
+    def initial_keys(self, store: Store) -> Iterable[Hashable]:
+        pods, _ = store.list("pods")  # labels as of now, to notice a pod leaving a selector
+        self._pod_labels = {(meta(p).get("namespace") or "", meta(p)["name"]):
+                            dict(meta(p).get("labels") or {}) for p in pods}
+        return super().initial_keys(store)
+
     def keys_for(self, event: WatchEvent) -> Iterable[Hashable]:
         m = event.obj.get("metadata") or {}
         namespace = m.get("namespace") or ""
