@@ -552,6 +552,12 @@ BIG = b'{"metadata": {"name": "x", "annotations": {"a": "' + b"x" * (4 * 1024 * 
          "RequestEntityTooLarge"),
         ("POST", "/api/v1/namespaces/{ns}/pods", b"\xff\xfe", "application/json", 400,
          "BadRequest"),
+        ("POST", "/api/v1/namespaces/{ns}/pods", b"[" * 100_000 + b"]" * 100_000,
+         "application/json", 400, "BadRequest"),
+        ("POST", "/api/v1/namespaces/{ns}/pods", b'{"metadata": {"name": "deep"}, "spec": '
+         + b'{"a": ' * 150 + b"1" + b"}" * 151, "application/json", 400, "BadRequest"),
+        ("POST", "/api/v1/namespaces/{ns}/pods", b"a: " + b"[" * 5000 + b"]" * 5000,
+         "application/yaml", 400, "BadRequest"),
         ("POST", "/api/v1/namespaces/{ns}/pods", b'{"kind": "Service", "apiVersion": "v1"}',
          "application/json", 400, "BadRequest"),
         ("POST", "/api/v1/namespaces/{ns}/pods", b'{"apiVersion": "apps/v1", "kind": "Pod"}',

@@ -118,24 +118,47 @@ def media_type(content_type: str | None) -> str:
 
 
 def decode_body(raw: bytes, content_type: str | None) -> Any:
-    """Parse a JSON (or YAML) body; 400 on syntax errors, 415 on other media types."""
+    """Parse a JSON (or YAML) body; 400 on syntax errors or absurd nesting, 415 on other
+    media types."""
     kind = media_type(content_type)
     if not raw.strip():
         raise bad_request("the request body is empty; an object was expected")
     if kind in ("application/yaml", "application/x-yaml", "text/yaml"):
         try:
-            return yaml.safe_load(raw)
+            doc = yaml.safe_load(raw)
         except yaml.YAMLError as exc:
             msg = str(exc).replace("\n", " ")
             raise bad_request(f"error converting YAML to JSON: {msg}") from None
+        except RecursionError:
+            raise bad_request(f"error converting YAML to JSON: {TOO_DEEP}") from None
+        return _shallow_enough(doc)
     if kind not in ("", "application/json", "*/*") and not kind.endswith("+json"):
         raise ApiError(415, "UnsupportedMediaType",
                        f'the body of the request was in an unknown format - accepted media '
                        f'types include: application/json, application/yaml (got "{kind}")')
     try:
-        return json.loads(raw)
+        return _shallow_enough(json.loads(raw))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise bad_request(f"couldn't get version/kind; json parse error: {exc}") from None
+
+
+MAX_DEPTH = 100  # API objects nest about 15 deep; deeper input only exhausts the stack later
+TOO_DEEP = f"object nesting is deeper than {MAX_DEPTH} levels"
+
+
+def _shallow_enough(doc: Any) -> Any:
+    """`doc` unchanged, or 400 when it nests deeper than MAX_DEPTH (checked without recursion,
+    so every later step — copies, patches, validation — can recurse safely)."""
+    todo = [(doc, 1)]
+    while todo:
+        node, depth = todo.pop()
+        if depth > MAX_DEPTH:
+            raise bad_request(TOO_DEEP)
+        if isinstance(node, dict):
+            todo.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            todo.extend((v, depth + 1) for v in node)
+    return doc
 
 
 @dataclass(frozen=True)
