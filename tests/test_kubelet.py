@@ -328,6 +328,20 @@ def test_an_unmapped_image_waits_with_err_image_pull(tmp_path) -> None:
     run(main())
 
 
+def test_a_command_that_cannot_start_crash_loops(tmp_path) -> None:
+    async def main() -> None:
+        async with kubelet(tmp_path) as h:
+            h.create("badcmd", command=["/nonexistent/server", "--port", "1"])
+            await until(lambda: (h.container("badcmd").get("state") or {}).get("waiting", {})
+                        .get("reason") == "CrashLoopBackOff", what="CrashLoopBackOff")
+            last = h.container("badcmd")["lastState"]["terminated"]
+            assert last["reason"] == "StartError" and last["exitCode"] == 128
+            failed = h.events("badcmd", "Failed")
+            assert failed and "/nonexistent/server" in failed[0]["message"]
+
+    run(main())
+
+
 def test_a_startup_probe_holds_back_readiness_until_it_succeeds(tmp_path) -> None:
     async def main() -> None:
         flag = tmp_path / "started.flag"

@@ -72,6 +72,7 @@ async def spawn(argv: Sequence[str], env: Mapping[str, str], log_file: Path | No
                 cwd: str | None = None, capture: bool = False) -> asyncio.subprocess.Process:
     """Start a process in its own session; output to `log_file` (appended) or, with `capture`,
     to a pipe. Raises OSError (e.g. FileNotFoundError) when it cannot start."""
+    _check_executable(argv, env, cwd)
     out: int | object = asyncio.subprocess.DEVNULL
     handle = None
     if capture:
@@ -80,7 +81,6 @@ async def spawn(argv: Sequence[str], env: Mapping[str, str], log_file: Path | No
         log_file.parent.mkdir(parents=True, exist_ok=True)
         handle = open(log_file, "ab", buffering=0)  # noqa: SIM115 - closed once handed over
         out = handle
-    _check_executable(argv, env)
     preexec = None
     if SETPRIV is not None:
         argv = [SETPRIV, "--pdeathsig", "KILL", "--", *argv]
@@ -97,11 +97,13 @@ async def spawn(argv: Sequence[str], env: Mapping[str, str], log_file: Path | No
             handle.close()
 
 
-def _check_executable(argv: Sequence[str], env: Mapping[str, str]) -> None:
+def _check_executable(argv: Sequence[str], env: Mapping[str, str], cwd: str | None) -> None:
     """Fail as exec would (FileNotFoundError) before any wrapper hides it in an exit code."""
     if not argv:
         raise FileNotFoundError(2, "empty command")
     program = argv[0]
+    if "/" in program and cwd and not os.path.isabs(program):
+        program = os.path.join(cwd, program)
     found = (os.access(program, os.X_OK) and not os.path.isdir(program) if "/" in program
              else shutil.which(program, path=env.get("PATH", os.defpath)) is not None)
     if not found:
