@@ -750,3 +750,24 @@ def test_streaming_list_ends_its_initial_events_with_a_bookmark(engine: ApiEngin
     code, _, body = engine.request("GET", f"/api/v1/namespaces/{ns}/pods?watch=true"
                                    "&sendInitialEvents=true")
     assert code == 400 and json.loads(body)["reason"] == "BadRequest"
+
+
+def test_delete_collection_by_label(core: client.CoreV1Api, ns: str) -> None:
+    for name, app in (("a", "web"), ("b", "web"), ("c", "db")):
+        core.create_namespaced_pod(ns, pod(name, {"app": app}))
+    core.delete_collection_namespaced_pod(ns, label_selector="app=web")
+    assert [p.metadata.name for p in core.list_namespaced_pod(ns).items] == ["c"]
+
+
+def test_events_by_field_selector_as_kubectl_describe_asks(core: client.CoreV1Api,
+                                                           ns: str) -> None:
+    target = core.create_namespaced_pod(ns, pod("described"))
+    for name, involved in (("e1", "described"), ("e2", "other")):
+        core.create_namespaced_event(ns, {
+            "metadata": {"name": name}, "reason": "Testing", "message": name, "type": "Normal",
+            "involvedObject": {"kind": "Pod", "name": involved, "namespace": ns,
+                               "uid": target.metadata.uid if involved == "described" else "x"}})
+    selector = (f"involvedObject.name=described,involvedObject.namespace={ns},"
+                f"involvedObject.uid={target.metadata.uid}")
+    found = core.list_namespaced_event(ns, field_selector=selector)
+    assert [e.metadata.name for e in found.items] == ["e1"]
