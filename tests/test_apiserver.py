@@ -571,7 +571,11 @@ BIG = b'{"metadata": {"name": "x", "annotations": {"a": "' + b"x" * (4 * 1024 * 
         ("POST", "/api/v1/namespaces/{ns}/pods", b'{"metadata": {"name": "x"}, "spec": 3}',
          "application/json", 400, "BadRequest"),
         ("POST", "/api/v1/namespaces/{ns}/pods", b'{"metadata": {"name": "x"}}',
+         "application/vnd.kubernetes.protobuf", 400, "BadRequest"),
+        ("POST", "/api/v1/namespaces/{ns}/pods", b"k8s\x00\x0a\x09\x0a\x02v1\x12\x03Pod",
          "application/vnd.kubernetes.protobuf", 415, "UnsupportedMediaType"),
+        ("POST", "/api/v1/namespaces/{ns}/pods", b"{}", "application/cbor", 415,
+         "UnsupportedMediaType"),
         ("POST", "/api/v1/namespaces/{ns}/pods", b'{"metadata": {"name": "x",'
          b' "namespace": "elsewhere"}}', "application/json", 400, "BadRequest"),
         ("POST", "/api/v1/namespaces/nowhere/pods", b'{"metadata": {"name": "x"}}',

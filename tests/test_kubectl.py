@@ -282,6 +282,28 @@ def test_everyday_commands(engine: ApiEngine, kubectl: Kubectl) -> None:
         assert proc.wait(30) == 0  # the stream ends with the pod
 
 
+def test_generator_commands_that_send_protobuf(kubectl: Kubectl) -> None:
+    """`kubectl create namespace|deployment|service` encode their object as protobuf."""
+    assert kubectl.out("create", "namespace", "generated").strip() == (
+        "namespace/generated created")
+    ns = ("-n", "generated")
+    made = kubectl.out(*ns, "create", "deployment", "web", "--image=probelab/simpleweb:1.0",
+                       "--replicas=2", "--port=8080")
+    assert made.strip() == "deployment.apps/web created"
+    kubectl(*ns, "rollout", "status", "deployment/web", "--timeout=60s")
+    deployment = json.loads(kubectl.out(*ns, "get", "deploy", "web", "-o", "json"))
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert (container["image"], container["ports"][0]["containerPort"]) == (
+        "probelab/simpleweb:1.0", 8080)
+    assert deployment["spec"]["replicas"] == 2
+    made = kubectl.out(*ns, "create", "service", "nodeport", "web", "--tcp=80:8080")
+    assert made.strip() == "service/web created"
+    service = json.loads(kubectl.out(*ns, "get", "svc", "web", "-o", "json"))
+    port = service["spec"]["ports"][0]
+    assert (service["spec"]["type"], port["port"], port["targetPort"]) == ("NodePort", 80, 8080)
+    assert 30000 <= port["nodePort"] <= 32767
+
+
 def test_apply_twice_is_configured_then_unchanged(kubectl: Kubectl, tmp_path: Path) -> None:
     manifests = tmp_path / "m"
     shutil.copytree(WITHPROBES, manifests)

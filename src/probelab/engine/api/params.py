@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from probelab.engine.api import protobuf
 from probelab.engine.api.status import ApiError, bad_request
 from probelab.engine.store import Obj
 from probelab.k8s.labels import Selector, SelectorError, parse
@@ -118,8 +119,8 @@ def media_type(content_type: str | None) -> str:
 
 
 def decode_body(raw: bytes, content_type: str | None) -> Any:
-    """Parse a JSON (or YAML) body; 400 on syntax errors or absurd nesting, 415 on other
-    media types."""
+    """Parse a JSON, YAML or (for kubectl's generators) protobuf body; 400 on syntax errors or
+    absurd nesting, 415 on other media types."""
     kind = media_type(content_type)
     if not raw.strip():
         raise bad_request("the request body is empty; an object was expected")
@@ -132,6 +133,13 @@ def decode_body(raw: bytes, content_type: str | None) -> Any:
         except RecursionError:
             raise bad_request(f"error converting YAML to JSON: {TOO_DEEP}") from None
         return _shallow_enough(doc)
+    if kind == protobuf.MEDIA_TYPE:
+        try:
+            return protobuf.decode_object(raw)
+        except protobuf.Unsupported as exc:
+            raise ApiError(415, "UnsupportedMediaType", f"{exc}; send JSON or YAML") from None
+        except protobuf.ProtobufError as exc:
+            raise bad_request(f"error decoding protobuf body: {exc}") from None
     if kind not in ("", "application/json", "*/*") and not kind.endswith("+json"):
         raise ApiError(415, "UnsupportedMediaType",
                        f'the body of the request was in an unknown format - accepted media '
