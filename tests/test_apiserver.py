@@ -775,3 +775,12 @@ def test_events_by_field_selector_as_kubectl_describe_asks(core: client.CoreV1Ap
                 f"involvedObject.uid={target.metadata.uid}")
     found = core.list_namespaced_event(ns, field_selector=selector)
     assert [e.metadata.name for e in found.items] == ["e1"]
+
+
+def test_external_name_services_get_no_address(core: client.CoreV1Api, ns: str) -> None:
+    svc = core.create_namespaced_service(ns, {"metadata": {"name": "alias"}, "spec": {
+        "type": "ExternalName", "externalName": "example.invalid"}})
+    assert svc.spec.cluster_ip is None and svc.spec.external_name == "example.invalid"
+    headless = core.create_namespaced_service(ns, {"metadata": {"name": "headless"}, "spec": {
+        "clusterIP": "None", "selector": {"app": "x"}, "ports": [{"port": 80}]}})
+    assert headless.spec.cluster_ip == "None"

@@ -46,6 +46,15 @@ def allocate(store: Store, rng: random.Random, svc: Obj, old: Obj | None, prefix
     m = svc["metadata"]
     spec = svc.setdefault("spec", {})
     old_spec = (old or {}).get("spec") or {}
+    if spec.get("type") == "ExternalName":
+        # Only a DNS alias: no virtual IP and no ports on the node
+        # (`pkg/registry/core/service/storage` releases them on a switch to ExternalName).
+        for key in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
+            spec.pop(key, None)
+        for port in spec.get("ports") or []:
+            if isinstance(port, dict):
+                port.pop("nodePort", None)
+        return svc
     used_ips, used_ports = _in_use(store, m.get("namespace", ""), m.get("name", ""))
     causes: list[dict[str, str]] = []
     network = service_network(prefix)
