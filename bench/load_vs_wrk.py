@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -156,17 +157,24 @@ def serve(port: int) -> None:
 
 
 # ---- the clients ---------------------------------------------------------------------------
-def wrk(url: str, duration_s: int, connections: int, cpu: str | None) -> float:
+def children_cpu_s() -> float:
+    """CPU seconds (user + system) used by the children we have waited for so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def wrk(url: str, duration_s: int, connections: int, cpu: str | None) -> tuple[float, int]:
     argv = pinned(["wrk", "-t1", f"-c{connections}", f"-d{duration_s}s", url], cpu)
     out = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + 60)
     match = re.search(r"Requests/sec:\s+([\d.]+)", out.stdout)
-    if not match:
+    total = re.search(r"(\d+) requests in", out.stdout)
+    if not match or not total:
         raise SystemExit(f"wrk failed: {out.stdout}{out.stderr}")
-    return float(match.group(1))
+    return float(match.group(1)), int(total.group(1))
 
 
 def probelab(url: str, duration_s: int, connections: int, cpu: str | None,
-             workdir: Path) -> float:
+             workdir: Path) -> tuple[float, int]:
     out = workdir / "probelab.json"
     argv = pinned([sys.executable, "-m", "probelab", "load", "-z", f"{duration_s}s",
                    "-c", str(connections), "--no-progress", "--json", str(out), url], cpu)
@@ -178,11 +186,11 @@ def probelab(url: str, duration_s: int, connections: int, cpu: str | None,
     doc = json.loads(out.read_text())
     if doc["failed"]:
         print(f"    probelab: {doc['failed']} failed: {doc['error_examples']}")
-    return float(doc["rps"])
+    return float(doc["rps"]), int(doc["requests"])
 
 
 def locust(cmd: list[str], url: str, duration_s: int, connections: int, cpu: str | None,
-           workdir: Path) -> float:
+           workdir: Path) -> tuple[float, int]:
     locustfile = workdir / "locustfile.py"
     locustfile.write_text(LOCUSTFILE)
     prefix = workdir / "locust"
@@ -198,7 +206,8 @@ def locust(cmd: list[str], url: str, duration_s: int, connections: int, cpu: str
         cols = line.split(",")
         if "Aggregated" in cols:
             header = stats.read_text().splitlines()[0].split(",")
-            return float(cols[header.index("Requests/s")])
+            return (float(cols[header.index("Requests/s")]),
+                    int(cols[header.index("Request Count")]))
     raise SystemExit("no Aggregated row in locust's stats")
 
 
@@ -218,42 +227,58 @@ def compare(duration_s: int = 5, connections: int = 50, rounds: int = 3, server:
     cpu_server, cpu_client = ([*cpus.split(","), None][:2] if cpus else [None, None])
     port = free_port()
     url = f"http://{HOST}:{port}/"
-    results: dict[str, list[float]] = {"wrk": [], "probelab": [], "locust": []}
+    rps: dict[str, list[float]] = {"wrk": [], "probelab": [], "locust": []}
+    cpu_us: dict[str, list[float]] = {"wrk": [], "probelab": [], "locust": []}
     with tempfile.TemporaryDirectory(prefix="probelab-bench-") as tmp, \
             child(pinned(server_argv(server, port, Path(tmp)), cpu_server)):
         wait_port(port)
         print(f"target {server} on {url} (cpu {cpu_server}); clients on cpu {cpu_client}; "
               f"-c {connections}, {duration_s} s each; {os.cpu_count()} cores, "
               f"load {os.getloadavg()[0]:.2f}", flush=True)
+        clients = {
+            "wrk": lambda: wrk(url, duration_s, connections, cpu_client),
+            "probelab": lambda: probelab(url, duration_s, connections, cpu_client, Path(tmp)),
+        }
+        if lcmd:
+            clients["locust"] = lambda: locust(lcmd, url, duration_s, connections, cpu_client,
+                                               Path(tmp))
         for i in range(rounds):
             line = [f"  round {i + 1}:"]
-            results["wrk"].append(wrk(url, duration_s, connections, cpu_client))
-            results["probelab"].append(probelab(url, duration_s, connections, cpu_client,
-                                                Path(tmp)))
-            if lcmd:
-                results["locust"].append(locust(lcmd, url, duration_s, connections, cpu_client,
-                                                 Path(tmp)))
-            for name, values in results.items():
-                if values:
-                    line.append(f"{name} {values[-1]:8.0f}")
-            print("  ".join(line) + "  req/s", flush=True)
-    med = {name: statistics.median(v) for name, v in results.items() if v}
-    rows = [
-        {"bench": "load_vs_wrk", "metric": "wrk_rps", "value": med["wrk"], "unit": "req/s",
-         "baseline": None, "ratio": None},
-        {"bench": "load_vs_wrk", "metric": "probelab_rps", "value": med["probelab"],
-         "unit": "req/s", "baseline": "wrk", "ratio": round(med["probelab"] / med["wrk"], 3)},
-    ]
+            for name, measure in clients.items():
+                before = children_cpu_s()
+                value, total = measure()
+                rps[name].append(value)
+                cpu_us[name].append((children_cpu_s() - before) / max(total, 1) * 1e6)
+                line.append(f"{name} {value:7.0f} req/s ({cpu_us[name][-1]:5.1f} µs CPU/req)")
+            print("  ".join(line), flush=True)
+    med = {name: statistics.median(v) for name, v in rps.items() if v}
+    best = {name: max(v) for name, v in rps.items() if v}
+    cpu = {name: statistics.median(v) for name, v in cpu_us.items() if v}
+
+    def row(metric: str, value: float, unit: str, baseline: str | None = None,
+            ratio: float | None = None) -> dict:
+        return {"bench": "load_vs_wrk", "metric": metric, "value": round(value, 1),
+                "unit": unit, "baseline": baseline,
+                "ratio": None if ratio is None else round(ratio, 3)}
+
+    rows = [row("wrk_rps", med["wrk"], "req/s"),
+            row("probelab_rps", med["probelab"], "req/s", "wrk", med["probelab"] / med["wrk"]),
+            row("probelab_rps_best", best["probelab"], "req/s", "wrk best",
+                best["probelab"] / best["wrk"]),
+            row("wrk_cpu_per_request", cpu["wrk"], "us"),
+            row("probelab_cpu_per_request", cpu["probelab"], "us", "wrk",
+                cpu["probelab"] / cpu["wrk"])]
     if "locust" in med:
-        rows.append({"bench": "load_vs_wrk", "metric": "locust_rps", "value": med["locust"],
-                     "unit": "req/s", "baseline": None, "ratio": None})
-        rows.append({"bench": "load_vs_wrk", "metric": "probelab_vs_locust",
-                     "value": med["probelab"], "unit": "req/s", "baseline": "locust",
-                     "ratio": round(med["probelab"] / med["locust"], 3)})
-    summary = ", ".join(f"{n} {v:.0f}" for n, v in med.items())
-    print(f"median req/s: {summary}")
-    print(f"probelab/wrk = {med['probelab'] / med['wrk']:.2f} (goal ≥ 0.9, floor 0.5)"
-          + (f", probelab/locust = {med['probelab'] / med['locust']:.1f} (goal ≥ 5)"
+        rows += [row("locust_rps", med["locust"], "req/s"),
+                 row("probelab_vs_locust", med["probelab"], "req/s", "locust",
+                     med["probelab"] / med["locust"])]
+    print("median req/s: " + ", ".join(f"{n} {v:.0f}" for n, v in med.items())
+          + "; best: " + ", ".join(f"{n} {v:.0f}" for n, v in best.items()))
+    print("client CPU per request (median, includes start-up and the final summary): "
+          + ", ".join(f"{n} {v:.1f} µs" for n, v in cpu.items()))
+    print(f"probelab/wrk = {med['probelab'] / med['wrk']:.2f} median, "
+          f"{best['probelab'] / best['wrk']:.2f} best (goal ≥ 0.9, floor 0.5)"
+          + (f"; probelab/locust = {med['probelab'] / med['locust']:.1f} (goal ≥ 5)"
              if "locust" in med else ""))
     return rows
 
