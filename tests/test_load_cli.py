@@ -29,6 +29,7 @@ def test_json_summary_and_series(tmp_path) -> None:
     assert doc["error_examples"] == {"http_5xx": "HTTP 503"}
     assert (doc["model"], doc["concurrency"], doc["keepalive"]) == ("closed", 3, True)
     assert doc["connections_opened"] == 3
+    assert doc["client_cpu_s"] > 0 and doc["interrupted"] is False
     assert sum(s["requests"] for s in doc["series"]) == 30
     assert sum(s["by_version"].get("2.0", 0) for s in doc["series"]) == 30
     assert set(doc["latency_ms"]) == {"p50", "p90", "p99", "max"}

@@ -91,7 +91,7 @@ def command(url: str, requests: int | None, concurrency: int, duration: str | No
     result = _run(config, console if show_bar else None)
     summary = summarize(result.records, result.elapsed_s, retries=result.retries,
                         connections=result.connections, interrupted=result.interrupted,
-                        abandoned=result.abandoned)
+                        abandoned=result.abandoned, cpu_s=result.cpu_s)
     if json_path is not None:
         write_json(json_path, config, summary, result.started_at)
     if csv_path is not None:

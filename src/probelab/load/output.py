@@ -97,6 +97,10 @@ def render_summary(console: Console, summary: dict[str, Any]) -> None:
     if summary["abandoned_in_flight"]:
         notes.append(f"{summary['abandoned_in_flight']} requests still in flight at the stop "
                      "were abandoned (not counted)")
+    if summary["elapsed_s"] > 1 and summary["client_cpu_s"] > 0.9 * summary["elapsed_s"]:
+        share = 100 * summary["client_cpu_s"] / summary["elapsed_s"]
+        notes.append(f"the load generator used {share:.0f}% of a CPU core: the rate and "
+                     "latency may be limited by this client, not by the server")
     for note in notes:
         console.print(f"note: {note}")
 

@@ -31,6 +31,7 @@ class LoadResult:
     connections: int  # connections opened
     interrupted: bool  # stopped by the stop event (Ctrl-C, the demo) before its bounds
     abandoned: int  # requests in flight when the stop grace ran out
+    cpu_s: float = 0.0  # CPU time this process used during the run (all threads)
 
 
 async def run_load(
@@ -59,7 +60,7 @@ async def run_load(
     )
     await pool.start()
     model = open_model if config.rate_rps is not None else closed_model
-    started_at, start = time.time(), time.perf_counter()
+    started_at, start, cpu_start = time.time(), time.perf_counter(), time.process_time()
     main = loop.create_task(model(config, pool, log, stop, start), name="load-scheduler")
     stopped = loop.create_task(stop.wait(), name="load-stop-watch")
     abandoned = 0
@@ -86,4 +87,5 @@ async def run_load(
         connections=pool.opened,
         interrupted=stop.is_set(),
         abandoned=abandoned,
+        cpu_s=time.process_time() - cpu_start,
     )

@@ -44,6 +44,7 @@ def summarize(
     connections: int = 0,
     interrupted: bool = False,
     abandoned: int = 0,
+    cpu_s: float = 0.0,
 ) -> dict[str, Any]:
     """Totals by class (every class present, zeros included), status codes, latency, rate,
     versions and pods seen, one example message per failure class, and the per-second series.
@@ -77,6 +78,7 @@ def summarize(
         "connections_opened": connections,
         "interrupted": interrupted,
         "abandoned_in_flight": abandoned,
+        "client_cpu_s": round(cpu_s, 3),
         "series": series(log),
     }
 
