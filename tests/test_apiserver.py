@@ -29,6 +29,11 @@ NAMESPACE_CONTROLLER = "probelab.engine.controllers.namespace:NamespaceControlle
 @pytest.fixture(scope="module")
 def engine() -> Iterator[ApiEngine]:
     with ApiEngine((NAMESPACE_CONTROLLER,)) as running:
+        # The controller waits 5 s before emptying a namespace, as Kubernetes does; these
+        # tests are about what the API does around it, so they need not wait that long.
+        for component in running.components:
+            if component.name == "namespace":
+                component.deletion_grace_s = 0.1
         yield running
 
 
@@ -784,3 +789,38 @@ def test_external_name_services_get_no_address(core: client.CoreV1Api, ns: str) 
     headless = core.create_namespaced_service(ns, {"metadata": {"name": "headless"}, "spec": {
         "clusterIP": "None", "selector": {"app": "x"}, "ports": [{"port": 80}]}})
     assert headless.spec.cluster_ip == "None"
+
+
+@pytest.mark.parametrize("variant", ["noprobes", "withprobes"])
+def test_demo_manifests_through_create_from_directory(engine: ApiEngine,
+                                                      api_client: client.ApiClient,
+                                                      variant: str) -> None:
+    """The demo's manifests as the official client's utils create them, then what the demo
+    does to them: scale, new image, delete the namespace."""
+    from kubernetes import utils
+
+    from helpers import REPO
+
+    # One file at a time in name order (the namespace first): `create_from_directory` takes
+    # the files in directory order, which a real cluster would refuse just the same.
+    created = [group for path in sorted((REPO / "deploy" / "kubernetes" / variant).glob(
+        "*.yaml")) for group in utils.create_from_yaml(api_client, str(path))]
+    kinds = sorted(obj.kind for group in created for obj in group)
+    assert kinds == ["Deployment", "Namespace", "Service"]
+    namespace = next(obj.metadata.name for group in created for obj in group
+                     if obj.kind == "Namespace")
+    apps, core = client.AppsV1Api(api_client), client.CoreV1Api(api_client)
+    d = apps.read_namespaced_deployment("simpleprobe", namespace)
+    assert d.spec.strategy.type == "RollingUpdate" and d.spec.replicas == 10
+    apps.patch_namespaced_deployment_scale("simpleprobe", namespace, {"spec": {"replicas": 3}})
+    apps.patch_namespaced_deployment("simpleprobe", namespace, {"spec": {"template": {"spec": {
+        "containers": [{"name": "simpleweb", "image": "probelab/simpleweb:2.0"}]}}}})
+    d = apps.read_namespaced_deployment("simpleprobe", namespace)
+    assert d.spec.replicas == 3 and d.metadata.generation == 3
+    assert d.spec.template.spec.containers[0].image == "probelab/simpleweb:2.0"
+    assert d.spec.template.spec.containers[0].ports[0].container_port == 8080
+    svc = core.read_namespaced_service("simpleprobe", namespace)
+    assert svc.spec.type == "NodePort" and 30000 <= svc.spec.ports[0].node_port <= 32767
+    core.delete_namespace(namespace)
+    wait_until(lambda: namespace not in [n.metadata.name for n in core.list_namespace().items],
+               what="the namespace to go")
