@@ -182,3 +182,63 @@ def test_a_name_with_several_addresses_uses_the_one_that_accepts() -> None:
             await server.stop()
 
     arun(main())
+
+
+class _Wire:
+    """A transport stand-in: the protocol-level tests below feed bytes by hand."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    abort = close
+
+
+def _feed(chunks: list[bytes], head_only: bool = False):  # type: ignore[no-untyped-def]
+    from probelab.load.client import HttpConnection
+
+    conn = HttpConnection(head_only)
+    wire = _Wire()
+    conn.connection_made(wire)  # type: ignore[arg-type]
+    done: list = []
+    conn.send(b"GET / HTTP/1.1\r\n\r\n", 1e18, lambda c, exc: done.append(exc))
+    for chunk in chunks:
+        conn.data_received(chunk)
+    return conn, wire, done
+
+
+@pytest.mark.parametrize(
+    ("chunks", "status", "version", "pod", "closed"),
+    [
+        ([b"HTTP/1.1 200 OK\r\nx-app-version: 3.0\r\nX-POD-NAME: p-1\r\n",
+          b"Content-Length: 2\r\n\r\nok"], 200, "3.0", "p-1", False),
+        ([b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nX-App-Version: 2.0\r\n"
+          b"Content-Length: 0\r\n\r\n"], 201, "2.0", None, False),
+        ([b"HTTP/1.1 503 X\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+          b"1\r\na\r\n0\r\n\r\n"], 503, None, None, True),
+        ([b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx"], 200, None, None, True),
+    ],
+)
+def test_response_framing_and_headers(chunks, status, version, pod, closed) -> None:
+    conn, wire, done = _feed(chunks)
+    assert done == [None]
+    assert (conn.status, conn.version, conn.pod, wire.closed) == (status, version, pod, closed)
+
+
+def test_a_partial_response_then_eof_is_closed_and_a_body_until_eof_is_complete() -> None:
+    from probelab.load.outcome import ServerClosed
+
+    partial = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"
+    conn, _, done = _feed([partial])
+    assert done == []
+    conn.eof_received()
+    assert isinstance(done[0], ServerClosed) and f"after {len(partial)} bytes" in str(done[0])
+    conn, _, done = _feed([b"HTTP/1.1 200 OK\r\n\r\nbody until the end"])
+    conn.eof_received()
+    assert done == [None] and conn.status == 200

@@ -143,12 +143,16 @@ class HttpConnection(asyncio.Protocol):
 
     # -- httptools callbacks ------------------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
-        size = len(name)
-        if size == 13 and name.lower() == _VERSION:
-            self.version = value.decode("latin-1")
-        elif size == 10 and name.lower() == _POD:
-            self.pod = value.decode("latin-1")
-        elif (size == 14 or size == 17) and name.lower() in _FRAMING:
+        # Called for every header of every response: decide on the first letter, lower-case
+        # only the few candidates.
+        first = name[0] | 0x20
+        if first == 0x78:  # x
+            lowered = name.lower()
+            if lowered == _VERSION:
+                self.version = value.decode("latin-1")
+            elif lowered == _POD:
+                self.pod = value.decode("latin-1")
+        elif (first == 0x63 or first == 0x74) and name.lower() in _FRAMING:  # c, t
             self._framed = True
 
     def on_headers_complete(self) -> None:
@@ -166,8 +170,12 @@ class HttpConnection(asyncio.Protocol):
             self.version = self.pod = None
             self._headers_done = self._framed = False
             return
-        if self.on_done is not None:
-            self._complete()
+        on_done = self.on_done
+        if on_done is not None:  # _complete(), inlined: this runs once per request
+            self.on_done = None
+            if not self.closed and not self._parser.should_keep_alive():
+                self.close()
+            on_done(self, None)
 
     # -- internals ----------------------------------------------------------------------------
     def _complete(self, keep: bool | None = None) -> None:
