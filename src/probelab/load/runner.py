@@ -66,6 +66,7 @@ async def run_load(
     abandoned = 0
     try:
         await asyncio.wait({main, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        interrupted = not main.done()  # stopped before reaching its bounds
         if not main.done():
             done, _ = await asyncio.wait({main}, timeout=STOP_GRACE_S)
             if not done:
@@ -85,7 +86,7 @@ async def run_load(
         elapsed_s=time.perf_counter() - start,
         retries=pool.retries,
         connections=pool.opened,
-        interrupted=stop.is_set(),
+        interrupted=interrupted,
         abandoned=abandoned,
         cpu_s=time.process_time() - cpu_start,
     )
