@@ -66,7 +66,7 @@ async def run_load(
     abandoned = 0
     try:
         await asyncio.wait({main, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        interrupted = not main.done()  # stopped before reaching its bounds
+        interrupted = stop.is_set()  # now, not at the end: a later stop changes nothing
         if not main.done():
             done, _ = await asyncio.wait({main}, timeout=STOP_GRACE_S)
             if not done:
