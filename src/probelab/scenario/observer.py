@@ -41,7 +41,8 @@ def pod_marks(pod: dict, seen: dict[str, set[PodStep]], t: float, deleted: bool)
             marks.append(PodMark(t, name, step))
 
     statuses = (pod.get("status") or {}).get("containerStatuses") or []
-    if any((s.get("state") or {}).get("running") for s in statuses):
+    # `running: {}` counts; the client sends `running: None` when the state is absent.
+    if any((s.get("state") or {}).get("running") is not None for s in statuses):
         mark(PodStep.STARTED)
     conditions = (pod.get("status") or {}).get("conditions") or []
     if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
