@@ -1,0 +1,106 @@
+"""Wall time of the full default `probelab demo` (issue 7: at most 150 s here).
+
+    .venv/bin/python bench/demo_duration.py [-- EXTRA DEMO FLAGS]
+
+Runs `python -m probelab demo --report R --json J` in its own session, exactly as a user would
+(default: 2 variants × 2 scenarios, 500 req/s, keep-alive on, the shipped manifests unchanged,
+a local engine started and stopped by the demo), and times it from spawn to exit. The JSON gives
+each run's own duration, so the rest (engine start and stop, applying, waiting for 10 ready pods,
+deleting namespaces) shows as overhead. Ctrl-C or an error sends SIGINT to the demo (it stops its
+engine and pods), then SIGKILL to its process group if it overstays. `run()` returns rows for
+bench/run_all.py. A benchmark, not a test: the time depends on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GOAL_S = 150.0
+
+
+def run_demo_process(flags: list[str], timeout_s: float = 3600.0,
+                     quiet: bool = False) -> tuple[float, int, dict | None]:
+    """Run `probelab demo FLAGS --json J`; return wall seconds, exit status and the JSON."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    with tempfile.TemporaryDirectory(prefix="probelab-bench-demo-") as tmp:
+        json_path, report = Path(tmp) / "demo.json", Path(tmp) / "report.html"
+        argv = [sys.executable, "-m", "probelab", "demo", *flags,
+                "--report", str(report), "--json", str(json_path)]
+        started = time.monotonic()
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True,
+                                stdout=subprocess.DEVNULL if quiet else None)
+        try:
+            code = proc.wait(timeout_s)
+        finally:
+            if proc.poll() is None:  # interrupted or timed out: let the demo stop its engine
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(90)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(10)
+        wall = time.monotonic() - started
+        doc = json.loads(json_path.read_text()) if json_path.exists() else None
+    return wall, code, doc
+
+
+def rows(wall: float, code: int, doc: dict | None) -> list[dict]:
+    bench = "demo duration"
+    if doc is None:
+        raise SystemExit(f"the demo exited {code} without writing its JSON")
+    runs = doc["runs"]
+    durations = [r["duration_s"] for r in runs]
+    verdict = "passed" if code == 0 else f"exit {code}"
+    out = [
+        {"bench": bench, "metric": f"full default demo, {len(runs)} runs, wall ({verdict})",
+         "value": round(wall, 1), "unit": "s", "baseline": f"goal {GOAL_S:.0f} s",
+         "ratio": round(wall / GOAL_S, 3)},
+        {"bench": bench, "metric": "one run under load (median)",
+         "value": round(statistics.median(durations), 1), "unit": "s", "baseline": None,
+         "ratio": None},
+        {"bench": bench, "metric": "setup/teardown outside the runs' load",
+         "value": round(wall - sum(durations), 1), "unit": "s", "baseline": None, "ratio": None},
+    ]
+    for r in runs:
+        failed = r["failed"]
+        out.append({"bench": bench,
+                    "metric": f"{r['variant']} {r['scenario']}: failed / requests",
+                    "value": failed, "unit": f"of {r['requests']}", "baseline": None,
+                    "ratio": None})
+    return out
+
+
+def run() -> list[dict]:
+    return rows(*run_demo_process([]))
+
+
+def main() -> int:
+    flags = sys.argv[1:]
+    if flags[:1] == ["--"]:
+        flags = flags[1:]
+    print(f"probelab demo {' '.join(flags)}; {os.cpu_count()} cores, "
+          f"load {os.getloadavg()[0]:.2f}", flush=True)
+    wall, code, doc = run_demo_process(flags)
+    for r in rows(wall, code, doc):
+        ratio = f"  ({r['ratio']:.2f}× {r['baseline']})" if r["ratio"] is not None else ""
+        print(f"{r['metric']}: {r['value']} {r['unit']}{ratio}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
