@@ -1,0 +1,109 @@
+"""The proof of issue 5, end to end: a real `probelab cluster up`, the real sample service, real
+load over the Service's NodePort, actions through the official client.
+
+Each test's docstring lists its steps. The manifests are copies of deploy/kubernetes with shorter
+waits (preStop delay 2 s, readiness initial delay 1 s, endpoint delay 0.5 s), the same shape
+otherwise; the slow test runs the shipped manifests unchanged through the demo runner.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from e2e_support import NAMESPACES, BackgroundLoad, Engine, engine, quick_manifests
+from helpers import wait_until
+
+RATE = 200  # requests/s, open model: the rate does not drop when pods fail
+IMAGE_1, IMAGE_2 = "probelab/simpleweb:1.0", "probelab/simpleweb:2.0"
+
+
+def create(eng: Engine, folder: Path) -> None:
+    eng.kubectl("create", "-f", str(folder))
+
+
+def scale(eng: Engine, namespace: str, replicas: int) -> None:
+    eng.apps.patch_namespaced_deployment_scale("simpleprobe", namespace,
+                                               {"spec": {"replicas": replicas}})
+
+
+def set_image(eng: Engine, namespace: str, image: str) -> None:
+    patch = {"spec": {"template": {"spec": {"containers": [
+        {"name": "simpleweb", "image": image}]}}}}
+    eng.apps.patch_namespaced_deployment("simpleprobe", namespace, patch)
+
+
+def rollout_complete(eng: Engine, namespace: str, replicas: int) -> bool:
+    """What `kubectl rollout status` waits for: the new generation observed and every replica
+    updated, available, and no old one left."""
+    d = eng.apps.read_namespaced_deployment("simpleprobe", namespace)
+    s = d.status
+    return bool(s.observed_generation == d.metadata.generation
+                and s.updated_replicas == replicas and s.replicas == replicas
+                and s.available_replicas == replicas)
+
+
+def stop_events(eng: Engine, namespace: str) -> dict[str, dict[str, object]]:
+    """Pod name → {reason: earliest eventTime} for the kubelet's termination steps."""
+    out: dict[str, dict[str, object]] = {}
+    for ev in eng.core.list_namespaced_event(namespace).items:
+        if ev.reason in ("PreStopHookStarted", "StopSignalSent", "Killing"):
+            at = ev.event_time
+            steps = out.setdefault(ev.involved_object.name, {})
+            if ev.reason not in steps or at < steps[ev.reason]:
+                steps[ev.reason] = at
+    return out
+
+
+def pod_names(eng: Engine, namespace: str) -> set[str]:
+    return {p.metadata.name for p in eng.pods(namespace)}
+
+
+def test_withprobes_scale_down_and_update_under_load_lose_nothing(tmp_path) -> None:
+    """Steps: engine -> create the withprobes manifests -> 10 ready -> load at 200 rps ->
+    scale 10→3 -> the 7 removed pods are gone, each saw PreStopHookStarted before
+    StopSignalSent -> zero failed requests -> new load -> set image 2.0 -> rollout complete,
+    the old pods gone -> requests after that answer 2.0 only -> zero failed requests."""
+    ns = NAMESPACES["withprobes"]
+    with engine(tmp_path) as eng:
+        create(eng, quick_manifests(tmp_path, "withprobes"))
+        eng.wait_ready(ns, 10)
+        url = eng.node_url(ns)
+
+        before = pod_names(eng, ns)
+        with BackgroundLoad(url, RATE) as load:
+            scale(eng, ns, 3)
+            wait_until(lambda: rollout_complete(eng, ns, 3) and len(eng.pods(ns)) == 3,
+                       timeout_s=60, interval_s=0.1, what="scale to 3")
+            mark = len(load.records)
+            wait_until(lambda: load.ok_count(mark) >= 50, what="answers after the scale-down")
+        result = load.stop()
+        print("withprobes scale 10->3:", load.describe(), f"{result.elapsed_s:.1f} s")
+        assert load.failures() == {}, load.describe()
+        removed = before - pod_names(eng, ns)
+        assert len(removed) == 7
+        steps = stop_events(eng, ns)
+        for name in removed:
+            assert "PreStopHookStarted" in steps.get(name, {}), (name, steps.get(name))
+            assert steps[name]["PreStopHookStarted"] < steps[name]["StopSignalSent"], steps[name]
+        assert {p.pod for p in load.records[mark:]} <= pod_names(eng, ns)
+
+        old = pod_names(eng, ns)
+        with BackgroundLoad(url, RATE) as load:
+            set_image(eng, ns, IMAGE_2)
+            wait_until(lambda: rollout_complete(eng, ns, 3), timeout_s=90, interval_s=0.1,
+                       what="the rollout to 2.0")
+            wait_until(lambda: not (old & pod_names(eng, ns)), timeout_s=30, interval_s=0.1,
+                       what="the 1.0 pods to be gone")
+            mark = len(load.records)
+            wait_until(lambda: load.ok_count(mark) >= 50, what="answers after the rollout")
+        result = load.stop()
+        print("withprobes image 1.0->2.0:", load.describe(), f"{result.elapsed_s:.1f} s")
+        assert load.failures() == {}, load.describe()
+        assert load.versions()["1.0"] > 0 and load.versions()["2.0"] > 0, load.versions()
+        assert set(load.versions(mark)) == {"2.0"}, load.versions(mark)
+        steps = stop_events(eng, ns)
+        for name in old:
+            assert steps[name]["PreStopHookStarted"] < steps[name]["StopSignalSent"], steps[name]
+        assert {p.spec.containers[0].image for p in eng.pods(ns)} == {IMAGE_2}
+
+
