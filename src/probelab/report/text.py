@@ -13,8 +13,13 @@ from rich.table import Table
 from probelab.report.model import RunRecord
 from probelab.report.summary import row, verdict
 
+# The table needs about this many columns; narrower (a pipe reports 80) squeezes the names.
+TABLE_WIDTH = 110
+
 
 def render_table(runs: Sequence[RunRecord], console: Console) -> None:
+    if console.width < TABLE_WIDTH and not console.is_terminal:
+        console = Console(file=console.file, width=TABLE_WIDTH, no_color=console.no_color)
     table = Table(title="probelab demo", title_justify="left")
     for name in ("variant", "scenario", "requests", "ok", "refused", "reset", "closed",
                  "timeout", "5xx", "time"):

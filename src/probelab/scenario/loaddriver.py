@@ -64,3 +64,40 @@ def fill_record(record: RunRecord, result: LoadResult) -> None:
                          if v is not None}
     record.totals = dict(totals)
     record.failure_times = failure_times
+
+
+# How long the Service must answer without a single failure before the measured load starts.
+SERVING_WINDOW_S = 1.0
+SERVING_WINDOWS = 2
+SERVING_RATE_RPS = 100.0
+
+
+def window_clean(result: LoadResult) -> bool:
+    """A probe window counts when it sent requests and every one of them succeeded."""
+    outcomes = [r.outcome.value for r in result.records]
+    return bool(outcomes) and all(o == "ok" for o in outcomes)
+
+
+async def wait_serving(url: str, timeout_s: float, request_timeout_s: float) -> int:
+    """Wait until the Service answers every request for `SERVING_WINDOWS` windows in a row.
+
+    "All replicas ready" in the API does not mean every proxy already routes to them: the
+    proxy's view of the endpoints lags (kube-proxy on a real cluster, `--endpoint-delay` on the
+    local engine), and with an empty view every connection is refused. Starting the measured
+    load only once the Service has answered cleanly keeps that start-up lag out of the result,
+    so what the run counts is what the action (scale-down, rollout) caused. Each window uses
+    fresh connections, so every request goes through the proxy's choice of endpoint. Returns
+    the number of windows it took; raises TimeoutError after `timeout_s`.
+    """
+    config = LoadConfig(url=url, rate_rps=SERVING_RATE_RPS, duration_s=SERVING_WINDOW_S,
+                        requests=None, concurrency=20, timeout_s=request_timeout_s,
+                        disable_keepalive=True)
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + timeout_s
+    clean = windows = 0
+    while clean < SERVING_WINDOWS:
+        if loop.time() > give_up:
+            raise TimeoutError(f"{url} did not answer cleanly within {timeout_s:.0f} s")
+        windows += 1
+        clean = clean + 1 if window_clean(await run_load(config)) else 0
+    return windows

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from probelab.errors import RuntimeFailure
 from probelab.k8s.manifests import load_manifests
 from probelab.report.model import RunRecord
 from probelab.scenario import loaddriver
@@ -72,6 +73,12 @@ async def run_one(cluster: Cluster, config: DemoConfig, run: RunPlan, local: boo
         svc = await asyncio.to_thread(cluster.service, ns, APP_NAME)
         nodes = [] if local else await asyncio.to_thread(cluster.node_addresses)
         url = service_url(svc, nodes, local)
+
+    progress(label, "waiting until the service answers every request", {})
+    try:
+        await loaddriver.wait_serving(url, config.timeout_s, config.request_timeout_s)
+    except TimeoutError as exc:
+        raise RuntimeFailure(f"{label}: {exc}") from None
 
     record = RunRecord(variant=run.variant.value, scenario=run.scenario.value,
                        keepalive=config.keepalive, rate_rps=config.rate_rps, local_engine=local)
