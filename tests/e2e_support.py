@@ -208,9 +208,10 @@ class BackgroundLoad:
     event loop, so the test sees every finished request while it acts (e.g. "the new version
     answers") and stops it the way the demo does, by its stop event. Bounded by `max_s`."""
 
-    def __init__(self, url: str, rate_rps: float = 200, max_s: float = 150) -> None:
+    def __init__(self, url: str, rate_rps: float = 200, max_s: float = 150,
+                 keepalive: bool = True) -> None:
         self.config = LoadConfig(url=url, requests=None, duration_s=max_s, rate_rps=rate_rps,
-                                 concurrency=50, timeout_s=5)
+                                 concurrency=50, timeout_s=5, disable_keepalive=not keepalive)
         self.records: list[Record] = []  # appended on the load's thread, read here
         self.result: LoadResult | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -8,10 +8,13 @@ otherwise; the slow test runs the shipped manifests unchanged through the demo r
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import pytest
+
 from e2e_support import NAMESPACES, BackgroundLoad, Engine, engine, quick_manifests
-from helpers import wait_until
+from helpers import port_open, wait_until
 
 RATE = 200  # requests/s, open model: the rate does not drop when pods fail
 IMAGE_1, IMAGE_2 = "probelab/simpleweb:1.0", "probelab/simpleweb:2.0"
@@ -58,7 +61,8 @@ def pod_names(eng: Engine, namespace: str) -> set[str]:
     return {p.metadata.name for p in eng.pods(namespace)}
 
 
-def test_withprobes_scale_down_and_update_under_load_lose_nothing(tmp_path) -> None:
+@pytest.mark.parametrize("keepalive", [True, False], ids=["keepalive", "new-connections"])
+def test_withprobes_scale_down_and_update_under_load_lose_nothing(tmp_path, keepalive) -> None:
     """Steps: engine -> create the withprobes manifests -> 10 ready -> load at 200 rps ->
     scale 10→3 -> the 7 removed pods are gone, each saw PreStopHookStarted before
     StopSignalSent -> zero failed requests -> new load -> set image 2.0 -> rollout complete,
@@ -70,14 +74,15 @@ def test_withprobes_scale_down_and_update_under_load_lose_nothing(tmp_path) -> N
         url = eng.node_url(ns)
 
         before = pod_names(eng, ns)
-        with BackgroundLoad(url, RATE) as load:
+        with BackgroundLoad(url, RATE, keepalive=keepalive) as load:
             scale(eng, ns, 3)
             wait_until(lambda: rollout_complete(eng, ns, 3) and len(eng.pods(ns)) == 3,
                        timeout_s=60, interval_s=0.1, what="scale to 3")
             mark = len(load.records)
             wait_until(lambda: load.ok_count(mark) >= 50, what="answers after the scale-down")
         result = load.stop()
-        print("withprobes scale 10->3:", load.describe(), f"{result.elapsed_s:.1f} s")
+        print(f"withprobes keepalive={keepalive} scale 10->3:", load.describe(),
+              f"{result.elapsed_s:.1f} s")
         assert load.failures() == {}, load.describe()
         removed = before - pod_names(eng, ns)
         assert len(removed) == 7
@@ -88,7 +93,7 @@ def test_withprobes_scale_down_and_update_under_load_lose_nothing(tmp_path) -> N
         assert {p.pod for p in load.records[mark:]} <= pod_names(eng, ns)
 
         old = pod_names(eng, ns)
-        with BackgroundLoad(url, RATE) as load:
+        with BackgroundLoad(url, RATE, keepalive=keepalive) as load:
             set_image(eng, ns, IMAGE_2)
             wait_until(lambda: rollout_complete(eng, ns, 3), timeout_s=90, interval_s=0.1,
                        what="the rollout to 2.0")
@@ -97,7 +102,8 @@ def test_withprobes_scale_down_and_update_under_load_lose_nothing(tmp_path) -> N
             mark = len(load.records)
             wait_until(lambda: load.ok_count(mark) >= 50, what="answers after the rollout")
         result = load.stop()
-        print("withprobes image 1.0->2.0:", load.describe(), f"{result.elapsed_s:.1f} s")
+        print(f"withprobes keepalive={keepalive} image 1.0->2.0:", load.describe(),
+              f"{result.elapsed_s:.1f} s")
         assert load.failures() == {}, load.describe()
         assert load.versions()["1.0"] > 0 and load.versions()["2.0"] > 0, load.versions()
         assert set(load.versions(mark)) == {"2.0"}, load.versions(mark)
@@ -107,3 +113,46 @@ def test_withprobes_scale_down_and_update_under_load_lose_nothing(tmp_path) -> N
         assert {p.spec.containers[0].image for p in eng.pods(ns)} == {IMAGE_2}
 
 
+
+
+def test_noprobes_same_actions_fail_requests(tmp_path) -> None:
+    """Steps: engine -> create the noprobes manifests -> 10 ready -> load at 200 rps -> scale
+    10→3 -> rollout complete -> set image 2.0 -> rollout complete, old pods gone -> stop the
+    load -> requests failed in both actions, and only the ways a vanished backend fails
+    (refused, reset, closed): the demo's point.
+
+    A new connection per request: at 200 rps an open-model client keeps only a few pooled
+    connections, and whether one of them lands on a removed pod is luck; a fresh connection
+    per request makes every request take the proxy's pick, as a browser's many connections
+    do. The withprobes test runs the same load and loses nothing."""
+    ns = NAMESPACES["noprobes"]
+    with engine(tmp_path) as eng:
+        create(eng, quick_manifests(tmp_path, "noprobes"))
+        eng.wait_ready(ns, 10)
+        wait_until(lambda: all(port_open(p.status.pod_ip, 8080) for p in eng.pods(ns)),
+                   what="every pod to listen (noprobes pods are Ready before that)")
+        with BackgroundLoad(eng.node_url(ns), RATE, keepalive=False) as load:
+            before_scale = len(load.records)
+            scale(eng, ns, 3)
+            wait_until(lambda: rollout_complete(eng, ns, 3) and len(eng.pods(ns)) == 3,
+                       timeout_s=60, interval_s=0.1, what="scale to 3")
+            after_scale = len(load.records)
+            old = pod_names(eng, ns)
+            set_image(eng, ns, IMAGE_2)
+            wait_until(lambda: rollout_complete(eng, ns, 3)
+                       and not (old & pod_names(eng, ns)), timeout_s=60, interval_s=0.1,
+                       what="the rollout to 2.0")
+            mark, mark_at = len(load.records), time.time()
+            wait_until(lambda: load.ok_count(mark) >= 50, what="answers after the rollout")
+        load.stop()
+    assert load.failures(0) == load.failures(before_scale), "failures before any action"
+    scale_fail, update_fail = load.failures(before_scale), load.failures(after_scale)
+    scale_fail.subtract(update_fail)
+    print("noprobes scale 10->3:", +scale_fail, "image 1.0->2.0:", update_fail,
+          "all:", load.describe())
+    failures = load.failures()
+    assert sum(scale_fail.values()) > 0 and sum(update_fail.values()) > 0, load.describe()
+    assert set(failures) <= {"refused", "reset", "closed"}, load.describe()
+    late = [(r.pod, round(r.start_s, 3), round(r.latency_s, 3)) for r in load.records[mark:]
+            if r.version == "1.0"]
+    assert not late, (late, mark_at - load.result.started_at, old)
