@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from probelab.engine.kubelet.podworker import PodWorker
 
 log = logging.getLogger("probelab.engine.kubelet")
+PROBE_STOP_S = 2.0  # how long a cancelled probe task may take to finish
 
 
 class ContainerRunner:
@@ -180,7 +181,8 @@ class ContainerRunner:
             self._event("BackOff", f"Back-off restarting failed container {self.name} in pod "
                                    f"{self._pod_ref()}", warning=True, repeat=True)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.worker.terminating.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self.worker.terminating.wait()
                 return False
         self.backoff = next_backoff(self.backoff, finished, clock.now())
         return True
@@ -221,7 +223,12 @@ class ContainerRunner:
         finally:
             for task in probes:
                 task.cancel()
-            await asyncio.gather(*probes, return_exceptions=True)
+            # Bounded: a probe that failed to stop must never keep the pod from terminating.
+            if probes:
+                _done, stuck = await asyncio.wait(probes, timeout=PROBE_STOP_S)
+                if stuck:
+                    log.warning("%d probe task(s) of %s/%s did not stop in %.0fs",
+                                len(stuck), w.name, self.name, PROBE_STOP_S)
             if not exit_task.done():
                 runtime.signal_group(proc.pid, signal.SIGKILL)
                 await asyncio.gather(exit_task, return_exceptions=True)

@@ -148,7 +148,10 @@ async def http_get(handler: Mapping[str, Any], target: Target, timeout_s: float)
         return Outcome(Result.FAILURE, f'Get "{url}": stopped after {MAX_REDIRECTS} redirects')
 
     try:
-        return await asyncio.wait_for(follow(), timeout_s)
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+        # arrives as the probe completes, and the probe loop then never stops.
+        async with asyncio.timeout(timeout_s):
+            return await follow()
     except TimeoutError:
         return Outcome(Result.FAILURE, f'Get "{url}": context deadline exceeded '
                                        "(Client.Timeout exceeded while awaiting headers)")
@@ -163,7 +166,8 @@ async def tcp_socket(handler: Mapping[str, Any], target: Target, timeout_s: floa
         return Outcome(Result.FAILURE, str(exc))
     host = str(handler.get("host") or target.pod_ip)
     try:
-        _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            _reader, writer = await asyncio.open_connection(host, port)
     except TimeoutError:
         return Outcome(Result.FAILURE, f"dial tcp {host}:{port}: i/o timeout")
     except OSError as exc:

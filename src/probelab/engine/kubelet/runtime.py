@@ -131,7 +131,8 @@ async def run_to_end(argv: Sequence[str], env: Mapping[str, str], timeout_s: flo
         return await proc.wait(), bytes(kept)
 
     try:
-        code, output = await asyncio.wait_for(finish(), timeout_s)
+        async with asyncio.timeout(timeout_s):  # not wait_for: it can swallow a cancel on 3.11
+            code, output = await finish()
         return code, output.decode(errors="replace")
     except TimeoutError:
         return None, ""
