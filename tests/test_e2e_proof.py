@@ -8,12 +8,24 @@ otherwise; the slow test runs the shipped manifests unchanged through the demo r
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from e2e_support import NAMESPACES, BackgroundLoad, Engine, engine, quick_manifests
+import kubelet_support
+from e2e_support import (
+    NAMESPACES,
+    BackgroundLoad,
+    Engine,
+    engine,
+    pod_name_of,
+    quick_manifests,
+    still_alive,
+)
 from helpers import port_open, wait_until
 
 RATE = 200  # requests/s, open model: the rate does not drop when pods fail
@@ -156,3 +168,83 @@ def test_noprobes_same_actions_fail_requests(tmp_path) -> None:
     late = [(r.pod, round(r.start_s, 3), round(r.latency_s, 3)) for r in load.records[mark:]
             if r.version == "1.0"]
     assert not late, (late, mark_at - load.result.started_at, old)
+
+
+# ---- restarts ---------------------------------------------------------------------------------
+
+def bare_pod(name: str, env: dict[str, str], **container: object) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"terminationGracePeriodSeconds": 2, "containers": [{
+                "name": "app", "image": "e2e/app:1",
+                "env": [{"name": k, "value": v} for k, v in env.items()], **container}]}}
+
+
+def test_failing_liveness_restarts_and_exiting_command_backs_off(tmp_path) -> None:
+    """Steps: engine with `--image e2e/app:1=python app.py` (a tiny server that records each
+    start) -> pod A answers /livez 503 under a liveness probe, pod B's command exits 3 ->
+    A: a liveness Unhealthy event, restartCount ≥ 1, a second start by a new process;
+    B: waiting in CrashLoopBackOff with restartCount ≥ 1, last exit code 3, a BackOff event."""
+    app = tmp_path / "app.py"
+    app.write_text(kubelet_support.APP)
+    image = f"e2e/app:1={sys.executable} {app}"
+    with engine(tmp_path, "--image", image) as eng:
+        live_marks, crash_marks = tmp_path / "live.marks", tmp_path / "crash.marks"
+        probe = {"httpGet": {"path": "/livez", "port": 8080}, "initialDelaySeconds": 1,
+                 "periodSeconds": 1, "failureThreshold": 1}
+        eng.core.create_namespaced_pod("default", bare_pod(
+            "live", {"MARKERS": str(live_marks), "LIVE": "fail"}, livenessProbe=probe))
+        eng.core.create_namespaced_pod("default", bare_pod(
+            "crash", {"MARKERS": str(crash_marks), "EXIT_CODE": "3"}))
+
+        def status(name: str):
+            pod = eng.core.read_namespaced_pod(name, "default")
+            return (pod.status.container_statuses or [None])[0]
+
+        live = wait_until(lambda: (s := status("live")) and s.restart_count >= 1 and s,
+                          timeout_s=30, interval_s=0.1, what="the liveness restart")
+        assert live.last_state.terminated is not None
+
+        def starts() -> list[str]:
+            return [ln.split()[-1] for ln in live_marks.read_text().splitlines()
+                    if " start " in ln]
+        wait_until(lambda: len(starts()) >= 2, what="the restarted process")
+        assert len(set(starts())) == len(starts())  # a new process each time
+        reasons = [(e.reason, e.message) for e in eng.core.list_namespaced_event(
+            "default", field_selector="involvedObject.name=live").items]
+        assert any(r == "Unhealthy" and "Liveness probe failed" in m for r, m in reasons), reasons
+        assert any(r == "Killing" for r, _ in reasons), reasons
+
+        crash = wait_until(
+            lambda: (s := status("crash")) and s.state.waiting is not None
+            and s.state.waiting.reason == "CrashLoopBackOff" and s,
+            timeout_s=30, interval_s=0.1, what="CrashLoopBackOff")
+        assert crash.restart_count >= 1
+        assert crash.last_state.terminated.exit_code == 3
+        reasons = [e.reason for e in eng.core.list_namespaced_event(
+            "default", field_selector="involvedObject.name=crash").items]
+        assert "BackOff" in reasons, reasons
+        print(f"liveness restarts: {live.restart_count}; crash restarts: {crash.restart_count}, "
+              f"waiting: {crash.state.waiting.message}")
+
+
+# ---- the engine's end leaves nothing ------------------------------------------------------------
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
+def test_engine_end_leaves_no_process(tmp_path, sig) -> None:
+    """Steps: engine -> 10 withprobes pods ready -> note every process below the engine, at
+    least one per pod (POD_NAME in its environment) -> SIGINT (Ctrl-C) or SIGKILL to the
+    engine -> Ctrl-C: exit 0 after stopping pods gracefully; kill -9: the watchdog's work ->
+    none of those pids runs any more (checked with their start times)."""
+    ns = NAMESPACES["withprobes"]
+    with engine(tmp_path) as eng:
+        create(eng, quick_manifests(tmp_path, "withprobes"))
+        eng.wait_ready(ns, 10)
+        procs = eng.note_processes()
+        pods = {pod_name_of(pid) for pid in procs} - {None}
+        assert pods == pod_names(eng, ns), pods
+        os.kill(eng.proc.pid, sig)
+        code = eng.proc.wait(60)
+        assert code == (0 if sig == signal.SIGINT else -signal.SIGKILL)
+        wait_until(lambda: not still_alive(procs), timeout_s=15,
+                   what=f"every process to end: {still_alive(procs)}")
+    print(f"{sig.name}: {len(procs)} processes below the engine ({len(pods)} pods), none left")
