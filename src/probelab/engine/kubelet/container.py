@@ -86,6 +86,7 @@ class ContainerRunner:
         self.kill_reason = KillReason.LIVENESS
         self.started_event = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        self.probing = False  # probe loops run while True; cleared when the process ends
 
     # ---- what status is made of ------------------------------------------------------------
     @property
@@ -214,6 +215,7 @@ class ContainerRunner:
         w.publish()
         started_mono = loop.time()
         exit_task = loop.create_task(runtime.reap(proc), name=f"reap-{proc.pid}")
+        self.probing = True
         probes = [loop.create_task(self._probe_loop(spec, target, started_mono),
                                    name=f"probe-{spec.type.value}-{w.name}/{self.name}")
                   for spec in self.probes.values()]
@@ -221,6 +223,7 @@ class ContainerRunner:
             await self._until_exit_or_kill(exit_task)
             code = exit_task.result()
         finally:
+            self.probing = False  # a probe that missed its cancel still stops at its next turn
             for task in probes:
                 task.cancel()
             # Bounded: a probe that failed to stop must never keep the pod from terminating.
@@ -352,7 +355,7 @@ class ContainerRunner:
         loop, w = asyncio.get_running_loop(), self.worker
         state = initial_state(spec.type)
         last: float | None = None
-        while True:
+        while self.probing:
             now = loop.time()
             gate = probe_gate(spec, running_for_s=now - started_mono, started=self.started,
                               terminating=w.terminating.is_set())
