@@ -5,7 +5,7 @@ import pytest
 from probelab.errors import UsageError
 from probelab.report.model import PodStep
 from probelab.scenario.config import DemoConfig, Scenario, Variant
-from probelab.scenario.kube import service_url, with_image_repo
+from probelab.scenario.kube import service_url, with_image_repo, with_node_port
 from probelab.scenario.observer import event_time, pod_marks, slice_sample
 from probelab.scenario.runner import plan
 
@@ -82,3 +82,14 @@ def test_event_time_prefers_microseconds() -> None:
     ev = {"eventTime": "2026-11-25T00:00:01.250000Z", "firstTimestamp": "2026-11-25T00:00:01Z"}
     assert event_time(ev) % 10 == pytest.approx(1.25 % 10)
     assert event_time({}) is None
+
+
+def test_url_port_pins_the_node_port_of_nodeport_services_only() -> None:
+    svc = {"kind": "Service", "spec": {"type": "NodePort", "ports": [{"port": 8080}]}}
+    other = {"kind": "Service", "spec": {"type": "ClusterIP", "ports": [{"port": 8080}]}}
+    pinned = with_node_port([svc, other], "http://192.168.49.2:31234")
+    assert pinned[0]["spec"]["ports"][0]["nodePort"] == 31234
+    assert "nodePort" not in pinned[1]["spec"]["ports"][0]
+    assert "nodePort" not in svc["spec"]["ports"][0]  # the input is left alone
+    for url in (None, "http://127.0.0.1:8080", "http://lb.example"):
+        assert "nodePort" not in with_node_port([svc], url)[0]["spec"]["ports"][0]

@@ -10,6 +10,7 @@ import copy
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from kubernetes import client, config, utils
 from kubernetes.client.rest import ApiException
@@ -50,6 +51,30 @@ def with_image_repo(objs: list[dict], image_repo: str) -> list[dict]:
             name, _, tag = image.rpartition(":")
             if name.rsplit("/", 1)[-1] == "simpleweb":
                 container["image"] = f"{image_repo}:{tag or 'latest'}"
+    return out
+
+
+NODE_PORTS = range(30000, 32768)
+
+
+def with_node_port(objs: list[dict], url: str | None) -> list[dict]:
+    """Give every NodePort Service the port of `url` when that port is a NodePort (pure).
+
+    Each run deletes and re-creates its namespace, and a re-created Service would get a new
+    random nodePort, so a URL looked up once (`minikube service --url …`) would go stale after
+    the first run. Pinning the port keeps one `--url` valid for every run, both variants
+    included: they run one after the other, never at the same time.
+    """
+    port = urlsplit(url).port if url else None
+    out = copy.deepcopy(objs)
+    if port not in NODE_PORTS:
+        return out
+    for obj in out:
+        spec = obj.get("spec") or {}
+        if obj.get("kind") != "Service" or spec.get("type") != "NodePort":
+            continue
+        for entry in (spec.get("ports") or [])[:1]:
+            entry["nodePort"] = port
     return out
 
 

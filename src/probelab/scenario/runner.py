@@ -29,7 +29,13 @@ from probelab.scenario.config import (
     Scenario,
     Variant,
 )
-from probelab.scenario.kube import Cluster, service_url, wait_for, with_image_repo
+from probelab.scenario.kube import (
+    Cluster,
+    service_url,
+    wait_for,
+    with_image_repo,
+    with_node_port,
+)
 from probelab.scenario.observer import Observer
 
 Progress = Callable[[str, str, dict], None]  # (run label, phase, counters)
@@ -60,6 +66,7 @@ async def run_one(cluster: Cluster, config: DemoConfig, run: RunPlan, local: boo
     ns = NAMESPACES[run.variant]
     label = run.label
     objs = with_image_repo(load_manifests([config.manifests_for(run.variant)]), config.image_repo)
+    objs = with_node_port(objs, config.url)
 
     progress(label, "cleaning up an earlier run", {})
     await asyncio.to_thread(cluster.delete_namespace, ns, config.timeout_s, 0)
