@@ -100,7 +100,8 @@ def test_unknown_flag_and_bad_number_exit_2() -> None:
     for args in (["--bogus", "http://127.0.0.1/"], ["-n", "many", "http://127.0.0.1/"]):
         proc = run_probelab("load", *args)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr
-        assert "Error:" in proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("probelab load: error:"), proc.stderr
 
 
 def test_ctrl_c_stops_and_still_prints_the_summary(tmp_path) -> None:

@@ -82,8 +82,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        # One line, with the command it concerns and where help is: click's own three-line
+        # usage block is noise when a script or a test reads stderr.
+        where = exc.ctx.command_path if exc.ctx is not None else "probelab"
+        message = exc.format_message().replace("\n", " ")
+        click.echo(f"{where}: error: {message} (see '{where} --help')", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"probelab: error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
     except ProbelabError as exc:
         click.echo(f"probelab: error: {exc}", err=True)
