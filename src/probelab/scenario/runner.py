@@ -139,8 +139,12 @@ async def _act_and_wait(cluster: Cluster, config: DemoConfig, run: RunPlan, ns: 
     else:
         record.rollout_done_at_s = time.time() - t0
     settle_until = time.monotonic() + config.settle_s
-    min_until = time.monotonic() + max(0.0, config.min_load_s - (time.time() - t0))
-    while time.monotonic() < max(settle_until, min_until):
+    # Each run sends at least rate x min_load_s requests (10k by default), counted, not timed:
+    # the open-model load keeps its schedule, so this ends about when the time would.
+    wanted = int(config.rate_rps * config.min_load_s)
+    give_up = time.monotonic() + config.min_load_s + config.timeout_s
+    while (time.monotonic() < settle_until or load.counters()["requests"] < wanted) \
+            and time.monotonic() < give_up and not load_task.done():
         progress(label, "settling", load.counters())
         await asyncio.sleep(0.25)
 
