@@ -82,6 +82,21 @@ def pod_name_of(pid: int) -> str | None:
     return None
 
 
+def processes_with_env(name: str, value: str) -> list[int]:
+    """Live pids whose environment has NAME=VALUE (e.g. a test's own PROBELAB_STATE_DIR)."""
+    wanted, found = f"{name}={value}".encode(), []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or _stat(int(entry)) is None:
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if wanted in f.read().split(b"\0"):
+                    found.append(int(entry))
+        except (FileNotFoundError, PermissionError, ProcessLookupError):
+            continue
+    return found
+
+
 # ---- the engine ---------------------------------------------------------------------------------
 
 @dataclass

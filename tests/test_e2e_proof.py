@@ -8,6 +8,7 @@ otherwise; the slow test runs the shipped manifests unchanged through the demo r
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -23,10 +24,13 @@ from e2e_support import (
     Engine,
     engine,
     pod_name_of,
+    processes_with_env,
     quick_manifests,
     still_alive,
 )
 from helpers import port_open, wait_until
+from probelab.scenario.config import REPO_MANIFESTS, DemoConfig, Variant
+from probelab.scenario.main import run_demo
 
 RATE = 200  # requests/s, open model: the rate does not drop when pods fail
 IMAGE_1, IMAGE_2 = "probelab/simpleweb:1.0", "probelab/simpleweb:2.0"
@@ -248,3 +252,36 @@ def test_engine_end_leaves_no_process(tmp_path, sig) -> None:
         wait_until(lambda: not still_alive(procs), timeout_s=15,
                    what=f"every process to end: {still_alive(procs)}")
     print(f"{sig.name}: {len(procs)} processes below the engine ({len(pods)} pods), none left")
+
+
+# ---- the shipped manifests, unchanged ---------------------------------------------------------
+
+@pytest.mark.slow
+def test_demo_on_the_real_manifests(tmp_path, monkeypatch) -> None:
+    """Steps: `probelab demo`'s runner with deploy/kubernetes unchanged (preStop delay 5 s,
+    readiness initial delay 2 s, endpoint delay 1 s) on its own local engine: withprobes
+    scaled 10→3 and updated 1.0→2.0 (all 10 pods, one at a time) under 200 rps with a new
+    connection per request -> exit 0, both runs lost nothing; the engine and its watchdog are
+    gone afterwards. (noprobes with these timings: 165 and 317 of ~1 200 / ~2 400 requests
+    failed when measured; the quick noprobes test above keeps that proof in the fast suite.)"""
+    state = str(tmp_path / "state")
+    monkeypatch.setenv("PROBELAB_STATE_DIR", state)
+    config = DemoConfig(variants=(Variant.WITHPROBES,), manifests_dir=REPO_MANIFESTS,
+                        rate_rps=RATE, keepalive=False,
+                        warmup_s=2, settle_s=2, min_load_s=6, endpoint_delay_s=1.0, seed=7)
+    report, out = tmp_path / "report.html", tmp_path / "demo.json"
+    code = run_demo(config, report, out)
+    runs = json.loads(out.read_text())["runs"]
+    for run in runs:
+        print(f"demo {run['variant']} {run['scenario']}: {run['requests']} requests, "
+              f"{run['failed']} failed {run['totals']} in {run['duration_s']:.1f} s")
+    assert code == 0
+    assert {(r["variant"], r["scenario"]) for r in runs} == {
+        ("withprobes", "scale-down"), ("withprobes", "rolling-update")}
+    for run in runs:
+        assert run["requests"] >= RATE * 5, run["totals"]
+        assert run["failed"] == 0, run["error_examples"]
+    assert report.stat().st_size > 0
+    wait_until(lambda: not processes_with_env("PROBELAB_STATE_DIR", state),
+               what="the demo's engine and watchdog to be gone")
+    assert not list(Path(state).glob("engine-*.json"))
