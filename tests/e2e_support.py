@@ -150,10 +150,22 @@ class Engine:
 
     def wait_ready(self, namespace: str, count: int, image: str | None = None,
                    timeout_s: float = 60) -> None:
+        """`count` Ready pods and no other, and the Service proxy routing to all of them: it
+        learns of endpoints `--endpoint-delay` late (like kube-proxy), and a load started
+        before then meets a proxy with nowhere to send it."""
         wait_until(lambda: len(self.ready_pods(namespace, image)) == count
                    and len(self.pods(namespace)) == count,
                    timeout_s=timeout_s, interval_s=0.1,
                    what=f"{count} ready pods (and no other) in {namespace}")
+        wait_until(lambda: self.proxy_routes_to(namespace, count), timeout_s=15,
+                   interval_s=0.1, what=f"the proxy to route to {count} endpoints")
+
+    def proxy_routes_to(self, namespace: str, count: int, name: str = APP) -> bool:
+        """The proxy's own record (an EndpointsApplied event) of routing to `count` ready ones."""
+        wanted = f"proxy now routes to {count} ready endpoints (0 terminating"
+        return any(ev.reason == "EndpointsApplied" and ev.message.startswith(wanted)
+                   for ev in self.core.list_namespaced_event(
+                       namespace, field_selector=f"involvedObject.name={name}").items)
 
 
 @contextmanager

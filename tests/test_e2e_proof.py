@@ -3,12 +3,11 @@ load over the Service's NodePort, actions through the official client.
 
 Each test's docstring lists its steps. The manifests are copies of deploy/kubernetes with shorter
 waits (preStop delay 2 s, readiness initial delay 1 s, endpoint delay 0.5 s), the same shape
-otherwise; the slow test runs the shipped manifests unchanged through the demo runner.
+otherwise; the slow test runs the shipped manifests unchanged.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -19,18 +18,16 @@ import pytest
 
 import kubelet_support
 from e2e_support import (
+    MANIFESTS,
     NAMESPACES,
     BackgroundLoad,
     Engine,
     engine,
     pod_name_of,
-    processes_with_env,
     quick_manifests,
     still_alive,
 )
 from helpers import port_open, wait_until
-from probelab.scenario.config import REPO_MANIFESTS, DemoConfig, Variant
-from probelab.scenario.main import run_demo
 
 RATE = 200  # requests/s, open model: the rate does not drop when pods fail
 IMAGE_1, IMAGE_2 = "probelab/simpleweb:1.0", "probelab/simpleweb:2.0"
@@ -77,15 +74,15 @@ def pod_names(eng: Engine, namespace: str) -> set[str]:
     return {p.metadata.name for p in eng.pods(namespace)}
 
 
-@pytest.mark.parametrize("keepalive", [True, False], ids=["keepalive", "new-connections"])
-def test_withprobes_scale_down_and_update_under_load_lose_nothing(tmp_path, keepalive) -> None:
-    """Steps: engine -> create the withprobes manifests -> 10 ready -> load at 200 rps ->
-    scale 10→3 -> the 7 removed pods are gone, each saw PreStopHookStarted before
-    StopSignalSent -> zero failed requests -> new load -> set image 2.0 -> rollout complete,
-    the old pods gone -> requests after that answer 2.0 only -> zero failed requests."""
+def prove_withprobes(tmp_path: Path, folder: Path, keepalive: bool,
+                     endpoint_delay_s: float) -> None:
+    """Engine -> create the withprobes manifests -> 10 ready -> load at 200 rps -> scale
+    10→3 -> the 7 removed pods are gone, each saw PreStopHookStarted before StopSignalSent ->
+    zero failed requests -> new load -> set image 2.0 -> rollout complete, the old pods gone
+    -> requests after that answer 2.0 only -> zero failed requests."""
     ns = NAMESPACES["withprobes"]
-    with engine(tmp_path) as eng:
-        create(eng, quick_manifests(tmp_path, "withprobes"))
+    with engine(tmp_path, endpoint_delay_s=endpoint_delay_s) as eng:
+        create(eng, folder)
         eng.wait_ready(ns, 10)
         url = eng.node_url(ns)
 
@@ -129,6 +126,19 @@ def test_withprobes_scale_down_and_update_under_load_lose_nothing(tmp_path, keep
         assert {p.spec.containers[0].image for p in eng.pods(ns)} == {IMAGE_2}
 
 
+
+
+@pytest.mark.parametrize("keepalive", [True, False], ids=["keepalive", "new-connections"])
+def test_withprobes_scale_down_and_update_under_load_lose_nothing(tmp_path, keepalive) -> None:
+    """Steps: see prove_withprobes; preStop delay 2 s, endpoint delay 0.5 s."""
+    prove_withprobes(tmp_path, quick_manifests(tmp_path, "withprobes"), keepalive, 0.5)
+
+
+@pytest.mark.slow
+def test_withprobes_real_manifests_unchanged(tmp_path) -> None:
+    """Steps: see prove_withprobes, with deploy/kubernetes/withprobes as shipped (preStop delay
+    5 s, readiness initial delay 2 s) and the engine's default endpoint delay of 1 s."""
+    prove_withprobes(tmp_path, MANIFESTS / "withprobes", True, 1.0)
 
 
 def test_noprobes_same_actions_fail_requests(tmp_path) -> None:
@@ -252,36 +262,3 @@ def test_engine_end_leaves_no_process(tmp_path, sig) -> None:
         wait_until(lambda: not still_alive(procs), timeout_s=15,
                    what=f"every process to end: {still_alive(procs)}")
     print(f"{sig.name}: {len(procs)} processes below the engine ({len(pods)} pods), none left")
-
-
-# ---- the shipped manifests, unchanged ---------------------------------------------------------
-
-@pytest.mark.slow
-def test_demo_on_the_real_manifests(tmp_path, monkeypatch) -> None:
-    """Steps: `probelab demo`'s runner with deploy/kubernetes unchanged (preStop delay 5 s,
-    readiness initial delay 2 s, endpoint delay 1 s) on its own local engine: withprobes
-    scaled 10→3 and updated 1.0→2.0 (all 10 pods, one at a time) under 200 rps with a new
-    connection per request -> exit 0, both runs lost nothing; the engine and its watchdog are
-    gone afterwards. (noprobes with these timings: 165 and 317 of ~1 200 / ~2 400 requests
-    failed when measured; the quick noprobes test above keeps that proof in the fast suite.)"""
-    state = str(tmp_path / "state")
-    monkeypatch.setenv("PROBELAB_STATE_DIR", state)
-    config = DemoConfig(variants=(Variant.WITHPROBES,), manifests_dir=REPO_MANIFESTS,
-                        rate_rps=RATE, keepalive=False,
-                        warmup_s=2, settle_s=2, min_load_s=6, endpoint_delay_s=1.0, seed=7)
-    report, out = tmp_path / "report.html", tmp_path / "demo.json"
-    code = run_demo(config, report, out)
-    runs = json.loads(out.read_text())["runs"]
-    for run in runs:
-        print(f"demo {run['variant']} {run['scenario']}: {run['requests']} requests, "
-              f"{run['failed']} failed {run['totals']} in {run['duration_s']:.1f} s")
-    assert code == 0
-    assert {(r["variant"], r["scenario"]) for r in runs} == {
-        ("withprobes", "scale-down"), ("withprobes", "rolling-update")}
-    for run in runs:
-        assert run["requests"] >= RATE * 5, run["totals"]
-        assert run["failed"] == 0, run["error_examples"]
-    assert report.stat().st_size > 0
-    wait_until(lambda: not processes_with_env("PROBELAB_STATE_DIR", state),
-               what="the demo's engine and watchdog to be gone")
-    assert not list(Path(state).glob("engine-*.json"))
