@@ -50,6 +50,11 @@ def json_response(obj: Any, status: int = 200, warnings: list[str] | None = None
     response = web.Response(body=json.dumps(obj, separators=(",", ":")).encode(),
                             status=status, content_type="application/json")
     for text in warnings or ():
+        # A control character or a lone surrogate (a field name from the client can hold
+        # either) would make the header unsendable and drop the connection after the object
+        # was stored.
+        text = "".join(" " if ord(c) < 0x20 or ord(c) == 0x7F else c for c in text)
+        text = text.encode("utf-8", "replace").decode("utf-8")
         escaped = text.replace("\\", "\\\\").replace('"', '\\"')
         response.headers.add("Warning", f'299 - "{escaped}"')
     return response
