@@ -95,11 +95,25 @@ def report(repeat: int, keepalive: bool, wall: float, code: int, summary: dict) 
 
 
 def measure(repeat: int, settings: tuple[bool, ...], quiet: bool) -> list[dict]:
-    results = [(keepalive, *soak(repeat, keepalive, quiet)) for keepalive in settings]
+    """One demo per setting; a failed setting is reported as such and the other still runs."""
+    results, failures = [], []
+    for keepalive in settings:
+        try:
+            results.append((keepalive, *soak(repeat, keepalive, quiet)))
+        except SystemExit as exc:
+            print(f"   {exc}", flush=True)
+            failures.append((keepalive, str(exc)))
     rows: list[dict] = []
     print()
     for keepalive, wall, code, summary in results:
         rows += report(repeat, keepalive, wall, code, summary)
+    for keepalive, why in failures:
+        setting = "keep-alive on" if keepalive else "keep-alive off"
+        print(f"-- {setting}: no figures: {why}")
+        rows.append({"bench": f"soak ×{repeat}, {setting}", "metric": f"no figures: {why}",
+                     "value": None, "unit": "", "baseline": None, "ratio": None})
+    if not rows:
+        raise SystemExit("; ".join(why for _, why in failures))
     return rows
 
 
