@@ -15,6 +15,7 @@ The engine runs in a background thread (`apiserver_support.ApiEngine`); examples
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -24,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from apiserver_support import ApiEngine
+from helpers import run_probelab
 
 NS = "fuzz"
 SETTINGS = settings(max_examples=60, deadline=None,
@@ -299,3 +301,48 @@ def test_kept_objects_are_intact_after_everything(engine, before) -> None:
     code, _, body = engine.request("GET", DEPLOYMENTS)
     assert code == 200 and [d["metadata"]["name"] for d in json.loads(body)["items"]] == [
         KEEP["deployments"]]
+
+
+# ---- bad flags on every long-running command -------------------------------------------------
+# test_cluster_cli, test_load_cli, test_demo_cli and test_web check their own value errors;
+# this table adds the shapes they leave out (unknown flag, missing value, wrong type, bad
+# choice) and holds every command to the same contract: exit 2, one stderr line, no traceback,
+# nothing on stdout, nothing written.
+
+BAD_FLAGS = [
+    ("cluster", "up", "--bogus"),
+    ("cluster", "up", "--port"),
+    ("cluster", "up", "--port", "abc"),
+    ("cluster", "up", "--port", "70000"),
+    ("cluster", "up", "--seed", "x"),
+    ("cluster", "up", "--log-level", "loud"),
+    ("cluster", "up", "--endpoint-delay", "-1"),
+    ("cluster", "up", "--image", "nocommand"),
+    ("load",),
+    ("load", "-c", "x", "http://127.0.0.1:1/"),
+    ("load", "--bogus", "http://127.0.0.1:1/"),
+    ("load", "-n", "5", "http://127.0.0.1:1/", "extra-argument"),
+    ("demo", "--bogus"),
+    ("demo", "--rate", "0"),
+    ("demo", "--rate", "fast"),
+    ("demo", "--variant", "maybe"),
+    ("demo", "--repeat", "0"),
+    ("web", "--bogus"),
+    ("web", "--port"),
+    ("web", "--port", "http"),
+    ("web", "--prestop-delay", "-1"),
+]
+
+
+@pytest.mark.parametrize("argv", BAD_FLAGS, ids=" ".join)
+def test_bad_flags_are_one_line_exit_2_and_write_nothing(tmp_path, argv) -> None:
+    env = dict(os.environ, PROBELAB_STATE_DIR=str(tmp_path / "state"),
+               KUBECONFIG=str(tmp_path / "kubeconfig"), HOME=str(tmp_path))
+    env.pop("XDG_RUNTIME_DIR", None)
+    result = run_probelab(*argv, env=env, cwd=tmp_path, timeout=60)
+    assert result.returncode == 2, (argv, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "error" in lines[0], result.stderr
+    assert result.stdout == ""
+    assert list(tmp_path.iterdir()) == []

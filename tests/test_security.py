@@ -13,8 +13,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
+import random
 import ssl
 import string
 import urllib.request
@@ -34,6 +36,10 @@ from faults_support import (
     pod_pid,
 )
 from helpers import run_probelab, wait_until
+from probelab.engine.apiserver import ApiServer
+from probelab.engine.context import EngineConfig, EngineContext
+from probelab.engine.store import Store
+from probelab.errors import UsageError
 
 PUBLIC = ("/version", "/healthz", "/livez", "/readyz")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -189,3 +195,15 @@ def test_admin_endpoints_are_not_reachable_through_the_service(engine: RealEngin
     assert pod.status.container_statuses[0].ready
     wait_until(lambda: urllib.request.urlopen(f"http://127.0.0.1:{engine.node_port}/",
                                               timeout=10).status == 200, what="the public port")
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.1", "localhost.example"])
+def test_the_api_server_refuses_a_non_loopback_host(tmp_path, host) -> None:
+    """`cluster up` has no host flag, and the API server refuses one set in its config too:
+    before it binds anything, with a one-line UsageError."""
+    config = EngineConfig(host=host, port=0, token="t", state_dir=tmp_path)
+    ctx = EngineContext(store=Store(), config=config, rng=random.Random(1))
+    server = ApiServer()
+    with pytest.raises(UsageError, match="loopback only"):
+        asyncio.run(server.start(ctx))
+    assert server.url == ""  # it never bound a socket
