@@ -18,8 +18,9 @@ DEPLOY = "deployment/simpleprobe"
 
 def test_kubectl_walkthrough_under_load_loses_nothing(tmp_path) -> None:
     """Steps: engine -> `kubectl create -f withprobes/` -> `rollout status` -> the NodePort from
-    `kubectl get service -o json` -> load at 200 rps in the background -> `kubectl scale
-    --replicas 3` -> `rollout status` -> `kubectl set image ... simpleweb=...:2.0` ->
+    `kubectl get service -o json` -> the proxy routes to all 10 -> load at 200 rps in the
+    background -> `kubectl scale --replicas 3` -> `rollout status` -> `kubectl set image ...
+    simpleweb=...:2.0` ->
     `rollout status` -> stop the load: zero failed requests, 1.0 and 2.0 both answered, only
     2.0 pods left -> `kubectl delete -f withprobes/` -> the namespace is gone."""
     assert KUBECTL.exists(), KUBECTL
@@ -36,6 +37,10 @@ def test_kubectl_walkthrough_under_load_loses_nothing(tmp_path) -> None:
         svc = json.loads(eng.kubectl("get", "service", "simpleprobe", "-n", "probes",
                                      "-o", "json").stdout)
         url = f"http://127.0.0.1:{svc['spec']['ports'][0]['nodePort']}/"
+        # `rollout status` returns when the pods are Ready; the Service proxy learns of them
+        # --endpoint-delay later (like kube-proxy), so wait for that before the load starts.
+        wait_until(lambda: eng.proxy_routes_to("probes", 10), timeout_s=15, interval_s=0.1,
+                   what="the proxy to route to the 10 pods")
 
         with BackgroundLoad(url, RATE) as load:
             out = eng.kubectl("--namespace", "probes", "scale", "deployment", "simpleprobe",
