@@ -150,14 +150,23 @@ def measure(rounds: int, manifests: Path) -> dict[str, list[float]]:
     results: dict[str, list[float]] = {}
     print(f"{rounds} rounds, manifests {manifests}; {os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.2f}")
+    failures: list[str] = []
     for i in range(rounds):
-        got = one_round(manifests)
+        try:
+            got = one_round(manifests)
+        except SystemExit as exc:  # one bad round (a busy machine) must not hide the others
+            print(f"  round {i + 1}: failed: {exc}", flush=True)
+            failures.append(str(exc))
+            continue
         print(f"  round {i + 1}: engine ready {got['engine_ready_s']:.2f} s, kubectl create "
               f"{got['apply_s']:.2f} s, first pod ready {got['first_ready_s']:.2f} s, "
               f"{REPLICAS} ready {got['ready_s']:.2f} s after create; stop {got['stop_s']:.1f} s",
               flush=True)
         for key, value in got.items():
             results.setdefault(key, []).append(value)
+    if not results:
+        raise SystemExit(f"every round failed; last: {failures[-1]}")
+    results["failed_rounds"] = [float(len(failures))]
     return results
 
 
@@ -165,7 +174,12 @@ def rows(results: dict[str, list[float]]) -> list[dict]:
     med = {k: statistics.median(v) for k, v in results.items()}
     n = len(results["ready_s"])
     bench = "engine startup"
+    failed = int(results.get("failed_rounds", [0.0])[0])
+    extra = [] if not failed else [
+        {"bench": bench, "metric": "rounds that failed (see the log)", "value": failed,
+         "unit": f"of {n + failed}", "baseline": None, "ratio": None}]
     return [
+        *extra,
         {"bench": bench, "metric": f"cluster up → API ready (median of {n})",
          "value": round(med["engine_ready_s"], 2), "unit": "s", "baseline": None, "ratio": None},
         {"bench": bench, "metric": "kubectl create -f withprobes/ (client time)",
