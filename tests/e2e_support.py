@@ -97,6 +97,23 @@ def processes_with_env(name: str, value: str) -> list[int]:
     return found
 
 
+def other_engines(own: int) -> list[str]:
+    """`probelab cluster up` processes on this host other than `own`. Engines share the pod
+    range 127.244.0.0/16 and each starts at .0.1, so a concurrent engine's pods take the same
+    addresses (see the failure messages of the zero-failure assertions)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != own:
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+            except (FileNotFoundError, PermissionError, ProcessLookupError):
+                continue
+            if b"probelab" in argv and b"cluster" in argv and b"up" in argv:
+                found.append(f"pid {entry}")
+    return found
+
+
 # ---- the engine ---------------------------------------------------------------------------------
 
 @dataclass
@@ -117,6 +134,11 @@ class Engine:
     @property
     def apps(self) -> client.AppsV1Api:
         return client.AppsV1Api(self.api)
+
+    def others(self) -> str:
+        """For failure messages: other engines running meanwhile share our pod IPs."""
+        found = other_engines(self.proc.pid)
+        return f"; other engines running on this host: {found}" if found else ""
 
     def note_processes(self) -> dict[int, int]:
         """Remember the engine's process tree now (called before anything stops it)."""
@@ -156,7 +178,7 @@ class Engine:
         wait_until(lambda: len(self.ready_pods(namespace, image)) == count
                    and len(self.pods(namespace)) == count,
                    timeout_s=timeout_s, interval_s=0.1,
-                   what=f"{count} ready pods (and no other) in {namespace}")
+                   what=f"{count} ready pods (and no other) in {namespace}{self.others()}")
         wait_until(lambda: self.proxy_routes_to(namespace, count), timeout_s=15,
                    interval_s=0.1, what=f"the proxy to route to {count} endpoints")
 

@@ -62,7 +62,7 @@ def test_kubectl_walkthrough_under_load_loses_nothing(tmp_path) -> None:
         result = load.stop()
         print(f"kubectl walkthrough: {load.describe()} in {result.elapsed_s:.1f} s, "
               f"versions {dict(load.versions())}")
-        assert load.failures() == {}, load.describe()
+        assert load.failures() == {}, load.describe() + eng.others()
         assert load.versions()["1.0"] > 0 and load.versions()["2.0"] > 0, load.versions()
 
         images = eng.kubectl("-n", "probes", "get", DEPLOY, "-o",

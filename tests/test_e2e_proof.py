@@ -96,7 +96,7 @@ def prove_withprobes(tmp_path: Path, folder: Path, keepalive: bool,
         result = load.stop()
         print(f"withprobes keepalive={keepalive} scale 10->3:", load.describe(),
               f"{result.elapsed_s:.1f} s")
-        assert load.failures() == {}, load.describe()
+        assert load.failures() == {}, load.describe() + eng.others()
         removed = before - pod_names(eng, ns)
         assert len(removed) == 7
         steps = stop_events(eng, ns)
@@ -117,7 +117,7 @@ def prove_withprobes(tmp_path: Path, folder: Path, keepalive: bool,
         result = load.stop()
         print(f"withprobes keepalive={keepalive} image 1.0->2.0:", load.describe(),
               f"{result.elapsed_s:.1f} s")
-        assert load.failures() == {}, load.describe()
+        assert load.failures() == {}, load.describe() + eng.others()
         assert load.versions()["1.0"] > 0 and load.versions()["2.0"] > 0, load.versions()
         assert set(load.versions(mark)) == {"2.0"}, load.versions(mark)
         steps = stop_events(eng, ns)
@@ -162,6 +162,9 @@ def test_noprobes_same_actions_fail_requests(tmp_path) -> None:
             scale(eng, ns, 3)
             wait_until(lambda: rollout_complete(eng, ns, 3) and len(eng.pods(ns)) == 3,
                        timeout_s=60, interval_s=0.1, what="scale to 3")
+            # The scale-down's failures last until the proxy has learned of the removals.
+            wait_until(lambda: eng.proxy_routes_to(ns, 3), interval_s=0.1,
+                       what="the proxy to route to the 3 pods left")
             after_scale = len(load.records)
             old = pod_names(eng, ns)
             set_image(eng, ns, IMAGE_2)
