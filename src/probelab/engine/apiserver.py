@@ -17,7 +17,6 @@ import logging
 import shutil
 import ssl
 import tempfile
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +49,7 @@ log = logging.getLogger("probelab.engine.apiserver")
 
 # Paths the real server lets anyone read (`system:public-info-viewer`).
 PUBLIC_PATHS = frozenset({"/version", "/healthz", "/livez", "/readyz"})
+TRANSPORTS_PRUNE_AT = 256  # connections remembered before closed ones are dropped
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -70,7 +70,8 @@ class ApiServer:
         self.ca_pem = b""
         self.ca_path: Path | None = None
         self._own_tls_dir: Path | None = None
-        self._transports: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
+        # A plain set, pruned as it grows: uvloop's TLS transports cannot be weakly referenced.
+        self._transports: set[asyncio.BaseTransport] = set()
         self._runner: web.AppRunner | None = None
         self._token = ""
         self._streams = StreamRegistry()
@@ -149,6 +150,8 @@ class ApiServer:
     # ---- request pipeline -----------------------------------------------------------------
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         if request.transport is not None:
+            if len(self._transports) >= TRANSPORTS_PRUNE_AT:
+                self._transports = {t for t in self._transports if not t.is_closing()}
             self._transports.add(request.transport)
         try:
             return await self._serve(request)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -57,12 +58,14 @@ async def _run_all(cluster: Cluster, config: DemoConfig, local: bool, progress: 
         )
 
 
-def _event_loop_policy() -> None:
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop for the in-process load when installed; never set as the global policy, so a
+    caller's later event loops (tests, an embedding program) stay what they were."""
     try:
         import uvloop
     except ImportError:
-        return
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        return None
+    return uvloop.new_event_loop
 
 
 def run_demo(config: DemoConfig, report_path: Path, json_path: Path | None) -> int:
@@ -87,9 +90,8 @@ def run_demo(config: DemoConfig, report_path: Path, json_path: Path | None) -> i
         console.print(f"Cluster: {where} ({version}); {len(plan(config))} runs at "
                       f"{config.rate_rps:.0f} req/s, keep-alive {keepalive}")
         progress = ProgressLine(console, len(plan(config)))
-        _event_loop_policy()
-        with progress.live:
-            asyncio.run(_run_all(cluster, config, engine is not None, progress, records))
+        with progress.live, asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(_run_all(cluster, config, engine is not None, progress, records))
     except KeyboardInterrupt:
         interrupted = True
         console.print("[yellow]Interrupted: stopping and reporting what ran.[/]")
