@@ -118,3 +118,13 @@ def test_a_small_pool_wraps_and_then_runs_out() -> None:
 def test_a_bad_prefix_is_refused(prefix) -> None:
     with pytest.raises(ValueError):
         PodIPs(prefix)
+
+
+def test_ip_cursor_start_spreads_engines_apart() -> None:
+    from probelab.engine.kubelet.kubelet import ip_cursor_start
+
+    a, b = PodIPs("127.244", start=ip_cursor_start(4000)), PodIPs("127.244",
+                                                                  start=ip_cursor_start(4001))
+    first_a = {a.allocate(f"a{i}") for i in range(100)}
+    first_b = {b.allocate(f"b{i}") for i in range(100)}
+    assert not first_a & first_b

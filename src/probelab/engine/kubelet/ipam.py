@@ -18,13 +18,15 @@ class PoolExhausted(Exception):
 class PodIPs:
     """Allocator over `PREFIX.0.1` … `PREFIX.255.254` (network and broadcast skipped)."""
 
-    def __init__(self, prefix: str = "127.244") -> None:
+    def __init__(self, prefix: str = "127.244", start: int = 0) -> None:
         parts = prefix.split(".")
         if len(parts) != 2 or not all(p.isdigit() and 0 <= int(p) <= 255 for p in parts):
             raise ValueError(f"pod CIDR prefix must look like 127.244, not {prefix!r}")
         self.prefix = prefix
         self._size = 256 * 256 - 2
-        self._cursor = 0
+        # Engines on one host share the range; each starts its cursor elsewhere (the kubelet
+        # passes one derived from its PID) so that two of them rarely hand out the same address.
+        self._cursor = start % self._size
         self._held: dict[str, str] = {}  # ip -> owner (pod uid)
 
     def _address(self, index: int) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -31,6 +32,12 @@ from probelab.engine.store import EventType, Watcher, WatchEvent
 log = logging.getLogger("probelab.engine.kubelet")
 
 STOP_SLACK_S = 3.0  # on top of the longest grace + 2 s, before the forced stage
+
+
+def ip_cursor_start(pid: int) -> int:
+    """Where this engine's pod IP cursor begins: PIDs of engines running at the same time
+    differ, and 251 (prime) spreads neighbouring PIDs 251 addresses apart."""
+    return pid * 251
 
 
 class Kubelet:
@@ -51,8 +58,9 @@ class Kubelet:
         if state_dir is None:
             state_dir = self._own_dir = Path(tempfile.mkdtemp(prefix="probelab-kubelet-"))
         images = ImageTable.build(ctx.config.images, ctx.config.manifests_dir)
-        self.node = Node(store=ctx.store, clock=ctx.clock, images=images,
-                         ips=PodIPs(ctx.config.pod_cidr_prefix), state_dir=state_dir)
+        ips = PodIPs(ctx.config.pod_cidr_prefix, start=ip_cursor_start(os.getpid()))
+        self.node = Node(store=ctx.store, clock=ctx.clock, images=images, ips=ips,
+                         state_dir=state_dir)
         self._watcher = ctx.store.watch("pods")
         self._task = asyncio.get_running_loop().create_task(
             self._watch(self._watcher), name="kubelet-watch-pods")
