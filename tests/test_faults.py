@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections import Counter
 
 from faults_support import (
@@ -53,6 +54,7 @@ def test_sigkill_of_one_pod_under_load_fails_only_its_connections(tmp_path) -> N
             load.wait_for(lambda rs: sum(r.pod == name for r in rs) >= 20,
                           what="the victim to serve some requests")
             held = established(pid, 8080)
+            killed_wall = time.time()
             os.kill(pid, signal.SIGKILL)
             killed_at = len(load.records)
 
@@ -68,12 +70,18 @@ def test_sigkill_of_one_pod_under_load_fails_only_its_connections(tmp_path) -> N
         new_pid = pod_pid(engine.pid, ip)
         log = engine.log()
     assert not pid_alive(pid) and new_pid not in (None, pid)
-    failures = [r for r in result.records if r.outcome is not Outcome.OK]
+    # Judge the failures that happened after the kill (a request's end on the run's clock).
+    # Failures before it are not this fault's: on a shared machine another engine's pod can
+    # hold the same loopback address (see the report on pod IP collisions), so they are only
+    # shown in the message, not bounded here.
+    ended = [(result.started_at + r.start_s + r.latency_s, r) for r in result.records]
+    failures = [r for end, r in ended if r.outcome is not Outcome.OK and end >= killed_wall]
+    earlier = [r for end, r in ended if r.outcome is not Outcome.OK and end < killed_wall]
     routed_to_dead = log.count(f"backend {ip}:8080 failed")
     assert {r.outcome for r in failures} <= CONNECTION_FAILURES, Counter(
         r.error for r in failures)
     assert len(failures) <= held + routed_to_dead, (held, routed_to_dead, Counter(
-        r.error for r in failures))
+        r.error for r in failures), len(earlier))
     served = Counter(r.pod for r in result.records if r.outcome is Outcome.OK)
     assert len(served) == 3 and result.interrupted
 
@@ -149,15 +157,16 @@ def test_failing_hanging_hooks_and_a_stubborn_process(tmp_path) -> None:
         assert engine.proc.poll() is None
     graceful = ["Killing", "PreStopHookStarted", "FailedPreStopHook", "StopSignalSent",
                 "ContainerExited"]
-    assert reasons["exec-false"] == graceful
-    assert reasons["http-closed"] == graceful
+    assert reasons["exec-false"] == graceful, reasons
+    assert reasons["http-closed"] == graceful, reasons
     for name in ("exec-false", "http-closed"):
         [event] = failed[name]
         assert event.type == "Warning" and event.message
     # the hook was cut off by the grace period; SIGTERM then stopped simpleweb by itself
     assert reasons["hang"] == ["Killing", "PreStopHookStarted", "StopSignalSent",
-                               "ContainerExited"]
-    assert reasons["stubborn"] == ["Killing", "StopSignalSent", "Killed", "ContainerExited"]
+                               "ContainerExited"], reasons
+    assert reasons["stubborn"] == ["Killing", "StopSignalSent", "Killed", "ContainerExited"], \
+        reasons
     # simpleweb stops by itself on SIGTERM; only the stubborn shell needed SIGKILL
     for name in ("exec-false", "http-closed", "hang"):
         assert exits[name] == ["Container main exited with code 0"], (name, exits[name])
