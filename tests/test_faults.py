@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+import urllib.request
 from collections import Counter
 
 from faults_support import (
@@ -39,24 +40,25 @@ CONNECTION_FAILURES = {Outcome.RESET, Outcome.CLOSED, Outcome.REFUSED}
 def test_sigkill_of_one_pod_under_load_fails_only_its_connections(tmp_path) -> None:
     """Steps: 3 withprobes pods behind the NodePort, load with 6 keep-alive connections ->
     count the connections the victim pod holds (its sockets in /proc) -> SIGKILL its process
-    -> the container restarts (restartCount 1), the Deployment is 3/3 ready and the victim
-    serves again -> stop the load. Bound: a request in flight on a held connection may fail
+    -> the container restarts (restartCount 1), the Deployment is 3/3 ready -> stop the load
+    -> the victim's new process answers. Bound: a request in flight on a held connection may fail
     (at most one per connection; idle ones are retried by the client, not failed), and so may
     a new connection the proxy routed to the dead address before the endpoint left (the proxy
     logs each one). Nothing else may fail, and only at the connection level (no 5xx)."""
     with RealEngine(tmp_path, "--endpoint-delay", "0", "--log-level", "debug") as engine:
         node_port = engine.deploy_withprobes(replicas=3)
-        victim = engine.pods()[0]
-        name, ip = victim.metadata.name, victim.status.pod_ip
-        pid = pod_pid(engine.pid, ip)
-        assert pid is not None
+        ips = {p.metadata.name: p.status.pod_ip for p in engine.pods()}
         with LoadThread(f"http://127.0.0.1:{node_port}/", concurrency=6) as load:
-            load.wait_for(lambda rs: sum(r.pod == name for r in rs) >= 20,
-                          what="the victim to serve some requests")
+            load.wait_for(lambda rs: sum(r.outcome is Outcome.OK for r in rs) >= 200,
+                          what="some load")
+            # the pod that served most holds connections (keep-alive sticks to a backend)
+            name = Counter(r.pod for r in list(load.records)).most_common(1)[0][0]
+            ip = ips[name]
+            pid = pod_pid(engine.pid, ip)
+            assert pid is not None
             held = established(pid, 8080)
             killed_wall = time.time()
             os.kill(pid, signal.SIGKILL)
-            killed_at = len(load.records)
 
             def restarted() -> bool:
                 pod = engine.core.read_namespaced_pod(name, NAMESPACE)
@@ -64,26 +66,26 @@ def test_sigkill_of_one_pod_under_load_fails_only_its_connections(tmp_path) -> N
                 return bool(statuses) and statuses[0].restart_count == 1 and statuses[0].ready
             wait_until(restarted, timeout_s=60, interval_s=0.1, what="the restart")
             engine.wait_ready(3)
-            load.wait_for(lambda rs: any(r.pod == name for r in rs[killed_at:]),
-                          what="the restarted pod to serve again")
             result = load.stop()
+        # the restarted pod serves (asked directly: the load's kept connections stay where
+        # they reconnected while it was out of the endpoints)
+        with urllib.request.urlopen(f"http://{ip}:8080/", timeout=10) as answer:
+            assert answer.status == 200 and answer.headers["X-Pod-Name"] == name
         new_pid = pod_pid(engine.pid, ip)
         log = engine.log()
     assert not pid_alive(pid) and new_pid not in (None, pid)
-    # Judge the failures that happened after the kill (a request's end on the run's clock).
-    # Failures before it are not this fault's: on a shared machine another engine's pod can
-    # hold the same loopback address (see the report on pod IP collisions), so they are only
-    # shown in the message, not bounded here.
+    # Split the failures at the kill (a request's end on the run's clock): before it the
+    # Deployment was steady and nothing may fail; after it, the bound above applies.
     ended = [(result.started_at + r.start_s + r.latency_s, r) for r in result.records]
     failures = [r for end, r in ended if r.outcome is not Outcome.OK and end >= killed_wall]
     earlier = [r for end, r in ended if r.outcome is not Outcome.OK and end < killed_wall]
+    assert earlier == [], Counter(r.error for r in earlier)
     routed_to_dead = log.count(f"backend {ip}:8080 failed")
     assert {r.outcome for r in failures} <= CONNECTION_FAILURES, Counter(
         r.error for r in failures)
     assert len(failures) <= held + routed_to_dead, (held, routed_to_dead, Counter(
-        r.error for r in failures), len(earlier))
-    served = Counter(r.pod for r in result.records if r.outcome is Outcome.OK)
-    assert len(served) == 3 and result.interrupted
+        r.error for r in failures))
+    assert result.interrupted  # the load ran until the test stopped it
 
 
 # ---- preStop faults and a process that ignores SIGTERM ---------------------------------------
