@@ -604,7 +604,7 @@ BIG = b'{"metadata": {"name": "x", "annotations": {"a": "' + b"x" * (4 * 1024 * 
         ("PUT", "/api/v1/namespaces/{ns}/pods", b"{}", "application/json", 405,
          "MethodNotAllowed"),
         ("POST", "/apis/apps/v1/namespaces/{ns}/deployments", b'{"metadata": {"name": "d"},'
-         b' "spec": {"replicas": "three"}}', "application/json", 422, "Invalid"),
+         b' "spec": {"replicas": "three"}}', "application/json", 400, "BadRequest"),  # decode
         ("POST", "/apis/apps/v1/namespaces/{ns}/deployments?fieldValidation=Strict",
          b'{"metadata": {"name": "d"}, "spec": {"replicaz": 1}}', "application/json", 400,
          "BadRequest"),

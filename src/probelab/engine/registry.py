@@ -92,6 +92,11 @@ class Registry:
         obj, warning = model.to_served_version(obj)
         if warning:
             warnings.append(warning)
+        wrong = model.type_errors(obj)
+        if wrong:  # a real server fails these while decoding, before any validation
+            version = group_version.rsplit("/", 1)[-1]
+            raise bad_request(f'{info.kind} in version "{version}" cannot be handled as a '
+                              f"{info.kind}: " + "; ".join(wrong))
         unknown = model.unknown_fields(obj) if field_validation != "Ignore" else []
         if unknown and field_validation == "Strict":
             version = group_version.rsplit("/", 1)[-1]

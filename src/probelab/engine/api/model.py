@@ -52,6 +52,10 @@ def warm() -> None:
     schema.warm()
 
 
+def type_errors(obj: Obj) -> list[str]:
+    return schema.type_errors(obj)
+
+
 def unknown_fields(obj: Obj) -> list[str]:
     return list(schema.unknown_fields(obj))
 
