@@ -114,7 +114,8 @@ class _Client(asyncio.Protocol):
     """One accepted client connection; created per connection by the listener."""
 
     __slots__ = (
-        "backend", "backend_eof", "client_eof", "peer", "plane", "route", "task", "transport",
+        "backend", "backend_eof", "client_eof", "early", "peer", "plane", "route", "task",
+        "transport",
     )
 
     def __init__(self, plane: DataPlane, route: Route) -> None:
@@ -126,6 +127,7 @@ class _Client(asyncio.Protocol):
         self.task: asyncio.Task[None] | None = None
         self.client_eof = False
         self.backend_eof = False
+        self.early: list[bytes] = []  # bytes read before the backend connected (see below)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -162,10 +164,18 @@ class _Client(asyncio.Protocol):
             return
         self.plane.stats.spliced += 1
         self.peer = backend.transport
+        if self.early:  # uvloop can hand over a read that raced with pause_reading()
+            self.peer.write(b"".join(self.early))
+            self.early.clear()
+        if self.client_eof:
+            self.peer.write_eof()
         self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
-        self.peer.write(data)  # type: ignore[union-attr]  # reading starts once connected
+        if self.peer is None:  # paused until connected, but a read already under way still lands
+            self.early.append(data)
+            return
+        self.peer.write(data)
 
     def eof_received(self) -> bool:
         self.client_eof = True
