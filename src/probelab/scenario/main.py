@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from probelab.errors import ProbelabError
 from probelab.report.html import render_html
 from probelab.report.model import RunRecord
 from probelab.report.summary import verdict
@@ -74,6 +75,7 @@ def run_demo(config: DemoConfig, report_path: Path, json_path: Path | None) -> i
     records: list[RunRecord] = []
     started = time.monotonic()
     interrupted = False
+    failure: ProbelabError | None = None
     try:
         if config.context is None:
             console.print("Starting the local engine (probelab cluster up) …")
@@ -95,6 +97,10 @@ def run_demo(config: DemoConfig, report_path: Path, json_path: Path | None) -> i
     except KeyboardInterrupt:
         interrupted = True
         console.print("[yellow]Interrupted: stopping and reporting what ran.[/]")
+    except ProbelabError as exc:
+        if not records:
+            raise  # nothing ran: the one-line error is all there is to say
+        failure = exc  # a later run failed: the runs already finished are still reported
     finally:
         if engine is not None:
             console.print("Stopping the local engine …")
@@ -109,5 +115,9 @@ def run_demo(config: DemoConfig, report_path: Path, json_path: Path | None) -> i
         console.print(f"JSON: {json_path}")
     if interrupted:
         return 130
+    if failure is not None:
+        console.print(f"[red]Stopped after {len(records)} of {len(plan(config))} runs:[/] "
+                      f"{failure}")
+        return failure.exit_code
     ok, _ = verdict(records)
     return 0 if ok else 1
