@@ -31,6 +31,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _children as children
+
 POD_IP = "127.244.0.10"
 CLUSTER_IP = "127.96.0.10"
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Type: text/plain\r\n\r\nok\n"
@@ -55,22 +58,7 @@ def pinned(argv: list[str], cpu: str | None) -> list[str]:
     return ["taskset", "-c", cpu, *argv] if cpu is not None and shutil.which("taskset") else argv
 
 
-@contextlib.contextmanager
-def child(argv: list[str], **kw):
-    """A child in its own process group, stopped by PID (group) whatever happens."""
-    proc = subprocess.Popen(argv, start_new_session=True, **kw)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+child = children.child
 
 
 # ---- backends ------------------------------------------------------------------------------

@@ -17,15 +17,16 @@ import contextlib
 import os
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _children as children
 
 HOST = "127.0.0.1"
 SRC = Path(__file__).resolve().parent.parent / "src"
@@ -58,22 +59,9 @@ def wait_http(port: int, timeout_s: float = 20) -> bytes:
     raise SystemExit(f"nothing answers on {HOST}:{port}")
 
 
-@contextlib.contextmanager
-def child(argv: list[str]) -> Iterator[subprocess.Popen]:
+def child(argv: list[str]):  # type: ignore[no-untyped-def]
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    proc = subprocess.Popen(argv, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+    return children.child(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def serve_minimal(port: int, body_len: int) -> None:
