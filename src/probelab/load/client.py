@@ -20,6 +20,7 @@ never retried: if the server closes after that, the caller sees `closed` or `res
 from __future__ import annotations
 
 import asyncio
+import select
 import socket
 import time
 from collections.abc import Callable
@@ -38,6 +39,9 @@ def retry_on_fresh_connection(reused: bool, closed_while_idle: bool, written: bo
     """The one case a request is retried: its pooled connection died idle and nothing was sent."""
     return reused and closed_while_idle and not written
 
+
+# Idle time after which a pooled connection is polled for a pending close before reuse.
+IDLE_CHECK_S = 0.005
 
 OnDone = Callable[["HttpConnection", BaseException | None], None]
 
@@ -58,6 +62,7 @@ class HttpConnection(asyncio.Protocol):
         "_parser",
         "closed",
         "deadline",
+        "done_at",
         "got",
         "idle_closed",
         "on_done",
@@ -83,6 +88,7 @@ class HttpConnection(asyncio.Protocol):
         self.idle_closed = False  # the server closed it while no request was in flight
         self.requests = 0  # requests written on this connection
         self.deadline = 0.0  # perf_counter time by which the response must be complete
+        self.done_at = 0.0  # perf_counter time the last response completed (idle since then)
 
     # -- used by the pool and the schedulers --------------------------------------------------
     def send(self, data: bytes, deadline: float, on_done: OnDone) -> None:
@@ -94,6 +100,24 @@ class HttpConnection(asyncio.Protocol):
         self.requests += 1
         self.deadline = deadline
         self.transport.write(data)  # type: ignore[union-attr]
+
+    def closed_while_idle(self, now: float) -> bool:
+        """Whether the server has already closed this idle connection, though the event loop
+        has not delivered its FIN yet: a zero-timeout poll of the socket, as urllib3 does
+        before reusing a pooled connection. Idle connections have nothing to read, so a
+        readable socket means end of stream or a reset. Only checked after `IDLE_CHECK_S` of
+        idleness, so back-to-back requests pay no system call. Marks the connection closed."""
+        if self.closed or now - self.done_at < IDLE_CHECK_S or self.transport is None:
+            return self.closed
+        sock = self.transport.get_extra_info("socket")
+        try:
+            readable = bool(sock is not None and select.select([sock], [], [], 0)[0])
+        except (OSError, ValueError):
+            readable = True
+        if readable:
+            self.idle_closed = True
+            self.close()
+        return readable
 
     def fail(self, exc: BaseException) -> None:
         """End the current request (if any) with `exc` and drop the connection at once."""
@@ -180,6 +204,7 @@ class HttpConnection(asyncio.Protocol):
     # -- internals ----------------------------------------------------------------------------
     def _complete(self, keep: bool | None = None) -> None:
         on_done, self.on_done = self.on_done, None
+        self.done_at = time.perf_counter()
         if keep is None:
             keep = self._parser.should_keep_alive()
         if not self.closed and not keep:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections import deque
 from collections.abc import Callable
 from time import perf_counter
@@ -101,7 +102,7 @@ class Slot:
     def run(self, t0: float) -> None:
         self.t0 = t0
         conn = self.conn
-        if conn is not None and conn.closed:
+        if conn is not None and (conn.closed or conn.closed_while_idle(time.perf_counter())):
             if retry_on_fresh_connection(conn.requests > 0, conn.idle_closed, False):
                 self.pool.retries += 1
             conn = self.conn = None

@@ -1,0 +1,71 @@
+"""A pooled connection that the server closed while idle is noticed before a request is written
+on it, even when the event loop has not yet delivered the server's FIN (real sockets)."""
+
+import asyncio
+import socket
+import threading
+import time
+
+from probelab.load.client import IDLE_CHECK_S, ConnectionPool
+
+RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+REQUEST = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
+
+
+class OneShotServer:
+    """Answers one request with keep-alive, then holds the connection until told to close it."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.close_now, self.closed = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self.sock.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(RESPONSE)
+            self.close_now.wait(30)
+        self.closed.set()
+
+    def stop(self) -> None:
+        self.close_now.set()
+        self.sock.close()
+        self.thread.join(10)
+
+
+async def _one_request(pool: ConnectionPool):
+    done = asyncio.get_running_loop().create_future()
+    conn = await pool.connect(time.perf_counter() + 5)
+    conn.send(REQUEST, time.perf_counter() + 5, lambda c, exc: done.set_result(exc))
+    assert await done is None
+    return conn
+
+
+def test_pending_close_is_seen_without_the_event_loop() -> None:
+    server = OneShotServer()
+
+    async def main() -> tuple[bool, bool, bool]:
+        pool = ConnectionPool("127.0.0.1", server.port, REQUEST)
+        await pool.start()
+        try:
+            conn = await _one_request(pool)
+            later = time.perf_counter() + IDLE_CHECK_S * 2
+            still_open = conn.closed_while_idle(later)  # the server keeps it: reusable
+            server.close_now.set()
+            assert server.closed.wait(10)
+            time.sleep(0.05)  # blocks the loop on purpose: the FIN is not delivered to asyncio
+            loop_knew = conn.closed
+            return still_open, loop_knew, conn.closed_while_idle(later)
+        finally:
+            pool.close()
+
+    try:
+        still_open, loop_knew, seen = asyncio.run(main())
+    finally:
+        server.stop()
+    assert not still_open
+    assert not loop_knew  # the situation of the race: asyncio has not processed the FIN
+    assert seen  # ... and the poll before reuse still sees it
