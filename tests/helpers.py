@@ -6,6 +6,7 @@ stopped by PID in a `finally`, so a failing test leaves nothing running.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -41,6 +42,19 @@ def wait_until(
     raise AssertionError(
         f"timed out after {timeout_s}s waiting for {what or predicate}: {last_exc}"
     )
+
+
+async def until(predicate: Callable[[], T], timeout_s: float = 20.0, what: str = "",
+                interval_s: float = 0.02) -> T:
+    """`wait_until` inside an event loop: polls without blocking the loop (never a fixed sleep)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        await asyncio.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what or predicate}")
 
 
 def free_port(host: str = "127.0.0.1") -> int:

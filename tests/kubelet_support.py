@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import Any
 
+from helpers import until  # noqa: F401 - re-exported for the kubelet tests
 from probelab.engine.context import EngineConfig, EngineContext
 from probelab.engine.kubelet.kubelet import Kubelet
 from probelab.engine.store import Obj, Store
@@ -65,16 +66,6 @@ def run(coro: Coroutine[Any, Any, None], timeout_s: float = 120) -> None:
         runner.run(asyncio.wait_for(coro, timeout_s))
 
 
-async def until(predicate: Callable[[], Any], timeout_s: float = 20.0, what: str = "") -> Any:
-    """Wait on a condition inside the loop (never a fixed sleep)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while loop.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what or predicate}")
 
 
 class Harness:

@@ -14,6 +14,8 @@ import struct
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import helpers
+
 LOOPS = ["asyncio", "uvloop"]
 
 
@@ -29,15 +31,8 @@ def run(coro: Coroutine[Any, Any, None], loop: str = "asyncio") -> None:
 
 
 async def until(predicate: Callable[[], Any], timeout_s: float = 10.0, what: str = "") -> Any:
-    """Wait on a condition inside the loop (never a fixed sleep)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while loop.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what or predicate}")
+    """`helpers.until` with the proxy tests' shorter bound and finer polling."""
+    return await helpers.until(predicate, timeout_s, what, interval_s=0.01)
 
 
 def hard_reset(transport: asyncio.BaseTransport) -> None:

@@ -2,6 +2,7 @@
 on it, even when the event loop has not yet delivered the server's FIN (real sockets)."""
 
 import asyncio
+import select
 import socket
 import threading
 import time
@@ -56,7 +57,10 @@ def test_pending_close_is_seen_without_the_event_loop() -> None:
             still_open = conn.closed_while_idle(later)  # the server keeps it: reusable
             server.close_now.set()
             assert server.closed.wait(10)
-            time.sleep(0.05)  # blocks the loop on purpose: the FIN is not delivered to asyncio
+            # Wait for the FIN in the kernel while blocking the loop on purpose (a bounded
+            # select, not a fixed sleep): asyncio gets no chance to deliver it.
+            sock = conn.transport.get_extra_info("socket")
+            assert select.select([sock], [], [], 10)[0], "the server's FIN never arrived"
             loop_knew = conn.closed
             return still_open, loop_knew, conn.closed_while_idle(later)
         finally:
