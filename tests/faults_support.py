@@ -24,9 +24,8 @@ from typing import Any
 import yaml
 from kubernetes import client, config
 
-from helpers import REPO, pid_alive, probelab_cmd, stop_process, wait_until
+from helpers import REPO, cmdline, descendants, pid_alive, probelab_cmd, stop_process, wait_until
 from probelab.engine import kubeconfig as kc
-from probelab.engine import watchdog
 from probelab.errors import UsageError
 from probelab.load.config import LoadConfig
 from probelab.load.records import Record
@@ -39,22 +38,6 @@ DEPLOYMENT = "simpleprobe"
 
 # ---- processes, by PID ------------------------------------------------------------------------
 
-def descendants(pid: int) -> set[int]:
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in watchdog.children(todo.pop()):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
 
 
 def pod_pid(engine_pid: int, pod_ip: str) -> int | None:

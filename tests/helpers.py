@@ -57,6 +57,28 @@ async def until(predicate: Callable[[], T], timeout_s: float = 20.0, what: str =
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what or predicate}")
 
 
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` (children, their children, ...), read from /proc."""
+    from probelab.engine import watchdog
+
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in watchdog.children(todo.pop()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def cmdline(pid: int) -> str:
+    """The command line of `pid`, or "" once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port that was free a moment ago (the OS may hand it out again; tests bind soon after)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

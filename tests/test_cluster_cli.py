@@ -29,6 +29,8 @@ from kubernetes.client.rest import ApiException
 
 from helpers import (
     PYTHON,
+    cmdline,
+    descendants,
     free_port,
     pid_alive,
     port_open,
@@ -327,22 +329,6 @@ FORKING_IMAGE = "forker:1=sh -c 'sleep 900; true'"
 STUBBORN_IMAGE = "stubborn:1=sh -c 'trap \"\" TERM; sleep 901; true'"
 
 
-def descendants(pid: int) -> set[int]:
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in watchdog.children(todo.pop()):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
 
 
 def engine_state_dir(procs: set[int]) -> Path:
