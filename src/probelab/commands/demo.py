@@ -28,7 +28,9 @@ def _choice(enum_cls, value: str) -> tuple:
 @click.option("--kubeconfig", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Kubeconfig file (default: $KUBECONFIG or ~/.kube/config).")
 @click.option("--url", default=None,
-              help="Service URL to load (default: the NodePort on a node's address).")
+              help="Service URL to load (default: the NodePort on a node's address). A port "
+                   "in 30000-32767 is used as every run's nodePort, so the URL stays valid "
+                   "although each run re-creates its Service.")
 @click.option("--manifests", "manifests_dir",
               type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
               help="Folder holding noprobes/ and withprobes/ (default: deploy/kubernetes).")
