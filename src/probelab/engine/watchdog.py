@@ -117,8 +117,10 @@ def note_sessions(engine_pid: int, sessions: dict[int, int], me: int) -> list[in
     return new
 
 
-def sweep(sessions: Mapping[int, int], me: int) -> int:
-    """SIGKILL everything left in `sessions`; returns how many processes were killed."""
+def sweep(sessions: Mapping[int, int], me: int) -> set[int]:
+    """SIGKILL everything left in `sessions`; returns the pids killed. How many depends on
+    timing: a pod's main process may die of its parent-death signal before or after the
+    sweep looks, so only the descendants that signal never reaches are certain to be here."""
     killed: set[int] = set()
     for _ in range(SWEEP_ROUNDS):
         targets = sweep_targets(sessions, all_stats(), me)
@@ -129,10 +131,11 @@ def sweep(sessions: Mapping[int, int], me: int) -> int:
                 os.kill(pid, signal.SIGKILL)
                 killed.add(pid)
         time.sleep(SWEEP_PAUSE_S)
-    return len(killed)
+    return killed
 
 
-def watch(engine_pid: int, fd: int, ready_fd: int | None = None, verbose: bool = False) -> int:
+def watch(engine_pid: int, fd: int, ready_fd: int | None = None,
+          verbose: bool = False) -> set[int]:
     """Note sessions until `fd` reaches end of file, then sweep them. `ready_fd` gets a line
     (and is closed) once the first look at the engine's children is done."""
     me = os.getpid()
@@ -216,8 +219,11 @@ def main(argv: list[str]) -> int:
         signal.signal(sig, signal.SIG_IGN)  # only the engine's end decides when to sweep
     killed = watch(engine_pid, fd, ready_fd=sys.stdout.fileno(), verbose="--verbose" in argv)
     if killed:
-        print(f"probelab watchdog: engine {engine_pid} gone; killed {killed} leftover "
+        print(f"probelab watchdog: engine {engine_pid} gone; killed {len(killed)} leftover "
               "pod process(es)", file=sys.stderr)
+    if killed and "--verbose" in argv:
+        print(f"probelab watchdog: killed pids {' '.join(map(str, sorted(killed)))}",
+              file=sys.stderr)
     if remove_dir is not None:
         shutil.rmtree(remove_dir, ignore_errors=True)
     return 0
