@@ -28,12 +28,16 @@ ROOT = Path(__file__).resolve().parent.parent
 GOAL_S = 150.0
 
 
-def run_demo_process(flags: list[str], timeout_s: float = 3600.0,
-                     quiet: bool = False) -> tuple[float, int, dict | None]:
-    """Run `probelab demo FLAGS --json J`; return wall seconds, exit status and the JSON."""
+def run_demo_process(flags: list[str], timeout_s: float = 3600.0, quiet: bool = False,
+                     keep: Path | None = None) -> tuple[float, int, dict | None]:
+    """Run `probelab demo FLAGS --json J`; return wall seconds, exit status and the JSON.
+    With `keep`, the JSON and the HTML report are written there and stay (for a look at any
+    failure afterwards); otherwise they go to a temporary folder."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     with tempfile.TemporaryDirectory(prefix="probelab-bench-demo-") as tmp:
-        json_path, report = Path(tmp) / "demo.json", Path(tmp) / "report.html"
+        out = keep if keep is not None else Path(tmp)
+        out.mkdir(parents=True, exist_ok=True)
+        json_path, report = out / "demo.json", out / "report.html"
         argv = [sys.executable, "-m", "probelab", "demo", *flags,
                 "--report", str(report), "--json", str(json_path)]
         started = time.monotonic()

@@ -52,11 +52,14 @@ def spread(values: list[float]) -> str:
             f"(min / median / max of {len(values)})")
 
 
-def soak(repeat: int, keepalive: bool, quiet: bool) -> tuple[float, int, dict]:
+def soak(repeat: int, keepalive: bool, quiet: bool,
+         keep: Path | None = None) -> tuple[float, int, dict]:
     flag = "--keepalive" if keepalive else "--no-keepalive"
     print(f"== probelab demo --repeat {repeat} {flag}; {os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.2f}", flush=True)
-    wall, code, doc = run_demo_process(["--repeat", str(repeat), flag], quiet=quiet)
+    wall, code, doc = run_demo_process(
+        ["--repeat", str(repeat), flag], quiet=quiet,
+        keep=None if keep is None else keep / flag.lstrip("-"))
     if doc is None:
         raise SystemExit(f"probelab demo {flag} exited {code} without writing its JSON")
     return wall, code, summarize(doc["runs"])
@@ -94,12 +97,13 @@ def report(repeat: int, keepalive: bool, wall: float, code: int, summary: dict) 
     return rows
 
 
-def measure(repeat: int, settings: tuple[bool, ...], quiet: bool) -> list[dict]:
+def measure(repeat: int, settings: tuple[bool, ...], quiet: bool,
+            keep: Path | None = None) -> list[dict]:
     """One demo per setting; a failed setting is reported as such and the other still runs."""
     results, failures = [], []
     for keepalive in settings:
         try:
-            results.append((keepalive, *soak(repeat, keepalive, quiet)))
+            results.append((keepalive, *soak(repeat, keepalive, quiet, keep)))
         except SystemExit as exc:
             print(f"   {exc}", flush=True)
             failures.append((keepalive, str(exc)))
@@ -126,11 +130,13 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=10, help="matrix repetitions per setting")
     parser.add_argument("--keepalive", choices=("both", "on", "off"), default="both")
     parser.add_argument("--verbose", action="store_true", help="show the demo's own output")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="keep each setting's demo JSON and HTML report under DIR")
     args = parser.parse_args()
     if not 1 <= args.repeat <= 100:
         parser.error("--repeat must be between 1 and 100")
     settings = {"both": (True, False), "on": (True,), "off": (False,)}[args.keepalive]
-    measure(args.repeat, settings, quiet=not args.verbose)
+    measure(args.repeat, settings, quiet=not args.verbose, keep=args.keep)
     return 0
 
 
