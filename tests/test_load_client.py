@@ -78,6 +78,9 @@ def test_each_server_behaviour_gives_its_class(behaviour, status, expected) -> N
     result, server = run_against(behaviour, status)
     classes = Counter(r.outcome for r in result.records)
     assert classes == {expected: 6}
+    if expected is Outcome.CLOSED:  # every connection closed at its first request
+        assert {r.error for r in result.records} == {
+            "server closed the connection before any response byte"}
     assert server.requests == 6  # every request reached the server exactly once
 
 
@@ -145,6 +148,8 @@ def test_kept_idle_connection_is_reused_when_the_server_keeps_it() -> None:
 def test_request_sent_on_a_connection_then_closed_is_reported_not_retried() -> None:
     result, server = run_against(Behaviour.CLOSE_SECOND, requests=2, concurrency=1)
     assert [r.outcome for r in result.records] == [Outcome.OK, Outcome.CLOSED]
+    assert result.records[1].error == (
+        "server closed a reused keep-alive connection before any response byte")
     assert result.retries == 0
     assert server.connections == 1 and server.per_connection == [2]
 

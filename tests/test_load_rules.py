@@ -64,6 +64,8 @@ def test_classify(status, exc, expected) -> None:
         (None, ConnectionResetError(errno.ECONNRESET, "x"), "ECONNRESET: Connection reset by peer"),
         (None, ServerClosed(0), "server closed the connection before any response byte"),
         (None, ServerClosed(12), "server closed the connection after 12 bytes"),
+        (None, ServerClosed(0, reused=True),
+         "server closed a reused keep-alive connection before any response byte"),
         (None, TimeoutError(), "timed out"),
         (None, BadResponse("invalid HTTP response: x"), "BadResponse: invalid HTTP response: x"),
     ],

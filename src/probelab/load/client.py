@@ -155,7 +155,7 @@ class HttpConnection(asyncio.Protocol):
             if self._headers_done and not self._framed:
                 self._complete()  # a body delimited by the end of the connection
             else:
-                self._finish(ServerClosed(self.got))
+                self._finish(ServerClosed(self.got, self.requests > 1))
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -163,7 +163,7 @@ class HttpConnection(asyncio.Protocol):
             self.idle_closed = True
         self.closed = True
         if self.on_done is not None:
-            self._finish(exc if exc is not None else ServerClosed(self.got))
+            self._finish(exc if exc is not None else ServerClosed(self.got, self.requests > 1))
 
     # -- httptools callbacks ------------------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -322,5 +322,5 @@ class ConnectionPool:
             self._sweeper.cancel()
             self._sweeper = None
         for conn in list(self._open):
-            conn.fail(ServerClosed(conn.got))
+            conn.fail(ServerClosed(conn.got, conn.requests > 1))
         self._open.clear()

@@ -31,12 +31,18 @@ FAILURES: tuple[Outcome, ...] = tuple(o for o in Outcome if o is not Outcome.OK)
 
 
 class ServerClosed(ConnectionError):
-    """The server closed the connection (FIN) before the response was complete."""
+    """The server closed the connection (FIN) before the response was complete.
 
-    def __init__(self, got_bytes: int = 0) -> None:
+    `reused`: the request was not the connection's first. Worth telling apart: a close on a
+    reused keep-alive connection before any byte is the race of a server closing a connection
+    it saw as idle just as the request went out; on a new connection it is not."""
+
+    def __init__(self, got_bytes: int = 0, reused: bool = False) -> None:
         self.got_bytes = got_bytes
+        self.reused = reused
         what = "before any response byte" if got_bytes == 0 else f"after {got_bytes} bytes"
-        super().__init__(f"server closed the connection {what}")
+        which = "a reused keep-alive connection" if reused else "the connection"
+        super().__init__(f"server closed {which} {what}")
 
 
 class BadResponse(Exception):
