@@ -179,3 +179,32 @@ def test_abort_all_resets_live_connections(loop: str) -> None:
             writer.close()
             await until(lambda: backs[0].lost, what="the backend side was closed too")
     run(main(), loop)
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_bytes_and_eof_that_arrive_before_the_backend_connects_are_kept(loop, monkeypatch) -> None:
+    """uvloop can deliver a read that raced with `pause_reading()` in `connection_made`, before
+    the backend is connected (seen in `make bench`: 21k errors, every such request lost). The
+    race is made certain here: each accepted client "receives" bytes and an EOF at once."""
+    from probelab.engine import proxy_dataplane
+
+    made = proxy_dataplane._Client.connection_made
+
+    def early_read(self, transport) -> None:  # type: ignore[no-untyped-def]
+        made(self, transport)
+        assert self.peer is None  # still connecting
+        self.data_received(b"early:")
+        self.eof_received()
+
+    monkeypatch.setattr(proxy_dataplane._Client, "connection_made", early_read)
+
+    async def main() -> None:
+        async with backends(1) as backs, plane_on(Route("t", endpoints(*backs))) as (plane, port):
+            reader, writer = await asyncio.open_connection(HOST, port)
+            got = await asyncio.wait_for(reader.read(), 10)  # until the proxy's EOF
+            writer.close()
+            # the backend echoed the early bytes, then saw the EOF (its "bye")
+            assert got == b"b1\nearly:bye\n"
+            assert backs[0].received == len(b"early:")
+            assert plane.stats.spliced == 1
+    run(main(), loop)
