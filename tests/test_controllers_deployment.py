@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from controllers_support import NAMESPACE, deployment
 from probelab.engine.clock import rfc3339
 from probelab.engine.controllers import deployment_util as du
-from probelab.engine.controllers.deployment import plan_deployment
+from probelab.engine.controllers.rollout import plan_deployment
 
 NOW = 1_700_000_000.0
 
