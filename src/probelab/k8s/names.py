@@ -26,37 +26,39 @@ _PORT_NAME_LETTER = re.compile(r"[a-z]")
 _ENV_NAME = re.compile(r"^[ -<>-~]+$")  # printable ASCII except '=' (RelaxedEnvironmentVariable)
 
 
-def dns1123_label(value: str) -> list[str]:
+def _length_and_pattern(value: str, max_len: int, pattern: re.Pattern[str],
+                        message: str) -> list[str]:
+    """The shape of most checks: a length limit and a pattern, each with its own problem."""
     problems = []
-    if len(value) > DNS1123_LABEL_MAX:
-        problems.append(f"must be no more than {DNS1123_LABEL_MAX} characters")
-    if not _DNS1123_LABEL.match(value):
-        problems.append("a lowercase RFC 1123 label must consist of lower case alphanumeric "
-                        "characters or '-', and must start and end with an alphanumeric "
-                        "character (e.g. 'my-name' or '123-abc')")
+    if len(value) > max_len:
+        problems.append(f"must be no more than {max_len} characters")
+    if not pattern.match(value):
+        problems.append(message)
     return problems
+
+
+def dns1123_label(value: str) -> list[str]:
+    return _length_and_pattern(
+        value, DNS1123_LABEL_MAX, _DNS1123_LABEL,
+        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
+        "'-', and must start and end with an alphanumeric character (e.g. 'my-name' or "
+        "'123-abc')")
 
 
 def dns1123_subdomain(value: str) -> list[str]:
-    problems = []
-    if len(value) > DNS1123_SUBDOMAIN_MAX:
-        problems.append(f"must be no more than {DNS1123_SUBDOMAIN_MAX} characters")
-    if not _DNS1123_SUBDOMAIN.match(value):
-        problems.append("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-                        "characters, '-' or '.', and must start and end with an alphanumeric "
-                        "character (e.g. 'example.com')")
-    return problems
+    return _length_and_pattern(
+        value, DNS1123_SUBDOMAIN_MAX, _DNS1123_SUBDOMAIN,
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+        "'-' or '.', and must start and end with an alphanumeric character (e.g. "
+        "'example.com')")
 
 
 def dns1035_label(value: str) -> list[str]:
-    problems = []
-    if len(value) > DNS1123_LABEL_MAX:
-        problems.append(f"must be no more than {DNS1123_LABEL_MAX} characters")
-    if not _DNS1035_LABEL.match(value):
-        problems.append("a DNS-1035 label must consist of lower case alphanumeric characters "
-                        "or '-', start with an alphabetic character, and end with an "
-                        "alphanumeric character (e.g. 'my-name' or 'abc-123')")
-    return problems
+    return _length_and_pattern(
+        value, DNS1123_LABEL_MAX, _DNS1035_LABEL,
+        "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start "
+        "with an alphabetic character, and end with an alphanumeric character (e.g. "
+        "'my-name' or 'abc-123')")
 
 
 def qualified_name(value: str) -> list[str]:
@@ -70,24 +72,19 @@ def qualified_name(value: str) -> list[str]:
     if not name:
         problems.append("name part must be non-empty")
         return problems
-    if len(name) > QUALIFIED_NAME_MAX:
-        problems.append(f"name part must be no more than {QUALIFIED_NAME_MAX} characters")
-    if not _QUALIFIED_NAME.match(name):
-        problems.append("name part must consist of alphanumeric characters, '-', '_' or '.', "
-                        "and must start and end with an alphanumeric character "
-                        "(e.g. 'MyName', 'my.name' or '123-abc')")
+    problems.extend("name part " + p for p in _length_and_pattern(
+        name, QUALIFIED_NAME_MAX, _QUALIFIED_NAME,
+        "must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
+        "with an alphanumeric character (e.g. 'MyName', 'my.name' or '123-abc')"))
     return problems
 
 
 def label_value(value: str) -> list[str]:
-    problems = []
-    if len(value) > LABEL_VALUE_MAX:
-        problems.append(f"must be no more than {LABEL_VALUE_MAX} characters")
-    if not _LABEL_VALUE.match(value):
-        problems.append("a valid label must be an empty string or consist of alphanumeric "
-                        "characters, '-', '_' or '.', and must start and end with an "
-                        "alphanumeric character (e.g. 'MyValue' or 'my_value')")
-    return problems
+    return _length_and_pattern(
+        value, LABEL_VALUE_MAX, _LABEL_VALUE,
+        "a valid label must be an empty string or consist of alphanumeric characters, '-', "
+        "'_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue' "
+        "or 'my_value')")
 
 
 def port_name(value: str) -> list[str]:
