@@ -126,6 +126,21 @@ DEPLOYMENT_CASES = [
     ("spec.strategy", {"rollingUpdate": {"maxUnavailable": "150%"}},
      "spec.strategy.rollingUpdate.maxUnavailable", Reason.INVALID, "100%"),
     ("spec.revisionHistoryLimit", -1, "spec.revisionHistoryLimit", Reason.INVALID, ">= 0"),
+    # list fields: a value that is not a list, an item that is not an object
+    (f"{C0}.env", {"A": "x"}, f"{C0}.env", Reason.INVALID, "must be a list"),
+    (f"{C0}.env", ["A=x"], f"{C0}.env[0]", Reason.INVALID, "must be an object"),
+    (f"{C0}.ports", [8080], f"{C0}.ports[0]", Reason.INVALID, "must be an object"),
+    (f"{C0}.volumeMounts", "/data", f"{C0}.volumeMounts", Reason.INVALID, "must be a list"),
+    ("spec.template.spec.volumes", [None, 1], "spec.template.spec.volumes[1]", Reason.INVALID,
+     "must be an object"),
+    ("spec.template.spec.initContainers", {}, "spec.template.spec.initContainers",
+     Reason.INVALID, "must be a list"),
+    ("spec.template.spec.containers", ["web"], "spec.template.spec.containers[0]",
+     Reason.INVALID, "must be an object"),
+    ("spec.selector.matchExpressions", "app=web", "spec.selector.matchExpressions",
+     Reason.INVALID, "must be a list"),
+    ("spec.selector.matchExpressions", [3], "spec.selector.matchExpressions[0]",
+     Reason.INVALID, "must be an object"),
     ("spec.minReadySeconds", 700, "spec.progressDeadlineSeconds", Reason.INVALID,
      "greater than minReadySeconds"),
 ]
@@ -251,6 +266,9 @@ def test_endpoint_slice_needs_an_address_type() -> None:
            "metadata": {"name": "web-abc"}, "endpoints": [{"addresses": []}]}
     assert [(e.field, e.reason) for e in errors_of(eps)] == [
         ("addressType", Reason.REQUIRED), ("endpoints[0].addresses", Reason.REQUIRED)]
+    eps["endpoints"] = [{"addresses": ["127.0.0.1"]}, "127.0.0.2"]
+    assert [(e.field, e.reason) for e in errors_of(eps)] == [
+        ("addressType", Reason.REQUIRED), ("endpoints[1]", Reason.INVALID)]
 
 
 def test_wrong_types_are_errors_not_exceptions() -> None:

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -58,6 +58,20 @@ class Checker:
 
     def invalid(self, path: str, value: Any, detail: str) -> None:
         self.errors.append(FieldError(path, detail, Reason.INVALID, value))
+
+    def objects(self, path: str, value: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(path of the item, item) for each object of an optional list field; a value that
+        is not a list, or an item that is not an object, is reported and skipped."""
+        if value is None:
+            return
+        if not isinstance(value, list):
+            self.invalid(path, value, "must be a list")
+            return
+        for i, item in enumerate(value):
+            if isinstance(item, dict):
+                yield f"{path}[{i}]", item
+            else:
+                self.invalid(f"{path}[{i}]", item, "must be an object")
 
     def required(self, path: str, detail: str = "") -> None:
         message = f"Required value: {detail}" if detail else "Required value"

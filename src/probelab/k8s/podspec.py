@@ -41,32 +41,13 @@ def validate_pod_spec(check: Checker, path: str, spec: Obj) -> None:
         check.required(f"{path}.containers", "")
     seen: set[str] = set()
     for key in ("initContainers", "containers"):
-        value = spec.get(key)
-        if value is None:
-            continue
-        if not isinstance(value, list):
-            check.invalid(f"{path}.{key}", value, "must be a list")
-            continue
-        for i, container in enumerate(value):
-            at = f"{path}.{key}[{i}]"
-            if not isinstance(container, dict):
-                check.invalid(at, container, "must be an object")
-                continue
+        for at, container in check.objects(f"{path}.{key}", spec.get(key)):
             _container(check, at, container, seen, volumes, grace_s)
 
 
 def _volumes(check: Checker, path: str, value: Any) -> set[str]:
     found: set[str] = set()
-    if value is None:
-        return found
-    if not isinstance(value, list):
-        check.invalid(path, value, "must be a list")
-        return found
-    for i, volume in enumerate(value):
-        at = f"{path}[{i}]"
-        if not isinstance(volume, dict):
-            check.invalid(at, volume, "must be an object")
-            continue
+    for at, volume in check.objects(path, value):
         name = volume.get("name")
         if not name:
             check.required(f"{at}.name", "")
@@ -129,17 +110,8 @@ def _strings(check: Checker, path: str, value: Any) -> None:
 
 def _ports(check: Checker, path: str, value: Any) -> None:
     """`validateContainerPorts`: numbers in range, names unique IANA names, known protocols."""
-    if value is None:
-        return
-    if not isinstance(value, list):
-        check.invalid(path, value, "must be a list")
-        return
     seen_names: set[str] = set()
-    for i, port in enumerate(value):
-        at = f"{path}[{i}]"
-        if not isinstance(port, dict):
-            check.invalid(at, port, "must be an object")
-            continue
+    for at, port in check.objects(path, value):
         name = port.get("name")
         if name not in (None, "") and check.name(f"{at}.name", name, names.port_name):
             if name in seen_names:
@@ -155,16 +127,7 @@ def _ports(check: Checker, path: str, value: Any) -> None:
 
 
 def _env(check: Checker, path: str, value: Any) -> None:
-    if value is None:
-        return
-    if not isinstance(value, list):
-        check.invalid(path, value, "must be a list")
-        return
-    for i, var in enumerate(value):
-        at = f"{path}[{i}]"
-        if not isinstance(var, dict):
-            check.invalid(at, var, "must be an object")
-            continue
+    for at, var in check.objects(path, value):
         name = var.get("name")
         if not name:
             check.required(f"{at}.name", "")
@@ -184,16 +147,7 @@ def _env(check: Checker, path: str, value: Any) -> None:
 
 
 def _mounts(check: Checker, path: str, value: Any, volumes: set[str]) -> None:
-    if value is None:
-        return
-    if not isinstance(value, list):
-        check.invalid(path, value, "must be a list")
-        return
-    for i, mount in enumerate(value):
-        at = f"{path}[{i}]"
-        if not isinstance(mount, dict):
-            check.invalid(at, mount, "must be an object")
-            continue
+    for at, mount in check.objects(path, value):
         name = mount.get("name")
         if not name:
             check.required(f"{at}.name", "")

@@ -177,17 +177,7 @@ def _workload(check: Checker, spec: Obj, old: Obj | None, kind: str) -> None:
 
 def label_selector(check: Checker, path: str, selector: Obj) -> None:
     labels(check, f"{path}.matchLabels", selector.get("matchLabels"))
-    exprs = selector.get("matchExpressions")
-    if exprs is None:
-        return
-    if not isinstance(exprs, list):
-        check.invalid(f"{path}.matchExpressions", exprs, "must be a list")
-        return
-    for i, expr in enumerate(exprs):
-        at = f"{path}.matchExpressions[{i}]"
-        if not isinstance(expr, dict):
-            check.invalid(at, expr, "must be an object")
-            continue
+    for at, expr in check.objects(f"{path}.matchExpressions", selector.get("matchExpressions")):
         op, values = expr.get("operator"), expr.get("values")
         if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
             check.not_supported(f"{at}.operator", op, ("In", "NotIn", "Exists", "DoesNotExist"))
@@ -405,17 +395,9 @@ def _endpoint_slice(check: Checker, obj: Obj, old: Obj | None) -> None:
         check.required("addressType", "")
     elif family not in ("IPv4", "IPv6", "FQDN"):
         check.not_supported("addressType", family, ("FQDN", "IPv4", "IPv6"))
-    endpoints = obj.get("endpoints")
-    if endpoints is None:
-        return
-    if not isinstance(endpoints, list):
-        check.invalid("endpoints", endpoints, "must be a list")
-        return
-    for i, endpoint in enumerate(endpoints):
-        if not isinstance(endpoint, dict):
-            check.invalid(f"endpoints[{i}]", endpoint, "must be an object")
-        elif not endpoint.get("addresses"):
-            check.required(f"endpoints[{i}].addresses", "must contain at least 1 address")
+    for at, endpoint in check.objects("endpoints", obj.get("endpoints")):
+        if not endpoint.get("addresses"):
+            check.required(f"{at}.addresses", "must contain at least 1 address")
 
 
 _RULES: dict[str, _KindRules] = {
