@@ -32,13 +32,14 @@ SCENARIOS = ("scale-down", "rolling-update")
 
 def summarize(runs: list[dict]) -> dict:
     """Totals per (variant, scenario) from the demo JSON's run records."""
-    out: dict = defaultdict(lambda: {"runs": 0, "requests": 0, "failed": 0,
+    out: dict = defaultdict(lambda: {"runs": 0, "requests": 0, "failed": 0, "resent": 0,
                                      "runs_failed": 0, "rollout_s": []})
     for r in runs:
         s = out[(r["variant"], r["scenario"])]
         s["runs"] += 1
         s["requests"] += r["requests"]
         s["failed"] += r["failed"]
+        s["resent"] += r.get("resent", 0)
         s["runs_failed"] += 1 if r["failed"] else 0
         if r.get("action_at_s") is not None and r.get("rollout_done_at_s") is not None:
             s["rollout_s"].append(r["rollout_done_at_s"] - r["action_at_s"])
@@ -74,8 +75,8 @@ def report(repeat: int, keepalive: bool, wall: float, code: int, summary: dict) 
         w = summary.get(("withprobes", scenario))
         if w:
             print(f"  withprobes {scenario}: {w['failed']} failed of {w['requests']} requests "
-                  f"({w['runs_failed']}/{w['runs']} runs with failures); rollout "
-                  f"{spread(w['rollout_s'])}")
+                  f"({w['runs_failed']}/{w['runs']} runs with failures; {w['resent']} resent "
+                  f"after the keep-alive race); rollout {spread(w['rollout_s'])}")
             rows.append({"bench": bench, "metric": f"withprobes {scenario}: failed requests",
                          "value": w["failed"], "unit": f"of {w['requests']}",
                          "baseline": "goal 0", "ratio": None})

@@ -25,6 +25,7 @@ class Behaviour(Enum):
     HANG = "hang"  # read the request, never answer
     HOLD = "hold"  # read the request, answer when `release` is set
     CLOSE_SECOND = "close_second"  # answer the first request of a connection, close on the next
+    RESET_SECOND = "reset_second"  # answer the first request of a connection, reset on the next
     CLOSE_IDLE = "close_idle"  # answer; while `close_idle` is set, close idle connections
     CONNECTION_CLOSE = "connection_close"  # answer with `Connection: close`, then close
     CHUNKED = "chunked"  # a chunked response
@@ -115,7 +116,8 @@ class LoopServer:
                     return
             elif not await self._read_request(reader, index):
                 return
-            if b is Behaviour.RESET:
+            if b is Behaviour.RESET or (b is Behaviour.RESET_SECOND and
+                                        self.per_connection[index] > 1):
                 sock = writer.get_extra_info("socket")
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 writer.transport.abort()

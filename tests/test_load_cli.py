@@ -36,6 +36,23 @@ def test_json_summary_and_series(tmp_path) -> None:
     assert "http_5xx" in proc.stdout and "web-1: 30" in proc.stdout
 
 
+def test_keep_alive_race_is_resent_and_told_or_with_no_resend_reported(tmp_path) -> None:
+    out = tmp_path / "run.json"
+    with thread_server(Behaviour.CLOSE_SECOND) as server:
+        proc = run_probelab("load", "-n", "3", "-c", "1", "--json", str(out), server.url)
+        assert proc.returncode == 0, proc.stderr
+        doc = json.loads(out.read_text())
+        assert (doc["ok"], doc["resent_after_keepalive_race"]) == (3, 2)
+        assert "2 requests met the keep-alive race" in " ".join(proc.stdout.split())
+        proc = run_probelab("load", "-n", "2", "-c", "1", "--no-resend", "--json", str(out),
+                            server.url)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    assert (doc["by_class"]["closed"], doc["resent_after_keepalive_race"]) == (1, 0)
+    assert doc["error_examples"]["closed"] == (
+        "server closed a reused keep-alive connection before any response byte")
+
+
 def test_csv_has_one_row_per_request_failures_included(tmp_path) -> None:
     out = tmp_path / "run.csv"
     proc = run_probelab("load", "-n", "7", "-c", "2", "--csv", str(out),

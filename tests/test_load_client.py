@@ -145,13 +145,34 @@ def test_kept_idle_connection_is_reused_when_the_server_keeps_it() -> None:
     assert result.retries == 0 and server.per_connection == [3]
 
 
-def test_request_sent_on_a_connection_then_closed_is_reported_not_retried() -> None:
-    result, server = run_against(Behaviour.CLOSE_SECOND, requests=2, concurrency=1)
-    assert [r.outcome for r in result.records] == [Outcome.OK, Outcome.CLOSED]
-    assert result.records[1].error == (
-        "server closed a reused keep-alive connection before any response byte")
-    assert result.retries == 0
+@pytest.mark.parametrize("behaviour", [Behaviour.CLOSE_SECOND, Behaviour.RESET_SECOND])
+def test_the_keep_alive_race_is_sent_again_once_on_a_new_connection(behaviour) -> None:
+    """The server takes the second request of each connection and closes (or resets) it
+    without a byte: the race of an idle close meeting a reused connection. Each such request
+    goes once more on a new connection, whose first request the server answers."""
+    result, server = run_against(behaviour, requests=4, concurrency=1)
+    assert [r.outcome for r in result.records] == [Outcome.OK] * 4
+    assert (result.resent, result.retries) == (3, 0)
+    assert server.per_connection == [2, 2, 2, 1]  # each raced request was read twice
+
+
+@pytest.mark.parametrize(("behaviour", "failed"), [(Behaviour.CLOSE_SECOND, Outcome.CLOSED),
+                                                   (Behaviour.RESET_SECOND, Outcome.RESET)])
+def test_with_no_resend_the_race_is_reported(behaviour, failed) -> None:
+    result, server = run_against(behaviour, requests=2, concurrency=1, resend_reused=False)
+    assert [r.outcome for r in result.records] == [Outcome.OK, failed]
+    if failed is Outcome.CLOSED:
+        assert result.records[1].error == (
+            "server closed a reused keep-alive connection before any response byte")
+    assert (result.resent, result.retries) == (0, 0)
     assert server.connections == 1 and server.per_connection == [2]
+
+
+def test_a_method_not_safe_to_repeat_is_never_sent_again() -> None:
+    result, server = run_against(Behaviour.CLOSE_SECOND, requests=2, concurrency=1,
+                                 method="POST")
+    assert [r.outcome for r in result.records] == [Outcome.OK, Outcome.CLOSED]
+    assert result.resent == 0 and server.per_connection == [2]
 
 
 def test_failures_on_fresh_connections_are_never_retried() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from probelab.commands.load import parse_duration
 from probelab.errors import UsageError
-from probelab.load.client import retry_on_fresh_connection
+from probelab.load.client import retry_after_failure, retry_on_fresh_connection
 from probelab.load.config import LoadConfig, parse_header, parse_url, request_bytes
 from probelab.load.outcome import BadResponse, Outcome, ServerClosed, classify, describe
 from probelab.load.records import Record, RecordLog
@@ -86,6 +86,24 @@ def test_describe_is_stable(status, exc, message) -> None:
 )
 def test_retry_rule(reused, closed_idle, written, retry) -> None:
     assert retry_on_fresh_connection(reused, closed_idle, written) is retry
+
+
+@pytest.mark.parametrize(
+    ("reused", "got", "exc", "again"),
+    [
+        (True, 0, ServerClosed(0, reused=True), True),  # the keep-alive race
+        (True, 0, ConnectionResetError(errno.ECONNRESET, "reset"), True),
+        (True, 0, BrokenPipeError(errno.EPIPE, "pipe"), True),
+        (False, 0, ServerClosed(0), False),  # a new connection's first request: the server
+        (False, 0, ConnectionResetError(errno.ECONNRESET, "reset"), False),
+        (True, 120, ServerClosed(120, reused=True), False),  # part of a response came
+        (True, 0, TimeoutError("no response"), False),  # a slow server is not a race
+        (True, 0, ConnectionRefusedError(errno.ECONNREFUSED, "refused"), False),
+        (True, 0, BadResponse("garbage"), False),
+    ],
+)
+def test_resend_rule(reused, got, exc, again) -> None:
+    assert retry_after_failure(reused, got, exc) is again
 
 
 @pytest.mark.parametrize(

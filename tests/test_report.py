@@ -34,6 +34,20 @@ def test_zero_failures_sentence_and_verdict() -> None:
     assert verdict([run]) == (True, "every withprobes run had zero failures (1 of 1)")
 
 
+def test_resent_requests_are_told_in_the_sentence() -> None:
+    run = make_run("withprobes", {})
+    run.resent = 2
+    assert explain(run) == (
+        "All 1000 requests succeeded during scale 10→3. 2 requests met the keep-alive race (a "
+        "reused connection closed before any response byte) and went once more on a new "
+        "connection, as hey and browsers do.")
+    run = make_run("noprobes", {"reset": [3.5]}, [PodMark(3.0, "web-a", PodStep.SIGTERM)])
+    run.resent = 1
+    assert explain(run).endswith(". 1 request met the keep-alive race (a reused connection "
+                                 "closed before any response byte) and went once more on a "
+                                 "new connection, as hey and browsers do.")
+
+
 def test_termination_race_is_named_with_counts_and_times() -> None:
     marks = [PodMark(3.2, "web-a", PodStep.TERMINATING), PodMark(3.3, "web-a", PodStep.SIGTERM)]
     run = make_run("noprobes", {"refused": [3.5, 4.25], "reset": [3.9]}, marks)

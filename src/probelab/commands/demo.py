@@ -23,6 +23,9 @@ def _choice(enum_cls, value: str) -> tuple:
               show_default=True, help="Requests per second sent during each run (open model).")
 @click.option("--keepalive/--no-keepalive", default=True, show_default=True,
               help="Reuse connections (like browsers) or open one per request.")
+@click.option("--no-resend", is_flag=True,
+              help="Count the keep-alive race as failures instead of sending the request once "
+                   "more on a new connection, as hey and browsers do (see docs/load.md).")
 @click.option("--context", default=None,
               help="Kubeconfig context of a real cluster. Without it, a local engine is started.")
 @click.option("--kubeconfig", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -47,7 +50,8 @@ def _choice(enum_cls, value: str) -> tuple:
               default=1.0, show_default=True,
               help="Local engine: how long the proxy lags the endpoints controller (s).")
 @click.option("--seed", type=int, default=None, help="Seed for the local engine's choices.")
-def command(variant: str, scenario: str, rate_rps: float, keepalive: bool, context: str | None,
+def command(variant: str, scenario: str, rate_rps: float, keepalive: bool, no_resend: bool,
+            context: str | None,
             kubeconfig: Path | None, url: str | None, manifests_dir: Path | None,
             image_repo: str, report_path: Path, json_path: Path | None, repeat: int,
             endpoint_delay_s: float, seed: int | None) -> None:
@@ -69,7 +73,8 @@ def command(variant: str, scenario: str, rate_rps: float, keepalive: bool, conte
 
     config = DemoConfig(
         variants=_choice(Variant, variant), scenarios=_choice(Scenario, scenario),
-        rate_rps=rate_rps, keepalive=keepalive, context=context, kubeconfig=kubeconfig,
+        rate_rps=rate_rps, keepalive=keepalive, resend=not no_resend, context=context,
+        kubeconfig=kubeconfig,
         url=url, manifests_dir=manifests_dir, image_repo=image_repo, repeat=repeat,
         endpoint_delay_s=endpoint_delay_s, seed=seed,
     )

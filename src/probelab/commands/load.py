@@ -61,6 +61,10 @@ def parse_duration(text: str) -> float:
 @click.option("-H", "headers", multiple=True, metavar="'NAME: VALUE'",
               help="Extra request header (repeatable).")
 @click.option("--disable-keepalive", is_flag=True, help="A new connection for every request.")
+@click.option("--no-resend", is_flag=True,
+              help="Report the keep-alive race as failures: by default a GET/HEAD whose reused "
+                   "connection the server closed before any response byte is sent once more "
+                   "on a new connection (counted), as hey and browsers do.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the summary and the per-second series as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -69,7 +73,8 @@ def parse_duration(text: str) -> float:
 @click.option("--no-progress", is_flag=True, help="No progress bar, even on a terminal.")
 def command(url: str, requests: int | None, concurrency: int, duration: str | None,
             rate: float | None, timeout: float, method: str, headers: tuple[str, ...],
-            disable_keepalive: bool, json_path: Path | None, csv_path: Path | None,
+            disable_keepalive: bool, no_resend: bool, json_path: Path | None,
+            csv_path: Path | None,
             fail_on_error: bool, no_progress: bool) -> None:
     """Send HTTP load to URL and classify every failed request.
 
@@ -83,6 +88,7 @@ def command(url: str, requests: int | None, concurrency: int, duration: str | No
         url=url, requests=requests, concurrency=concurrency, duration_s=duration_s,
         rate_rps=rate, timeout_s=timeout, method=method.upper(),
         headers=tuple(parse_header(h) for h in headers), disable_keepalive=disable_keepalive,
+        resend_reused=not no_resend,
     )
     for path in (json_path, csv_path):
         if path is not None:
@@ -91,6 +97,7 @@ def command(url: str, requests: int | None, concurrency: int, duration: str | No
     show_bar = console.is_terminal and not no_progress
     result = _run(config, console if show_bar else None)
     summary = summarize(result.records, result.elapsed_s, retries=result.retries,
+                        resent=result.resent,
                         connections=result.connections, interrupted=result.interrupted,
                         abandoned=result.abandoned, cpu_s=result.cpu_s)
     if json_path is not None:

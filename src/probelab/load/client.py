@@ -11,10 +11,16 @@ Failures reach the caller as the socket exceptions the loop produced, or `Server
 enforced by one sweeper task per pool (precision: `sweep_interval_s`), not a timer per
 request, which would cost more than the request itself.
 
-Keep-alive rule (as browsers and Go's transport do): a kept connection the server closed while
-it sat idle (`idle_closed`) is detected before anything is written on it; the request then goes
-to a fresh connection, once, and the pool's `retries` counts it. A request that was written is
-never retried: if the server closes after that, the caller sees `closed` or `reset`.
+Keep-alive rules (as browsers and Go's transport, and so hey, do):
+* a kept connection the server closed while it sat idle (`idle_closed`) is detected before
+  anything is written on it; the request then goes to a fresh connection, once, and the pool's
+  `retries` counts it;
+* a request written on a reused connection that the server closed or reset before any
+  response byte came is sent again on a fresh connection, once, when its method is safe to
+  repeat (`retry_after_failure`); the pool's `resent` counts it. The server saw that
+  connection as idle and closed it as the request was on its way: the HTTP/1.1 keep-alive race
+  (RFC 9112 §9.3.1). `resend_reused=False` turns this off and shows those races as failures.
+Anything else that fails after the request was written is reported, never retried.
 """
 
 from __future__ import annotations
@@ -38,6 +44,20 @@ _FRAMING = (b"content-length", b"transfer-encoding")
 def retry_on_fresh_connection(reused: bool, closed_while_idle: bool, written: bool) -> bool:
     """The one case a request is retried: its pooled connection died idle and nothing was sent."""
     return reused and closed_while_idle and not written
+
+
+# What Go's transport sends again by itself (Request.isReplayable): the safe methods.
+REPLAYABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+def retry_after_failure(reused: bool, got_bytes: int, exc: BaseException) -> bool:
+    """Whether a failed request, already written, is the keep-alive race and may go again: on
+    a reused connection, closed or reset before any response byte (Go's `shouldRetryRequest`:
+    a reused connection, and the read of the first response byte failed). A first request on
+    a connection, a partial response or a timeout says something about the server: reported.
+    The caller also checks the method (`REPLAYABLE_METHODS`) and that it is the first try."""
+    return reused and got_bytes == 0 and isinstance(
+        exc, (ServerClosed, ConnectionResetError, BrokenPipeError))
 
 
 # Idle time after which a pooled connection is polled for a pending close before reuse.
@@ -222,7 +242,8 @@ class ConnectionPool:
     """Connections to one address: opens them, times out their requests, counts them.
 
     The schedulers' slots (`scheduler.Slot`) each keep one connection and apply the keep-alive
-    rule with `retry_on_fresh_connection`; `retries` counts what they retried.
+    rules with `retry_on_fresh_connection` and `retry_after_failure`; `retries` and `resent`
+    count what they sent again.
     """
 
     def __init__(
@@ -233,6 +254,7 @@ class ConnectionPool:
         *,
         keepalive: bool = True,
         head_only: bool = False,
+        resend_reused: bool = True,
         sweep_interval_s: float = 0.05,
     ) -> None:
         self.host, self.port = host, port
@@ -240,7 +262,9 @@ class ConnectionPool:
         self.keepalive = keepalive
         self.head_only = head_only
         self.sweep_interval_s = sweep_interval_s
+        self.resend_reused = resend_reused  # the request's method is replayable, and allowed
         self.retries = 0  # requests moved to a fresh connection (pooled one closed while idle)
+        self.resent = 0  # requests sent again after the keep-alive race (retry_after_failure)
         self.opened = 0  # connections opened
         self._open: set[HttpConnection] = set()  # every connection not yet seen closed
         self._address: tuple[int, str] | None = None

@@ -43,6 +43,7 @@ class LoadConfig:
     method: str = "GET"
     headers: tuple[tuple[str, str], ...] = ()
     disable_keepalive: bool = False
+    resend_reused: bool = True  # send again after the keep-alive race (safe methods only)
     target: Target = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

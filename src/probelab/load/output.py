@@ -94,6 +94,11 @@ def render_summary(console: Console, summary: dict[str, Any]) -> None:
     if summary["retried_on_fresh_connection"]:
         notes.append(f"{summary['retried_on_fresh_connection']} requests found their pooled "
                      "connection closed by the server while idle and were sent on a fresh one")
+    if summary["resent_after_keepalive_race"]:
+        notes.append(f"{summary['resent_after_keepalive_race']} requests met the keep-alive "
+                     "race (the server closed their reused connection before any response "
+                     "byte) and were sent once more on a new connection; --no-resend counts "
+                     "them as failures")
     if summary["abandoned_in_flight"]:
         notes.append(f"{summary['abandoned_in_flight']} requests still in flight at the stop "
                      "were abandoned (not counted)")

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from probelab.load.client import ConnectionPool
+from probelab.load.client import REPLAYABLE_METHODS, ConnectionPool
 from probelab.load.config import LoadConfig, request_bytes
 from probelab.load.records import Record, RecordLog
 from probelab.load.scheduler import closed_model, open_model
@@ -28,6 +28,7 @@ class LoadResult:
     started_at: float  # wall clock (epoch seconds) of the start
     elapsed_s: float  # from the start until the last request ended or was abandoned
     retries: int  # requests moved to a fresh connection: their pooled one died idle
+    resent: int  # requests sent again on a fresh connection after the keep-alive race
     connections: int  # connections opened
     interrupted: bool  # stopped by the stop event (Ctrl-C, the demo) before its bounds
     abandoned: int  # requests in flight when the stop grace ran out
@@ -56,6 +57,7 @@ async def run_load(
         request_bytes(config),
         keepalive=not config.disable_keepalive,
         head_only=config.method == "HEAD",
+        resend_reused=config.resend_reused and config.method in REPLAYABLE_METHODS,
         sweep_interval_s=min(0.05, config.timeout_s / 10),
     )
     await pool.start()
@@ -85,6 +87,7 @@ async def run_load(
         started_at=started_at,
         elapsed_s=time.perf_counter() - start,
         retries=pool.retries,
+        resent=pool.resent,
         connections=pool.opened,
         interrupted=interrupted,
         abandoned=abandoned,

@@ -23,7 +23,12 @@ from collections import deque
 from collections.abc import Callable
 from time import perf_counter
 
-from probelab.load.client import ConnectionPool, HttpConnection, retry_on_fresh_connection
+from probelab.load.client import (
+    ConnectionPool,
+    HttpConnection,
+    retry_after_failure,
+    retry_on_fresh_connection,
+)
 from probelab.load.config import LoadConfig
 from probelab.load.records import RecordLog
 
@@ -86,7 +91,7 @@ class Slot:
     """
 
     __slots__ = ("after", "callback", "conn", "connecting", "halted", "log", "pool", "request",
-                 "start", "t0", "timeout_s")
+                 "resent", "start", "t0", "timeout_s")
 
     def __init__(self, pool: ConnectionPool, log: RecordLog, timeout_s: float, start: float,
                  after: Callable[[Slot, float], None]) -> None:
@@ -97,10 +102,12 @@ class Slot:
         self.conn: HttpConnection | None = None
         self.connecting: asyncio.Task[None] | None = None
         self.halted = False  # the run was cancelled: results arriving now are not recorded
+        self.resent = False  # the current request already went again (keep-alive race)
         self.callback = self.on_done  # bound once, not once per request
 
     def run(self, t0: float) -> None:
         self.t0 = t0
+        self.resent = False
         conn = self.conn
         if conn is not None and (conn.closed or conn.closed_while_idle(time.perf_counter())):
             if retry_on_fresh_connection(conn.requests > 0, conn.idle_closed, False):
@@ -127,6 +134,15 @@ class Slot:
 
     def on_done(self, conn: HttpConnection | None, exc: BaseException | None) -> None:
         if self.halted:
+            return
+        if exc is not None and conn is not None and self.pool.resend_reused \
+                and not self.resent and retry_after_failure(conn.requests > 1, conn.got, exc):
+            # The keep-alive race: the same request on a fresh connection, within its deadline
+            # (its latency still counts from t0).
+            self.resent = True
+            self.pool.resent += 1
+            self.conn = None
+            self.connecting = asyncio.get_running_loop().create_task(self._connect_and_send())
             return
         t0 = self.t0
         now = perf_counter()

@@ -75,6 +75,9 @@ class RunRecord:
     latency_ms: dict[str, float] = field(default_factory=dict)  # p50, p90, p99, max
     local_engine: bool = True
     notes: list[str] = field(default_factory=list)
+    # Requests the load client sent once more after the keep-alive race (see docs/load.md):
+    # they count by their second try's outcome; told in the run's sentence.
+    resent: int = 0
 
     @property
     def requests(self) -> int:

@@ -65,13 +65,21 @@ def _cause(run: RunRecord, times: list[float]) -> str:
     return "new pods got traffic before they listened (ready without a readiness probe)"
 
 
+def _resent(run: RunRecord) -> str:
+    if not run.resent:
+        return ""
+    return (f" {run.resent} request{'s' if run.resent > 1 else ''} met the keep-alive race (a "
+            "reused connection closed before any response byte) and went once more on a new "
+            "connection, as hey and browsers do.")
+
+
 def explain(run: RunRecord) -> str:
-    """One sentence on what happened in the run."""
+    """One sentence on what happened in the run (and one more when requests were resent)."""
     if run.requests == 0:
         return "No requests were sent."
     if run.failed == 0:
         action = f" during {run.action}" if run.action else ""
-        return f"All {run.requests} requests succeeded{action}."
+        return f"All {run.requests} requests succeeded{action}.{_resent(run)}"
     parts = []
     all_times: list[float] = []
     for cls in FAILURE_CLASSES:
@@ -91,7 +99,7 @@ def explain(run: RunRecord) -> str:
     if run.local_engine and run.totals.get("reset") and not run.totals.get("refused"):
         note = (" (behind a real cluster's iptables these would mostly show as refused; the local "
                 "proxy has already accepted the connection when the pod refuses it)")
-    return f"{sentence}: {cause}{note}."
+    return f"{sentence}: {cause}{note}.{_resent(run)}"
 
 
 def row(run: RunRecord) -> Row:

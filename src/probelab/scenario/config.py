@@ -31,6 +31,7 @@ class DemoConfig:
     scenarios: tuple[Scenario, ...] = (Scenario.SCALE_DOWN, Scenario.ROLLING_UPDATE)
     rate_rps: float = 500.0
     keepalive: bool = True
+    resend: bool = True  # the load sends a request again after the keep-alive race
     context: str | None = None  # kubeconfig context of a real cluster; None = local engine
     kubeconfig: Path | None = None
     url: str | None = None  # service URL override (real clusters)

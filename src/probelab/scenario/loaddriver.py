@@ -19,11 +19,11 @@ from probelab.report.model import FAILURE_CLASSES, RunRecord, SecondBucket
 
 class LoadRun:
     def __init__(self, url: str, rate_rps: float, keepalive: bool, timeout_s: float,
-                 max_s: float) -> None:
+                 max_s: float, resend: bool = True) -> None:
         self.config = LoadConfig(
             url=url, rate_rps=rate_rps, duration_s=max_s, requests=None,
             concurrency=max(50, int(rate_rps)), timeout_s=timeout_s,
-            disable_keepalive=not keepalive,
+            disable_keepalive=not keepalive, resend_reused=resend,
         )
         self.live: Counter[str] = Counter()
         self.result: LoadResult | None = None
@@ -64,6 +64,7 @@ def fill_record(record: RunRecord, result: LoadResult) -> None:
                          if v is not None}
     record.totals = dict(totals)
     record.failure_times = failure_times
+    record.resent = result.resent
 
 
 # How long the Service must answer without a single failure before the measured load starts.

@@ -94,7 +94,8 @@ async def run_one(cluster: Cluster, config: DemoConfig, run: RunPlan, local: boo
     observer.start()
     stop = asyncio.Event()
     load = loaddriver.LoadRun(url, config.rate_rps, config.keepalive,
-                              config.request_timeout_s, max_s=config.timeout_s + 60)
+                              config.request_timeout_s, max_s=config.timeout_s + 60,
+                              resend=config.resend)
     load_task = asyncio.create_task(load.run(stop), name=f"load {label}")
     try:
         await _act_and_wait(cluster, config, run, ns, record, t0, load, progress, load_task)
