@@ -313,5 +313,6 @@ class BackgroundLoad:
         failed = [r for r in records if r.outcome is not Outcome.OK]
         errors = {r.outcome.value: r.error for r in failed}
         when = [round(r.start_s, 2) for r in failed[:20]]
+        resent = self.result.resent if self.result is not None else 0
         return (f"{len(records)} requests, {len(failed)} failed {dict(self.failures(since))} "
-                f"{errors} (first at s {when})")
+                f"{errors} (first at s {when}); {resent} resent after the keep-alive race")
