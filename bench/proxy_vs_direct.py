@@ -200,14 +200,21 @@ def measure(backend: str, duration_s: int, connections: int, rounds: int, loop: 
 
 
 def run() -> list[dict]:
-    """Rows for `bench/run_all.py`: the proxy against direct, python backend, 3 rounds."""
-    direct, proxied = measure("python", 5, 50, 3, "auto", "0,1,1")
-    return [
-        {"bench": "service proxy", "metric": "requests/s direct (wrk -c50)", "value": direct,
-         "unit": "req/s", "baseline": None, "ratio": None},
-        {"bench": "service proxy", "metric": "requests/s through NodePort", "value": proxied,
-         "unit": "req/s", "baseline": "direct", "ratio": proxied / direct},
-    ]
+    """Rows for `bench/run_all.py`: the proxy against direct, python backend, 3 rounds, on the
+    standard asyncio loop (what `probelab cluster up` runs) and on uvloop (what it could run
+    if its API server's TLS allowed it)."""
+    rows = []
+    for loop_kind, what in (("asyncio", "asyncio loop, as in the engine"),
+                            ("uvloop", "uvloop")):
+        direct, proxied = measure("python", 5, 50, 3, loop_kind, "0,1,1")
+        rows += [
+            {"bench": "service proxy",
+             "metric": f"requests/s direct (wrk -c50; {loop_kind} round)",
+             "value": direct, "unit": "req/s", "baseline": None, "ratio": None},
+            {"bench": "service proxy", "metric": f"requests/s through NodePort ({what})",
+             "value": proxied, "unit": "req/s", "baseline": "direct", "ratio": proxied / direct},
+        ]
+    return rows
 
 
 def main() -> None:
