@@ -114,7 +114,10 @@ def main() -> int:
         when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
         lines = ["# Benchmark results", "", f"Last `make bench`: {when}, on {machine()}.", "",
                  "Ratios compare figures measured side by side in the same run; absolute values "
-                 "depend on the machine and its load.", "",
+                 "depend on the machine and its load. The soak runs here with N = 2 per "
+                 "keep-alive setting to keep `make bench` short; the issue's N = 10 soak "
+                 "(`bench/soak.py --repeat 10`, about 50 minutes) and its figures are in "
+                 "docs/bench.md.", "",
                  "| bench | metric | value | unit | vs | ratio |", "|---|---|---:|---|---|---:|"]
         for r in rows:
             ratio = r.get("ratio")
