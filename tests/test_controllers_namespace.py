@@ -122,3 +122,34 @@ def test_a_namespace_marked_only_by_its_timestamp_gets_phase_terminating() -> No
             assert phases[-2:] == ["Terminating", "Terminating"]
 
     run(scenario())
+
+
+class SlowNamespaceController(NamespaceController):
+    deletion_grace_s = 30.0  # the content stays while the test looks
+
+
+def test_a_replica_set_in_a_terminating_namespace_does_not_replace_its_pods() -> None:
+    """The API server refuses new content in a namespace being deleted (NamespaceLifecycle), so
+    a pod force-deleted there is not replaced; in an active namespace it is."""
+    async def scenario() -> None:
+        async with controllers(SlowNamespaceController, DeploymentController,
+                               ReplicaSetController) as (store, _), \
+                FakeKubelet(store, stop_delay_s=0.05):
+            store.create("deployments", deployment(replicas=3))
+            await until(lambda: len(pods(store)) == 3, what="3 pods")
+            store.delete("pods", NAMESPACE, pods(store)[0]["metadata"]["name"])
+            await until(lambda: len(pods(store)) == 3, what="the lost pod replaced")
+            store.mutate("namespaces", None, NAMESPACE, lambda ns: ns["metadata"].update(
+                deletionTimestamp=rfc3339(store.clock.now())))
+            await until(lambda: store.get("namespaces", None, NAMESPACE)["status"]["phase"]
+                        == "Terminating", what="seen by the controller")
+            watcher = store.watch("pods", since=store.resource_version)
+            store.delete("pods", NAMESPACE, pods(store)[0]["metadata"]["name"])
+            [rs] = store.list("replicasets", NAMESPACE)[0]
+            await until(lambda: store.get("replicasets", NAMESPACE, rs["metadata"]["name"])
+                        ["status"].get("replicas") == 2, what="the set counting 2 pods")
+            watcher.close()
+            assert not [e async for e in watcher if e.type is EventType.ADDED]
+            assert len(pods(store)) == 2
+
+    run(scenario())

@@ -113,23 +113,39 @@ class Cluster:
         return False
 
     def delete_namespace(self, namespace: str, timeout_s: float, grace_s: int | None) -> None:
-        """Delete the namespace (pods with `grace_s` if given) and wait until it is gone."""
+        """Delete the namespace and wait until it is gone; with `grace_s`, its pods are deleted
+        with that grace period while it goes.
+
+        The namespace is marked first, so its Deployment cannot bring pods back (deleting the
+        pods first let the ReplicaSet replace them, and the namespace then removed those with
+        their full grace period and preStop hook: about 10 s a run). Pods are deleted again on
+        each poll: the namespace's own cleanup may have started them with a longer grace."""
         if self.namespace_gone(namespace):
             return
-        if grace_s is not None:
-            for pod in self.core.list_namespaced_pod(namespace).items:
-                try:
-                    self.core.delete_namespaced_pod(pod.metadata.name, namespace,
-                                                    grace_period_seconds=grace_s)
-                except ApiException as exc:
-                    if exc.status != 404:
-                        raise
         try:
             self.core.delete_namespace(namespace)
         except ApiException as exc:
             if exc.status != 404:
                 raise
-        wait_for(lambda: self.namespace_gone(namespace), timeout_s, f"namespace {namespace} gone")
+
+        def gone() -> bool:
+            if grace_s is not None:
+                self._delete_pods(namespace, grace_s)
+            return self.namespace_gone(namespace)
+
+        wait_for(gone, timeout_s, f"namespace {namespace} gone")
+
+    def _delete_pods(self, namespace: str, grace_s: int) -> None:
+        for pod in self.core.list_namespaced_pod(namespace).items:
+            current = pod.metadata.deletion_grace_period_seconds
+            if current is not None and current <= grace_s:
+                continue  # already going at least that fast
+            try:
+                self.core.delete_namespaced_pod(pod.metadata.name, namespace,
+                                                grace_period_seconds=grace_s)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
 
     def deployment(self, namespace: str, name: str) -> Any:
         return self.apps.read_namespaced_deployment(name, namespace)

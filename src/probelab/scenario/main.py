@@ -36,14 +36,20 @@ class ProgressLine:
         self.index = 0
         self.started = time.monotonic()
         self.live = Live(Text(""), console=console, refresh_per_second=8, transient=True)
+        self.last_phase = ""
 
     def __call__(self, label: str, phase: str, counters: dict) -> None:
         elapsed = time.monotonic() - self.started
+        if not self.console.is_terminal:
+            # A log, not a live line: each phase once, with the time it began, so a CI log or
+            # `| tee` shows where the minutes go.
+            if phase != self.last_phase:
+                self.last_phase = phase
+                self.console.print(f"  {elapsed:6.1f} s  {phase}", highlight=False)
+            return
         text = f"[{self.index}/{self.total}] {label}: {phase}"
         if counters:
             text += f" — {counters.get('requests', 0)} requests, {counters.get('failed', 0)} failed"
-        if not self.console.is_terminal:
-            return
         self.live.update(Text(f"{text}  ({elapsed:.0f} s)"))
 
 

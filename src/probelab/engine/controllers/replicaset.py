@@ -16,7 +16,7 @@ import functools
 import math
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from probelab.engine import deletion
 from probelab.engine.controllers import pods as podutil
@@ -254,6 +254,11 @@ class ReplicaSetController(Controller):
         active = [p for p in owned if podutil.is_active(p)]
         now = self.ctx.clock.now()
         plan = plan_replicas(rs, active, self._related(rs, all_pods, active), now)
+        ns = self.store.find("namespaces", None, namespace)
+        if plan.create and ns is not None and meta(ns).get("deletionTimestamp"):
+            # The API server's NamespaceLifecycle admission refuses new content in a namespace
+            # being deleted, so a ReplicaSet there cannot replace the pods it loses.
+            plan = replace(plan, create=0)
         for _ in range(plan.create):
             pod = self.store.create("pods", pod_from_template(rs))
             record_event(self.store, rs, "SuccessfulCreate",
