@@ -93,3 +93,16 @@ def test_url_port_pins_the_node_port_of_nodeport_services_only() -> None:
     assert "nodePort" not in svc["spec"]["ports"][0]  # the input is left alone
     for url in (None, "http://127.0.0.1:8080", "http://lb.example"):
         assert "nodePort" not in with_node_port([svc], url)[0]["spec"]["ports"][0]
+
+
+def test_an_unexpected_api_error_is_one_line() -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    from probelab.scenario.main import api_failure
+
+    exc = ApiException(status=403, reason="Forbidden")
+    exc.body = '{"kind":"Status","message":"deployments.apps is forbidden: no"}'
+    assert str(api_failure(exc)) == (
+        "the Kubernetes API answered 403 Forbidden: deployments.apps is forbidden: no")
+    exc.body = "<html>proxy error</html>"
+    assert str(api_failure(exc)) == "the Kubernetes API answered 403 Forbidden"

@@ -60,8 +60,9 @@ def command(variant: str, scenario: str, rate_rps: float, keepalive: bool, no_re
     \b
     Each run: apply the manifests, wait until all 10 replicas are ready, send load at a fixed
     rate through the Service, scale to 3 (or set image 2.0) after a warm-up, wait for the
-    rollout to finish, then delete the namespace. At the end: a table, one sentence per run,
-    and an HTML report with plots. Exit 0 when every withprobes run had zero failures.
+    rollout to finish, then remove the Deployment (the namespaces go after the last run). At
+    the end: a table, one sentence per run, and an HTML report with plots. Exit 0 when every
+    withprobes run had zero failures.
 
     \b
     Examples:

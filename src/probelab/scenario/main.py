@@ -8,15 +8,18 @@ failures, 1 otherwise, 130 on Ctrl-C (after writing what ran).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from kubernetes.client.exceptions import ApiException
 from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from probelab.errors import ProbelabError
+from probelab.errors import ProbelabError, RuntimeFailure
 from probelab.report.html import render_html
 from probelab.report.model import RunRecord
 from probelab.report.summary import verdict
@@ -24,7 +27,7 @@ from probelab.report.text import render_table, write_json
 from probelab.scenario.config import DemoConfig
 from probelab.scenario.kube import Cluster, api_client
 from probelab.scenario.local_engine import CONTEXT, LocalEngine
-from probelab.scenario.runner import plan, run_one
+from probelab.scenario.runner import delete_namespaces, plan, run_one
 
 
 class ProgressLine:
@@ -53,8 +56,26 @@ class ProgressLine:
         self.live.update(Text(f"{text}  ({elapsed:.0f} s)"))
 
 
+def api_failure(exc: ApiException) -> RuntimeFailure:
+    """An API error the demo did not expect, as one line: status, reason and the Status
+    message when the body has one."""
+    message = ""
+    with contextlib.suppress(ValueError, AttributeError):
+        message = json.loads(exc.body or "").get("message") or ""
+    return RuntimeFailure(f"the Kubernetes API answered {exc.status} {exc.reason}"
+                          + (f": {message}" if message else ""))
+
+
 async def _run_all(cluster: Cluster, config: DemoConfig, local: bool, progress: ProgressLine,
                    records: list[RunRecord]) -> None:
+    try:
+        await _run_each(cluster, config, local, progress, records)
+    except ApiException as exc:
+        raise api_failure(exc) from None
+
+
+async def _run_each(cluster: Cluster, config: DemoConfig, local: bool, progress: ProgressLine,
+                    records: list[RunRecord]) -> None:
     for run in plan(config):
         progress.index += 1
         progress.console.print(f"[bold]run {progress.index}/{progress.total}[/]: {run.label}")
@@ -63,6 +84,8 @@ async def _run_all(cluster: Cluster, config: DemoConfig, local: bool, progress: 
         progress.console.print(
             f"  {record.requests} requests, {record.failed} failed, {record.duration_s:.1f} s"
         )
+    if not local:
+        await delete_namespaces(cluster, config, progress)
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -7,7 +7,9 @@ The steps of a run, each logged as a phase on the progress display:
 4. after the warm-up, act: scale 10 -> 3, or set the image to 2.0;
 5. wait until the rollout is complete and no old pod is left, then the settle time;
 6. stop the load, stop the watches, build the RunRecord;
-7. delete the namespace (pods with grace 0: the load is over, nothing to protect).
+7. remove the Deployment and Service (pods with grace 0: the load is over, nothing to
+   protect) but keep the namespace for the next run; `delete_namespaces` removes the
+   namespaces once every run is done.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ async def run_one(cluster: Cluster, config: DemoConfig, run: RunPlan, local: boo
     objs = with_node_port(objs, config.url)
 
     progress(label, "cleaning up an earlier run", {})
-    await asyncio.to_thread(cluster.delete_namespace, ns, config.timeout_s, 0)
+    await asyncio.to_thread(cluster.clear_namespace, ns, config.timeout_s)
     progress(label, "applying manifests", {})
     await asyncio.to_thread(cluster.apply, objs)
     progress(label, "waiting for all replicas to be ready", {})
@@ -109,8 +111,8 @@ async def run_one(cluster: Cluster, config: DemoConfig, run: RunPlan, local: boo
     marks, endpoints = observer.snapshot()
     record.pod_marks = [m for m in marks if m.t_s >= -0.5]
     record.endpoints = endpoints
-    progress(label, "deleting the namespace", load.counters())
-    await asyncio.to_thread(cluster.delete_namespace, ns, config.timeout_s, 0)
+    progress(label, "removing the deployment", load.counters())
+    await asyncio.to_thread(cluster.clear_namespace, ns, config.timeout_s)
     return record
 
 
@@ -150,6 +152,9 @@ async def _act_and_wait(cluster: Cluster, config: DemoConfig, run: RunPlan, ns: 
         await asyncio.sleep(0.25)
 
 
-async def run_matrix(cluster: Cluster, config: DemoConfig, local: bool,
-                     progress: Progress) -> list[RunRecord]:
-    return [await run_one(cluster, config, run, local, progress) for run in plan(config)]
+async def delete_namespaces(cluster: Cluster, config: DemoConfig, progress: Progress) -> None:
+    """After the last run, the variants' namespaces go too, so that a real cluster is left as
+    the demo found it (the local engine is stopped anyway)."""
+    for ns in sorted({NAMESPACES[v] for v in config.variants}):
+        progress("cleanup", f"deleting namespace {ns}", {})
+        await asyncio.to_thread(cluster.delete_namespace, ns, config.timeout_s, 0)

@@ -1,0 +1,55 @@
+"""`probelab demo --context` against a cluster it did not start (here a `probelab cluster up`
+of the test's own, reached only through its kubeconfig context, as a real cluster would be).
+
+The runs reuse each variant's namespace and delete it once at the end, so the cluster is left as
+the demo found it; a cluster that lists no nodes gets a one-line error asking for --url.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from e2e_support import engine, quick_manifests
+from helpers import run_probelab
+
+
+def free_node_port() -> int:
+    """A port in the NodePort range that nothing on loopback listens on right now."""
+    for offset in range(2767):
+        port = 30000 + (os.getpid() + offset) % 2767
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port in the NodePort range")
+
+
+def namespaces(eng) -> set[str]:  # type: ignore[no-untyped-def]
+    return {ns.metadata.name for ns in eng.core.list_namespace().items}
+
+
+def test_demo_on_a_context_cleans_up_and_asks_for_url_when_nodes_are_unknown(tmp_path) -> None:
+    folder = quick_manifests(tmp_path, "withprobes").parent  # noprobes/ is not needed here
+    with engine(tmp_path) as eng:
+        common = ["demo", "--context", "probelab", "--kubeconfig", str(eng.kubeconfig),
+                  "--manifests", str(folder), "--variant", "withprobes",
+                  "--scenario", "scale-down", "--rate", "100"]
+        # The engine serves no Node objects: no address to reach a NodePort on.
+        result = run_probelab(*common, "--report", str(tmp_path / "none.html"), timeout=120)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr
+        assert "no node address found for service simpleprobe; pass --url" in result.stderr
+        assert not (tmp_path / "none.html").exists()
+
+        port = free_node_port()
+        report = tmp_path / "report.html"
+        result = run_probelab(*common, "--url", f"http://127.0.0.1:{port}/",
+                              "--report", str(report), timeout=180)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "All " in result.stdout and "requests succeeded during scale to 3" in result.stdout
+        assert report.exists()
+        # The earlier failed attempt's namespace was reused, then deleted at the end.
+        assert "probes" not in namespaces(eng)
