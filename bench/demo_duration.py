@@ -13,7 +13,6 @@ bench/run_all.py. A benchmark, not a test: the time depends on the machine and i
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -23,6 +22,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _children as children
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_S = 150.0
@@ -41,20 +43,11 @@ def run_demo_process(flags: list[str], timeout_s: float = 3600.0, quiet: bool = 
         argv = [sys.executable, "-m", "probelab", "demo", *flags,
                 "--report", str(report), "--json", str(json_path)]
         started = time.monotonic()
-        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True,
-                                stdout=subprocess.DEVNULL if quiet else None)
-        try:
+        # Interrupted or timed out: SIGINT lets the demo stop its engine, as Ctrl-C does.
+        with children.child(argv, stop_signal=signal.SIGINT, grace_s=90, env=env,
+                            stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL if quiet else None) as proc:
             code = proc.wait(timeout_s)
-        finally:
-            if proc.poll() is None:  # interrupted or timed out: let the demo stop its engine
-                with contextlib.suppress(ProcessLookupError):
-                    proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(90)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(10)
         wall = time.monotonic() - started
         doc = json.loads(json_path.read_text()) if json_path.exists() else None
     return wall, code, doc
