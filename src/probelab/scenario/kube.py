@@ -107,14 +107,17 @@ class Cluster:
                                     for e in exc.api_exceptions)
                 raise RuntimeFailure(f"creating {obj.get('kind')} failed: {reasons}") from None
 
-    def namespace_gone(self, namespace: str) -> bool:
+    def _namespace(self, namespace: str) -> Any | None:
+        """The namespace object, or None when there is none."""
         try:
-            self.core.read_namespace(namespace)
+            return self.core.read_namespace(namespace)
         except ApiException as exc:
             if exc.status == 404:
-                return True
+                return None
             raise
-        return False
+
+    def namespace_gone(self, namespace: str) -> bool:
+        return self._namespace(namespace) is None
 
     def delete_namespace(self, namespace: str, timeout_s: float, grace_s: int | None) -> None:
         """Delete the namespace and wait until it is gone; with `grace_s`, its pods are deleted
@@ -126,11 +129,7 @@ class Cluster:
         each poll: the namespace's own cleanup may have started them with a longer grace."""
         if self.namespace_gone(namespace):
             return
-        try:
-            self.core.delete_namespace(namespace)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+        self._ignore_gone(self.core.delete_namespace, namespace)
 
         def gone() -> bool:
             if grace_s is not None:
@@ -145,9 +144,10 @@ class Cluster:
         namespace itself: deleting it costs the namespace controller's 5 s grace period each
         time (`namespaceDeletionGracePeriod`), four times a demo. A namespace already being
         deleted is waited for instead."""
-        if self.namespace_gone(namespace):
+        ns = self._namespace(namespace)
+        if ns is None:
             return
-        if self.core.read_namespace(namespace).metadata.deletion_timestamp:
+        if ns.metadata.deletion_timestamp:
             wait_for(lambda: self.namespace_gone(namespace), timeout_s,
                      f"namespace {namespace} gone")
             return
