@@ -1,6 +1,6 @@
 """Soak: is the demo's verdict stable? `probelab demo --repeat N`, keep-alive on and off (issue 8).
 
-    .venv/bin/python bench/soak.py [--repeat 10] [--keepalive both|on|off]
+    .venv/bin/python bench/soak.py [--repeat 10] [--keepalive both|on|off] [--keep DIR]
 
 Runs the full matrix (noprobes and withprobes × scale-down and rolling-update, the shipped
 manifests, 500 req/s) N times with keep-alive on, then N times with it off, each as one
