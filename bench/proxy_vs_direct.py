@@ -110,9 +110,9 @@ def serve_backend(port: int) -> None:
 
 # ---- the proxy child ---------------------------------------------------------------------
 def serve_proxy(node_port: int, backend_port: int, loop_kind: str) -> None:
-    from probelab.engine.context import EngineConfig, EngineContext
-    from probelab.engine.proxy import ServiceProxy
-    from probelab.engine.store import Store
+    from probelab.engine.core.context import EngineConfig, EngineContext
+    from probelab.engine.core.store import Store
+    from probelab.engine.proxy.component import ServiceProxy
 
     async def main() -> None:
         store = Store()

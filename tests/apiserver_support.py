@@ -27,11 +27,11 @@ from typing import Any, TypeVar
 
 import yaml
 
-from probelab.engine.apiserver import ApiServer
-from probelab.engine.clock import rfc3339
-from probelab.engine.cluster import _load
-from probelab.engine.context import EngineConfig, EngineContext
-from probelab.engine.store import EventType, Store
+from probelab.engine.apiserver.server import ApiServer
+from probelab.engine.core.clock import rfc3339
+from probelab.engine.core.context import EngineConfig, EngineContext
+from probelab.engine.core.store import EventType, Store
+from probelab.engine.engine import _load
 
 T = TypeVar("T")
 

@@ -14,9 +14,9 @@ import itertools
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from probelab.engine.clock import Clock, SystemClock, rfc3339
-from probelab.engine.context import EngineConfig, EngineContext
-from probelab.engine.store import EventType, Store
+from probelab.engine.core.clock import Clock, SystemClock, rfc3339
+from probelab.engine.core.context import EngineConfig, EngineContext
+from probelab.engine.core.store import EventType, Store
 
 Obj = dict[str, Any]
 NAMESPACE = "demo"

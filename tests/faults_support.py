@@ -25,7 +25,7 @@ import yaml
 from kubernetes import client, config
 
 from helpers import REPO, cmdline, descendants, pid_alive, probelab_cmd, stop_process, wait_until
-from probelab.engine import kubeconfig as kc
+from probelab.engine.host import kubeconfig as kc
 from probelab.errors import UsageError
 from probelab.load.config import LoadConfig
 from probelab.load.records import Record

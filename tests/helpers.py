@@ -59,7 +59,7 @@ async def until(predicate: Callable[[], T], timeout_s: float = 20.0, what: str =
 
 def descendants(pid: int) -> set[int]:
     """Every process below `pid` (children, their children, ...), read from /proc."""
-    from probelab.engine import watchdog
+    from probelab.engine.host import watchdog
 
     found: set[int] = set()
     todo = [pid]

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from helpers import until  # noqa: F401 - re-exported for the kubelet tests
-from probelab.engine.context import EngineConfig, EngineContext
+from probelab.engine.core.context import EngineConfig, EngineContext
+from probelab.engine.core.store import Obj, Store
 from probelab.engine.kubelet.kubelet import Kubelet
-from probelab.engine.store import Obj, Store
 
 NS = "kt"
 
@@ -129,7 +129,7 @@ class Harness:
         return self.store.create("pods", pod)
 
     def delete(self, name: str, grace: int | None = None) -> None:
-        from probelab.engine.deletion import delete_pod
+        from probelab.engine.core.deletion import delete_pod
 
         delete_pod(self.store, NS, name, grace)
 

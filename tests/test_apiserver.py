@@ -440,7 +440,7 @@ def test_deployment_status_subresource_is_separate_from_the_spec(apps: client.Ap
 
 def test_pod_log_subresource_reads_the_container_log(engine: ApiEngine, core: client.CoreV1Api,
                                                      ns: str) -> None:
-    from probelab.engine.podlogs import log_path
+    from probelab.engine.core.podlogs import log_path
     core.create_namespaced_pod(ns, pod("talker", node="probelab"))
     with pytest.raises(ApiException) as caught:
         core.read_namespaced_pod_log("talker", ns)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from probelab.engine import openapi
+from probelab.engine.apiserver import openapi
 
 
 def _document(gv: str) -> dict[str, Any]:

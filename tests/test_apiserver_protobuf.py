@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from probelab.engine.api import protobuf as pb
+from probelab.engine.apiserver import protobuf as pb
 
 
 def varint(n: int) -> bytes:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from probelab.engine.api import tls
+from probelab.engine.apiserver import tls
 
 
 @pytest.mark.parametrize(

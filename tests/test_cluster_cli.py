@@ -41,11 +41,11 @@ from helpers import (
     wait_until,
 )
 from probelab.commands.cluster import parse_images
-from probelab.engine import cluster as engine_cluster
-from probelab.engine import kubeconfig as kc
-from probelab.engine import pidfile, watchdog
-from probelab.engine.context import EngineConfig
-from probelab.engine.pidfile import EngineRecord, Liveness, ProcInfo
+from probelab.engine import engine as engine_cluster
+from probelab.engine.core.context import EngineConfig
+from probelab.engine.host import kubeconfig as kc
+from probelab.engine.host import pidfile, watchdog
+from probelab.engine.host.pidfile import EngineRecord, Liveness, ProcInfo
 from probelab.errors import UsageError
 
 USER_CONFIG = {
@@ -333,7 +333,7 @@ STUBBORN_IMAGE = "stubborn:1=sh -c 'trap \"\" TERM; sleep 901; true'"
 
 def engine_state_dir(procs: set[int]) -> Path:
     """The folder the watchdog was told to delete (pod logs, TLS key); it exists now."""
-    [argv] = [cmdline(p).split() for p in procs if "probelab.engine.watchdog" in cmdline(p)]
+    [argv] = [cmdline(p).split() for p in procs if "probelab.engine.host.watchdog" in cmdline(p)]
     state = Path(argv[argv.index("--remove") + 1])
     assert state.is_dir()
     return state
@@ -441,7 +441,7 @@ def test_second_signal_forces_past_a_pod_that_ignores_sigterm(tmp_path, env) -> 
 
 FAKE_ENGINE = """
 import subprocess, sys, time
-from probelab.engine import watchdog
+from probelab.engine.host import watchdog
 pod = subprocess.Popen(["sh", "-c", "sleep 902; true"], start_new_session=True)
 guard = watchdog.start()  # returns once it has seen the pod
 print(guard.pid, pod.pid, flush=True)

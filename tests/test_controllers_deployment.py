@@ -17,39 +17,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controllers_support import NAMESPACE, deployment
-from probelab.engine.clock import rfc3339
-from probelab.engine.controllers import deployment_util as du
-from probelab.engine.controllers.rollout import plan_deployment
+from probelab.engine.controllers.deployment import util as du
+from probelab.engine.controllers.deployment.rollout import plan_deployment
+from probelab.engine.core.clock import rfc3339
 
 NOW = 1_700_000_000.0
 
 
-# ---- rounding and fenceposts -----------------------------------------------------------------
-@pytest.mark.parametrize(("value", "total", "up", "expected"), [
-    (3, 10, True, 3), (0, 10, False, 0), ("25%", 10, True, 3), ("25%", 10, False, 2),
-    ("25%", 4, True, 1), ("25%", 4, False, 1), ("25%", 3, True, 1), ("25%", 3, False, 0),
-    ("10%", 5, True, 1), ("10%", 5, False, 0), ("0%", 7, True, 0), ("100%", 7, False, 7),
-    ("33%", 100, True, 33), ("1%", 1, True, 1), ("1%", 1, False, 0), ("50%", 0, True, 0),
-])
-def test_scaled_value(value, total: int, up: bool, expected: int) -> None:
-    assert du.scaled_value(value, total, up) == expected
-
-
-@pytest.mark.parametrize("bad", ["25", "abc", "25.5%", "-1%", None, 2.5])
-def test_scaled_value_rejects_non_counts(bad) -> None:
-    with pytest.raises(ValueError):
-        du.scaled_value(bad, 10, True)
-
-
-@pytest.mark.parametrize(("surge", "unavailable", "desired", "expected"), [
-    ("25%", "25%", 10, (3, 2)), ("25%", "25%", 3, (1, 0)), ("25%", "25%", 1, (1, 0)),
-    (1, 0, 10, (1, 0)), (0, 1, 10, (0, 1)), ("0%", "0%", 10, (0, 1)), (0, "10%", 5, (0, 1)),
-    ("10%", "10%", 5, (1, 0)), ("100%", "0%", 4, (4, 0)), (2, "50%", 5, (2, 2)),
-])
-def test_resolve_fenceposts(surge, unavailable, desired: int, expected: tuple[int, int]) -> None:
-    assert du.resolve_fenceposts(surge, unavailable, desired) == expected
-
-
+# ---- fenceposts (the IntOrString scaling itself: tests/test_k8s_intstr.py) ---------------
 def test_max_unavailable_is_capped_and_zero_outside_rolling_updates() -> None:
     assert du.max_unavailable(deployment(replicas=3, unavailable="200%")) == 3
     assert du.max_unavailable(deployment(replicas=0)) == 0
@@ -100,7 +75,7 @@ def test_template_hash_is_stable_and_tracks_the_template() -> None:
     changed["spec"]["containers"][0]["image"] = "probelab/simpleweb:2.0"
     assert du.template_hash(changed) != h
     assert du.template_hash(t, 1) != h != du.template_hash(t, 0)
-    code = ("from probelab.engine.controllers.deployment_util import template_hash;"
+    code = ("from probelab.engine.controllers.deployment.util import template_hash;"
             "import sys, json; print(template_hash(json.loads(sys.argv[1])))")
     import json
     for seed in ("1", "2"):  # another process, another str hash seed: the same hash

@@ -12,9 +12,6 @@ import pytest
 
 from controllers_support import NAMESPACE, FakeKubelet, controllers, service
 from helpers import free_port
-from probelab.engine import deletion
-from probelab.engine.clock import rfc3339
-from probelab.engine.context import EngineConfig
 from probelab.engine.controllers.endpoints import (
     MANAGED_BY,
     MANAGED_BY_LABEL,
@@ -29,9 +26,12 @@ from probelab.engine.controllers.endpoints import (
     plan_slices,
     resolve_port,
 )
-from probelab.engine.proxy import ServiceProxy
-from probelab.engine.proxy_rules import endpoints_for_port, usable_endpoints
-from probelab.engine.store import Store
+from probelab.engine.core import deletion
+from probelab.engine.core.clock import rfc3339
+from probelab.engine.core.context import EngineConfig
+from probelab.engine.core.store import Store
+from probelab.engine.proxy.component import ServiceProxy
+from probelab.engine.proxy.rules import endpoints_for_port, usable_endpoints
 from proxy_support import run, until
 
 NOW = 1_700_000_000.0

@@ -5,8 +5,7 @@ a real store, a namespace being deleted: its workloads go first, its pods termin
 from __future__ import annotations
 
 from controllers_support import NAMESPACE, FakeKubelet, controllers, deployment, pods, service
-from probelab.engine.clock import rfc3339
-from probelab.engine.controllers.deployment import DeploymentController
+from probelab.engine.controllers.deployment.controller import DeploymentController
 from probelab.engine.controllers.endpoints import EndpointsController
 from probelab.engine.controllers.namespace import (
     NamespaceController,
@@ -18,7 +17,8 @@ from probelab.engine.controllers.namespace import (
     purge_wait_s,
 )
 from probelab.engine.controllers.replicaset import ReplicaSetController
-from probelab.engine.store import EventType
+from probelab.engine.core.clock import rfc3339
+from probelab.engine.core.store import EventType
 from probelab.k8s.resources import RESOURCES
 from proxy_support import run, until
 

@@ -10,7 +10,6 @@ import asyncio
 import pytest
 
 from controllers_support import NAMESPACE, FakeKubelet, controllers, events, pods, replica_set
-from probelab.engine.clock import FakeClock, rfc3339
 from probelab.engine.controllers.replicaset import (
     BURST_REPLICAS,
     ReplicaSetController,
@@ -23,7 +22,8 @@ from probelab.engine.controllers.replicaset import (
     pod_from_template,
     replica_set_status,
 )
-from probelab.engine.store import Store
+from probelab.engine.core.clock import FakeClock, rfc3339
+from probelab.engine.core.store import Store
 from proxy_support import run, until
 
 NOW = 1_700_000_000.0

@@ -19,9 +19,9 @@ from controllers_support import (
     pods,
     replica_set,
 )
-from probelab.engine.controllers.deployment import DeploymentController
+from probelab.engine.controllers.deployment.controller import DeploymentController
 from probelab.engine.controllers.replicaset import ReplicaSetController
-from probelab.engine.store import EventType, Store
+from probelab.engine.core.store import EventType, Store
 from proxy_support import run, until
 
 

@@ -1,4 +1,4 @@
-"""The engine finds the four controllers where `engine/cluster.py` lists them, each one follows
+"""The engine finds the four controllers where `engine/engine.py` lists them, each one follows
 the component contract (a name, start(ctx), stop() safe twice and before start), and what they
 write passes the API server's own checks."""
 
@@ -7,19 +7,19 @@ from __future__ import annotations
 import pytest
 
 from controllers_support import FakeKubelet, controllers, deployment, service
-from probelab.engine.cluster import COMPONENTS, _load
-from probelab.engine.context import EngineConfig, EngineContext
-from probelab.engine.controllers.deployment import DeploymentController
+from probelab.engine.controllers.deployment.controller import DeploymentController
 from probelab.engine.controllers.endpoints import EndpointsController
 from probelab.engine.controllers.replicaset import ReplicaSetController
-from probelab.engine.store import Store
+from probelab.engine.core.context import EngineConfig, EngineContext
+from probelab.engine.core.store import Store
+from probelab.engine.engine import COMPONENTS, _load
 from probelab.k8s import schema, validation
 from proxy_support import run, until
 
 CONTROLLERS = {
     "probelab.engine.controllers.namespace:NamespaceController": "namespace",
     "probelab.engine.controllers.replicaset:ReplicaSetController": "replicaset",
-    "probelab.engine.controllers.deployment:DeploymentController": "deployment",
+    "probelab.engine.controllers.deployment.controller:DeploymentController": "deployment",
     "probelab.engine.controllers.endpoints:EndpointsController": "endpoints",
 }
 

@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from probelab.engine.clock import FakeClock
-from probelab.engine.store import AlreadyExists, Conflict, EventType, Gone, NotFound, Store
+from probelab.engine.core.clock import FakeClock
+from probelab.engine.core.store import AlreadyExists, Conflict, EventType, Gone, NotFound, Store
 from probelab.k8s.labels import parse
 
 

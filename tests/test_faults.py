@@ -31,7 +31,7 @@ from faults_support import (
     pod_pid,
 )
 from helpers import free_port, pid_alive, port_open, wait_until
-from probelab.engine import kubeconfig as kc
+from probelab.engine.host import kubeconfig as kc
 from probelab.load.outcome import Outcome
 
 CONNECTION_FAILURES = {Outcome.RESET, Outcome.CLOSED, Outcome.REFUSED}
@@ -142,7 +142,7 @@ def test_failing_hanging_hooks_and_a_stubborn_process(tmp_path) -> None:
         wait_until(lambda: any(cmdline(p).startswith("sleep 911") for p in engine.processes()),
                    what="the stubborn sleep")
         before = engine.processes()
-        pods = [p for p in before if "probelab.engine.watchdog" not in cmdline(p)]
+        pods = [p for p in before if "probelab.engine.host.watchdog" not in cmdline(p)]
         for name in FAULTY:
             engine.core.delete_namespaced_pod(name, "default")
         wait_until(lambda: any(cmdline(p).startswith(f"sleep {HANG_S}")

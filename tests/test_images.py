@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from probelab.engine.images import (
+from probelab.engine.kubelet.images import (
     ImageTable,
     load_table_file,
     missing_message,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from probelab.engine import kubeconfig as kc
+from probelab.engine.host import kubeconfig as kc
 from probelab.errors import UsageError
 
 HOME = Path("/home/u")

@@ -26,7 +26,7 @@ import yaml
 
 from apiserver_support import ApiEngine
 from helpers import REPO, started, wait_until
-from probelab.engine.podlogs import log_path
+from probelab.engine.core.podlogs import log_path
 
 KUBECTL = Path(sys.executable).with_name("kubectl")
 WITHPROBES = REPO / "deploy" / "kubernetes" / "withprobes"
@@ -34,7 +34,7 @@ LEGACY = REPO / "tests" / "fixtures" / "legacy"
 CONTROLLERS = (
     "probelab.engine.controllers.namespace:NamespaceController",
     "probelab.engine.controllers.replicaset:ReplicaSetController",
-    "probelab.engine.controllers.deployment:DeploymentController",
+    "probelab.engine.controllers.deployment.controller:DeploymentController",
     "probelab.engine.controllers.endpoints:EndpointsController",
 )
 

@@ -387,6 +387,6 @@ def test_readiness_is_still_probed_while_the_pod_terminates(tmp_path) -> None:
 
 
 def _seconds(rfc: str) -> float:
-    from probelab.engine.clock import parse_rfc3339
+    from probelab.engine.core.clock import parse_rfc3339
 
     return parse_rfc3339(rfc)

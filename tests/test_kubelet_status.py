@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from probelab.engine.clock import rfc3339
+from probelab.engine.core.clock import rfc3339
 from probelab.engine.kubelet.restart import RestartPolicy
 from probelab.engine.kubelet.status import (
     ContainerView,

@@ -50,5 +50,5 @@ def test_imports_flow_one_way() -> None:
 
 def test_the_walker_sees_imports(tmp_path) -> None:
     sample = tmp_path / "m.py"
-    sample.write_text("import probelab.engine.store\nfrom probelab.k8s import labels\n")
+    sample.write_text("import probelab.engine.core.store\nfrom probelab.k8s import labels\n")
     assert probelab_imports(sample) == {"engine", "k8s"}

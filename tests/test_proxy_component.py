@@ -8,9 +8,9 @@ import random
 import socket
 
 from helpers import free_port
-from probelab.engine.context import EngineConfig, EngineContext
-from probelab.engine.proxy import ServiceProxy
-from probelab.engine.store import Store
+from probelab.engine.core.context import EngineConfig, EngineContext
+from probelab.engine.core.store import Store
+from probelab.engine.proxy.component import ServiceProxy
 from proxy_support import backends, expect_reset, gather_names, greet, run, until
 
 NODE = "127.0.0.1"
@@ -148,7 +148,7 @@ def test_an_endpoint_removal_applies_only_after_the_delay() -> None:
 
 
 def _event_time(event: dict) -> float:
-    from probelab.engine.clock import parse_rfc3339
+    from probelab.engine.core.clock import parse_rfc3339
 
     return parse_rfc3339(event["eventTime"])
 

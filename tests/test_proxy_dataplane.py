@@ -8,8 +8,9 @@ import random
 
 import pytest
 
-from probelab.engine.proxy_dataplane import DataPlane, Route
-from probelab.engine.proxy_rules import Endpoint
+from probelab.engine.proxy import dataplane
+from probelab.engine.proxy.dataplane import DataPlane, Route
+from probelab.engine.proxy.rules import Endpoint
 from proxy_support import (
     LOOPS,
     backends,
@@ -186,9 +187,8 @@ def test_bytes_and_eof_that_arrive_before_the_backend_connects_are_kept(loop, mo
     """uvloop can deliver a read that raced with `pause_reading()` in `connection_made`, before
     the backend is connected (seen in `make bench`: 21k errors, every such request lost). The
     race is made certain here: each accepted client "receives" bytes and an EOF at once."""
-    from probelab.engine import proxy_dataplane
 
-    made = proxy_dataplane._Client.connection_made
+    made = dataplane._Client.connection_made
 
     def early_read(self, transport) -> None:  # type: ignore[no-untyped-def]
         made(self, transport)
@@ -196,7 +196,7 @@ def test_bytes_and_eof_that_arrive_before_the_backend_connects_are_kept(loop, mo
         self.data_received(b"early:")
         self.eof_received()
 
-    monkeypatch.setattr(proxy_dataplane._Client, "connection_made", early_read)
+    monkeypatch.setattr(dataplane._Client, "connection_made", early_read)
 
     async def main() -> None:
         async with backends(1) as backs, plane_on(Route("t", endpoints(*backs))) as (plane, port):

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from probelab.engine.proxy_rules import (
+from probelab.engine.proxy.rules import (
     Endpoint,
     Listen,
     Mode,

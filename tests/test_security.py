@@ -36,9 +36,9 @@ from faults_support import (
     pod_pid,
 )
 from helpers import run_probelab, wait_until
-from probelab.engine.apiserver import ApiServer
-from probelab.engine.context import EngineConfig, EngineContext
-from probelab.engine.store import Store
+from probelab.engine.apiserver.server import ApiServer
+from probelab.engine.core.context import EngineConfig, EngineContext
+from probelab.engine.core.store import Store
 from probelab.errors import UsageError
 
 PUBLIC = ("/version", "/healthz", "/livez", "/readyz")
@@ -79,7 +79,7 @@ def request(engine: RealEngine, method: str, path: str, auth: str | None,
 def engine_dir(engine: RealEngine) -> Path:
     """The engine's working folder (TLS key, pod logs): the one its watchdog will remove."""
     [argv] = [cmdline(p).split() for p in engine.processes()
-              if "probelab.engine.watchdog" in cmdline(p)]
+              if "probelab.engine.host.watchdog" in cmdline(p)]
     return Path(argv[argv.index("--remove") + 1])
 
 

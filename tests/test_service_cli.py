@@ -17,7 +17,7 @@ from kubernetes import client, config
 
 from helpers import probelab_cmd, run_probelab, started, wait_until
 from probelab.commands.service import service_urls
-from probelab.engine import kubeconfig as kc
+from probelab.engine.host import kubeconfig as kc
 from probelab.errors import UsageError
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from probelab.engine import printers
-from probelab.engine.clock import rfc3339
-from probelab.engine.tables import IncludeObject, columns, to_table, wants_table
+from probelab.engine.apiserver.printing import printers
+from probelab.engine.apiserver.printing.tables import IncludeObject, columns, to_table, wants_table
+from probelab.engine.core.clock import rfc3339
 
 NOW = 1_800_000_000.0
 

@@ -36,26 +36,12 @@ class LazyGroup(click.Group):
         entry = SUBCOMMANDS.get(cmd_name)
         if entry is None:
             return None
-        try:
-            module = importlib.import_module(entry[0])
-        except ModuleNotFoundError as exc:
-            if exc.name != entry[0]:
-                raise
-            return _not_yet(cmd_name, entry[1])
-        return module.command
+        return importlib.import_module(entry[0]).command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, SUBCOMMANDS[name][1]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
-
-
-def _not_yet(name: str, help_text: str) -> click.Command:
-    @click.command(name=name, help=help_text + " (not built yet)")
-    def missing() -> None:
-        raise ProbelabError(f"'probelab {name}' is not part of this build yet")
-
-    return missing
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

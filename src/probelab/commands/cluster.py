@@ -2,8 +2,8 @@
 
 `up` turns flags into an `EngineConfig`, checks that no engine already serves the same
 kubeconfig, runs the engine until a signal, and in between publishes it: a record in the state
-folder (`probelab.engine.pidfile`) and the kubeconfig context `probelab`
-(`probelab.engine.kubeconfig`), both removed again when it stops. `down` signals a recorded
+folder (`probelab.engine.host.pidfile`) and the kubeconfig context `probelab`
+(`probelab.engine.host.kubeconfig`), both removed again when it stops. `down` signals a recorded
 engine by pid and waits for it to go. The ready message is printed last, after the kubeconfig
 is written, so whoever waits for either can use the engine at once.
 """
@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from probelab.engine import kubeconfig, pidfile, watchdog
-from probelab.engine.pidfile import EngineRecord, Liveness
+from probelab.engine.host import kubeconfig, pidfile, watchdog
+from probelab.engine.host.pidfile import EngineRecord, Liveness
 from probelab.errors import RuntimeFailure, UsageError
 
 if TYPE_CHECKING:
-    from probelab.engine.context import EngineConfig
+    from probelab.engine.core.context import EngineConfig
 
 POLL_S = 0.1
 
@@ -146,7 +146,7 @@ def _refuse_if_running(record_path: Path, kubeconfig_path: Path) -> None:
 
 
 def _run(config: EngineConfig, pub: Publication, verbose: bool) -> int:
-    from probelab.engine.cluster import Engine, Outcome  # the engine loads lazily
+    from probelab.engine.engine import Engine, Outcome  # the engine loads lazily
 
     engine = Engine(config)
 
@@ -183,7 +183,7 @@ def _event_loop_run(coro):
     needs weak references to transports, which uvloop's SSL transports do not allow). After a
     forced stop the loop is left unclosed: closing it would wait for the very tasks the user
     chose not to wait for."""
-    from probelab.engine.cluster import Outcome
+    from probelab.engine.engine import Outcome
 
     runner = asyncio.Runner()
     try:
@@ -232,7 +232,7 @@ def up(port: int, kubeconfig_path: Path | None, endpoint_delay_s: float, images:
       probelab cluster up
       probelab cluster up --port 6443 --kubeconfig ./kubeconfig --endpoint-delay 2
     """
-    from probelab.engine.context import EngineConfig
+    from probelab.engine.core.context import EngineConfig
 
     image_pairs = parse_images(images)
     env, home = os.environ, Path.home()

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from probelab.engine import kubeconfig
+from probelab.engine.host import kubeconfig
 from probelab.errors import RuntimeFailure, UsageError
 
 NODE_PORT_TYPES = frozenset({"NodePort", "LoadBalancer"})

@@ -24,7 +24,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-Obj = dict[str, Any]
+from probelab.k8s.objects import Obj
 
 SERVED_VERSION = "apps/v1"
 MAX_INT32 = 2**31 - 1

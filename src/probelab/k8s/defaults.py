@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-Obj = dict[str, Any]
+from probelab.k8s.objects import Obj
 
 # pkg/apis/core/v1/defaults.go: SetDefaults_Probe (0 counts as unset: the Go fields are int32).
 PROBE_DEFAULTS = {"timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1,

@@ -18,8 +18,7 @@ import yaml
 
 from probelab.errors import ProbelabError
 from probelab.k8s import convert, defaults, schema, validation
-
-Obj = dict[str, Any]
+from probelab.k8s.objects import Obj
 
 EXTENSIONS = (".yaml", ".yml", ".json")
 

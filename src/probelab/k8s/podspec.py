@@ -13,8 +13,7 @@ from typing import Any
 
 from probelab.k8s import names
 from probelab.k8s.checks import Checker, is_int
-
-Obj = dict[str, Any]
+from probelab.k8s.objects import Obj
 
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
 DNS_POLICIES = ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")

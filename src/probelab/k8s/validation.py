@@ -19,10 +19,10 @@ from typing import Any
 from probelab.k8s import names, podspec
 from probelab.k8s.checks import Checker, FieldError, Reason, is_int
 from probelab.k8s.labels import SelectorError, from_label_selector
+from probelab.k8s.objects import Obj
 
 __all__ = ["FieldError", "Reason", "describe", "validate"]
 
-Obj = dict[str, Any]
 
 ANNOTATIONS_MAX_BYTES = 256 * 1024
 NODE_PORT_RANGE = (30000, 32767)

@@ -7,7 +7,7 @@ What a pod contributes is decided by the pure functions below, after
 terminating pods left out, unready ones in notReadyAddresses), `pkg/api/v1/pod/util.go`
 (FindPort: targetPort by number or by the container port's name) and
 `pkg/controller/util/endpoint` (ShouldPodBeInEndpoints). The slices are what the service proxy
-(`probelab.engine.proxy`, `proxy_rules.endpoints_for_port`) applies after its delay: one port
+(`proxy.component`, `proxy.rules.endpoints_for_port`) applies after its delay: one port
 per Service port, named after it, and the `kubernetes.io/service-name` label.
 """
 
@@ -19,10 +19,10 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from probelab.engine.controllers import pods as podutil
-from probelab.engine.controllers.loop import Controller
-from probelab.engine.controllers.pods import Obj, meta, spec
-from probelab.engine.store import EventType, NotFound, Store, WatchEvent
+from probelab.engine.controllers.base import Controller
+from probelab.engine.core.store import EventType, NotFound, Store, WatchEvent
 from probelab.k8s.labels import from_map
+from probelab.k8s.objects import Obj, meta, spec
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"

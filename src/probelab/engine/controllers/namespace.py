@@ -21,10 +21,10 @@ import asyncio
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from probelab.engine import deletion
-from probelab.engine.controllers.loop import Controller
-from probelab.engine.controllers.pods import Obj, meta, status
-from probelab.engine.store import NotFound, WatchEvent
+from probelab.engine.controllers.base import Controller
+from probelab.engine.core import deletion
+from probelab.engine.core.store import NotFound, WatchEvent
+from probelab.k8s.objects import Obj, meta, status
 from probelab.k8s.resources import RESOURCES
 
 # Owners before what they own; pods after their controllers; events last.

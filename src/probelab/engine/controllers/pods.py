@@ -12,23 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from probelab.engine.clock import parse_rfc3339
-
-Obj = dict[str, Any]
+from probelab.engine.core.clock import parse_rfc3339
+from probelab.k8s.objects import Obj, meta, spec, status
 
 DEFAULT_REPLICAS = 1  # apps/v1 SetDefaults_Deployment / SetDefaults_ReplicaSet
-
-
-def meta(obj: Obj) -> Obj:
-    return obj.get("metadata") or {}
-
-
-def spec(obj: Obj) -> Obj:
-    return obj.get("spec") or {}
-
-
-def status(obj: Obj) -> Obj:
-    return obj.get("status") or {}
 
 
 def replicas(obj: Obj) -> int:

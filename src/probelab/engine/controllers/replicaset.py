@@ -2,7 +2,7 @@
 victims first on scale-down, and report replicas / ready / available in the status.
 
 Neighbours: the store (ReplicaSets written by the API server and by `controllers.deployment`,
-pods run by the kubelet), `probelab.engine.deletion.delete_pod` (graceful deletion: the kubelet
+pods run by the kubelet), `probelab.engine.core.deletion.delete_pod` (graceful deletion: the kubelet
 then runs preStop, SIGTERM, grace), `events.record_event`. Rules follow
 `pkg/controller/replicaset/replica_set.go` (manageReplicas, calculateStatus) and
 `pkg/controller/controller_utils.go` (ActivePodsWithRanks, GetPodFromTemplate); they are the pure
@@ -18,14 +18,14 @@ from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from probelab.engine import deletion
 from probelab.engine.controllers import pods as podutil
-from probelab.engine.controllers.loop import Controller
-from probelab.engine.controllers.pods import Obj, meta, spec, status
-from probelab.engine.events import record_event
-from probelab.engine.store import NotFound, WatchEvent
+from probelab.engine.controllers.base import Controller
+from probelab.engine.core import deletion
+from probelab.engine.core.events import record_event
+from probelab.engine.core.store import NotFound, WatchEvent
 from probelab.k8s import defaults
 from probelab.k8s.labels import SelectorError, from_label_selector, from_map
+from probelab.k8s.objects import Obj, meta, spec, status
 
 COMPONENT = "replicaset-controller"
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"

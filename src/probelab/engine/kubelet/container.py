@@ -20,9 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from probelab.engine import podlogs
-from probelab.engine.images import missing_message
+from probelab.engine.core import podlogs
 from probelab.engine.kubelet import command, lifecycle, prober, runtime
+from probelab.engine.kubelet.images import missing_message
 from probelab.engine.kubelet.probe_rules import (
     Gate,
     ProbeSpec,

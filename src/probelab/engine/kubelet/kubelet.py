@@ -4,8 +4,8 @@ It watches pods in the store and gives each one a `podworker.PodWorker` (keyed b
 binds it to the node, starts its containers as process groups, probes them, restarts them and
 terminates them exactly as `k8s-semantics.md` §1–2 describe; pure rules live in `probe_rules`,
 `restart`, `termination`, `status`, `command`; I/O in `runtime`, `prober`, `lifecycle`.
-Neighbours: the store (pods in, pod status and Events out), `probelab.engine.images` (what an
-image runs), `probelab.engine.podlogs` (where output goes), `probelab.engine.cluster` (starts
+Neighbours: the store (pods in, pod status and Events out), `kubelet.images` (what an
+image runs), `core.podlogs` (where output goes), `probelab.engine.engine` (starts
 it after the controllers and stops it before them).
 
 Stopping terminates every pod gracefully in parallel (preStop, SIGTERM, grace, SIGKILL), bounded
@@ -22,12 +22,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from probelab.engine.context import EngineContext
-from probelab.engine.images import ImageTable
+from probelab.engine.core.context import EngineContext
+from probelab.engine.core.store import EventType, Watcher, WatchEvent
+from probelab.engine.kubelet.images import ImageTable
 from probelab.engine.kubelet.ipam import PodIPs
 from probelab.engine.kubelet.node import NODE_NAME, Node
 from probelab.engine.kubelet.podworker import PodWorker
-from probelab.engine.store import EventType, Watcher, WatchEvent
 
 log = logging.getLogger("probelab.engine.kubelet")
 

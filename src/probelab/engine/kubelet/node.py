@@ -11,12 +11,12 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from probelab.engine.clock import Clock, rfc3339
-from probelab.engine.events import EventKind, record_event
-from probelab.engine.images import ImageTable
+from probelab.engine.core.clock import Clock, rfc3339
+from probelab.engine.core.events import EventKind, record_event
+from probelab.engine.core.store import Obj, Store
 from probelab.engine.kubelet import runtime
+from probelab.engine.kubelet.images import ImageTable
 from probelab.engine.kubelet.ipam import PodIPs
-from probelab.engine.store import Obj, Store
 
 log = logging.getLogger("probelab.engine.kubelet")
 

@@ -15,12 +15,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from probelab.engine.core.store import Obj
 from probelab.engine.kubelet.container import ContainerRunner
 from probelab.engine.kubelet.node import NODE_NAME, Node
 from probelab.engine.kubelet.restart import RestartPolicy
 from probelab.engine.kubelet.status import PodView, pod_status
 from probelab.engine.kubelet.termination import KillReason, grace_period_s
-from probelab.engine.store import Obj
 
 log = logging.getLogger("probelab.engine.kubelet")
 

@@ -6,7 +6,7 @@ when the engine itself is SIGKILLed. The signal is set by util-linux `setpriv --
 when it is installed (the fast vfork path: a Python preexec function forces a full fork, which
 blocks the event loop for ~25 ms in an engine-sized process), else by prctl in a preexec function.
 Its stdout and stderr are appended to the pod log file of
-`probelab.engine.podlogs`, which the API server serves as `pods/log`. Exec probes and exec hooks
+`core.podlogs`, which the API server serves as `pods/log`. Exec probes and exec hooks
 run the same way, with the container's environment. Used by `kubelet`, `prober` and `lifecycle`.
 
 Note: the parent-death signal fires when the *thread* that forked the child ends, so spawn from

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from probelab.engine.clock import rfc3339
+from probelab.engine.core.clock import rfc3339
 from probelab.engine.kubelet.restart import RestartPolicy
 
 HOST_IP = "127.0.0.1"

@@ -1,0 +1,171 @@
+"""Streaming responses: `?watch=true` event streams and `pods/log?follow=true`.
+
+A watch is a chunked 200 response of JSON lines `{"type": "ADDED", "object": {...}}`, ending at
+`timeoutSeconds`, when the client leaves, or when the engine stops. A resourceVersion older than
+the store's history is reported the way the watch cache does it
+(`staging/src/k8s.io/apiserver/pkg/storage/cacher`, kubernetes#25151): HTTP 200, then one ERROR
+event carrying a 410 `Expired` Status. Bookmarks (`allowWatchBookmarks`) carry only the
+resourceVersion the stream has reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from probelab.engine.apiserver.status import status_body
+from probelab.engine.core.store import EventType, Gone, Obj, Store, Watcher
+
+LIVENESS_CHECK_S = 1.0  # how often an idle stream checks that its client is still there
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"  # annotation of the end-of-list bookmark
+
+
+def _line(event_type: str, obj: Any) -> bytes:
+    return json.dumps({"type": event_type, "object": obj}, separators=(",", ":")).encode() + b"\n"
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+class StreamRegistry:
+    """The open streams of one API server, so that stopping the server ends them at once."""
+
+    def __init__(self) -> None:
+        self.watchers: set[Watcher] = set()
+        self.stopping = asyncio.Event()
+
+    def close_all(self) -> None:
+        self.stopping.set()
+        for watcher in list(self.watchers):
+            watcher.close()
+
+
+async def serve_watch(
+    request: web.Request,
+    streams: StreamRegistry,
+    store: Store,
+    *,
+    resource: str,
+    namespace: str | None,
+    selector: Any,
+    where: Callable[[Obj], bool] | None,
+    since: int | None,
+    timeout_s: float | None,
+    bookmark_interval_s: float | None,
+    render: Callable[[Obj], Obj],
+    bookmark_stub: Obj,
+    initial_events_end: bool = False,
+) -> web.StreamResponse:
+    response = web.StreamResponse(status=200, headers={"Content-Type": "application/json",
+                                                       "Cache-Control": "no-cache, private"})
+    response.enable_chunked_encoding()
+    try:
+        watcher = store.watch(resource, namespace, selector, since)
+    except Gone as exc:
+        await response.prepare(request)
+        await response.write(_line("ERROR", status_body(410, "Expired", str(exc))))
+        await response.write_eof()
+        return response
+    streams.watchers.add(watcher)
+    # `store.watch(since=None)` queued the current objects, and only them, synchronously.
+    initial_left = watcher.queue.qsize() if initial_events_end and since is None else None
+    list_rv = store.resource_version
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s if timeout_s else None
+    next_bookmark = loop.time() + bookmark_interval_s if bookmark_interval_s else None
+    try:
+        await response.prepare(request)
+        while not watcher.closed:
+            if initial_left == 0:
+                initial_left = None
+                stub = {**bookmark_stub, "metadata": {
+                    "resourceVersion": str(list_rv),
+                    "annotations": {INITIAL_EVENTS_END: "true"}}}
+                await response.write(_line(EventType.BOOKMARK.value, stub))
+            now = loop.time()
+            waits = [LIVENESS_CHECK_S]
+            if deadline is not None:
+                waits.append(deadline - now)
+            if next_bookmark is not None:
+                waits.append(next_bookmark - now)
+            wait = max(0.0, min(waits))
+            try:
+                event = await asyncio.wait_for(watcher.queue.get(), timeout=wait)
+            except TimeoutError:
+                event = False
+            if event is None:
+                break
+            if event:
+                if where is None or where(event.obj):
+                    await response.write(_line(event.type.value, render(event.obj)))
+                if initial_left:
+                    initial_left -= 1
+                continue
+            now = loop.time()
+            if deadline is not None and now >= deadline:
+                break
+            if _client_gone(request):
+                break
+            if next_bookmark is not None and now >= next_bookmark and bookmark_interval_s:
+                next_bookmark = now + bookmark_interval_s
+                stub = {**bookmark_stub,
+                        "metadata": {"resourceVersion": str(store.resource_version)}}
+                await response.write(_line(EventType.BOOKMARK.value, stub))
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await response.write_eof()
+    except (ConnectionError, asyncio.CancelledError):
+        pass  # the client went away; nothing to tell it
+    finally:
+        watcher.close()
+        streams.watchers.discard(watcher)
+    return response
+
+
+def read_log(path: Path, tail_lines: int | None, limit_bytes: int | None) -> bytes:
+    """A container log file's content (or its last lines), as `kubectl logs` shows it."""
+    data = path.read_bytes()
+    if tail_lines is not None:
+        lines = data.splitlines(keepends=True)
+        data = b"".join(lines[-tail_lines:]) if tail_lines > 0 else b""
+    if limit_bytes is not None:
+        data = data[:limit_bytes]
+    return data
+
+
+async def follow_log(
+    request: web.Request, streams: StreamRegistry, path: Path, initial: bytes,
+    still_there: Callable[[], bool], poll_s: float = 0.2,
+) -> web.StreamResponse:
+    """Stream what is appended to a log file while the pod exists."""
+    response = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    try:
+        await response.write(initial)
+        offset = path.stat().st_size
+        while still_there() and not streams.stopping.is_set() and not _client_gone(request):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(streams.stopping.wait(), timeout=poll_s)
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                break
+            if size > offset:
+                with path.open("rb") as f:
+                    f.seek(offset)
+                    chunk = f.read(size - offset)
+                offset = size
+                await response.write(chunk)
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await response.write_eof()
+    except (ConnectionError, asyncio.CancelledError):
+        pass
+    return response

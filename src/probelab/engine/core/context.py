@@ -1,0 +1,52 @@
+"""What every engine component is given, and the contract each one follows.
+
+`EngineContext` carries the shared store, clock, random source and typed config; a `Component`
+(API server, controllers, kubelet, proxy) is started and stopped by `probelab.engine.engine`
+in a fixed order, and stop() must be safe to call twice.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from probelab.engine.core.clock import Clock, SystemClock
+from probelab.engine.core.store import Store
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Settings of one engine run (units in the names)."""
+
+    host: str = "127.0.0.1"
+    port: int = 0  # API port; 0 picks a free one
+    endpoint_delay_s: float = 1.0  # how long the proxy lags the endpoints controller
+    images: tuple[tuple[str, str], ...] = ()  # extra IMAGE=COMMAND mappings
+    seed: int | None = None
+    pod_cidr_prefix: str = "127.244"  # pods get 127.244.x.y
+    service_cidr_prefix: str = "127.96"  # ClusterIPs in 127.96.0.0/12
+    manifests_dir: Path | None = None  # where a probelab.yaml image table may live
+    token: str = ""  # bearer token; generated when empty
+    state_dir: Path | None = None  # pod logs and pid files; a temp dir when None
+
+
+@dataclass
+class EngineContext:
+    store: Store
+    config: EngineConfig
+    clock: Clock = field(default_factory=SystemClock)
+    rng: random.Random = field(default_factory=random.Random)
+
+
+class Component(Protocol):
+    name: str
+
+    async def start(self, ctx: EngineContext) -> None:
+        """Begin work (spawn named tasks); return once ready."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop all work and release every resource; safe to call twice."""
+        ...

@@ -1,0 +1,183 @@
+"""Wiring of the local engine: one store, one context, the components started in order.
+
+Start order: API server, controllers, kubelet, proxy; stop order is the reverse, so pods are
+terminated gracefully (preStop, SIGTERM, grace, SIGKILL) while the API is still up.
+Components are built without arguments; each one's `start(ctx)` returns once it is ready.
+`run_forever()` is the foreground life of `probelab cluster up`: signal handlers only set
+events; the first SIGINT/SIGTERM/SIGHUP starts the graceful stop, a second one abandons it
+(the caller then exits, and pods die by their parent-death signal).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import random
+import secrets
+import shutil
+import signal
+import tempfile
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from probelab.engine.apiserver.server import ApiServer
+from probelab.engine.controllers.deployment import DeploymentController
+from probelab.engine.controllers.endpoints import EndpointsController
+from probelab.engine.controllers.namespace import NamespaceController
+from probelab.engine.controllers.replicaset import ReplicaSetController
+from probelab.engine.core.clock import Clock, SystemClock
+from probelab.engine.core.context import Component, EngineConfig, EngineContext
+from probelab.engine.core.store import Store
+from probelab.engine.kubelet.kubelet import Kubelet
+from probelab.engine.proxy.component import ServiceProxy
+
+log = logging.getLogger("probelab.engine")
+
+# The components in start order. Imported directly: a missing or renamed module is an import
+# error at once, never an engine that quietly runs without its proxy.
+COMPONENTS: tuple[Callable[[], Component], ...] = (
+    ApiServer,
+    NamespaceController,
+    ReplicaSetController,
+    DeploymentController,
+    EndpointsController,
+    Kubelet,
+    ServiceProxy,
+)
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Outcome(enum.Enum):
+    GRACEFUL = "graceful"  # every component stopped, pods terminated as Kubernetes does
+    FORCED = "forced"  # a second signal cut the stop short; the caller must exit at once
+
+
+class StopRequests:
+    """Signal handlers that only set events: the first asks for a graceful stop, the next
+    one forces."""
+
+    def __init__(self) -> None:
+        self.graceful = asyncio.Event()
+        self.forced = asyncio.Event()
+        self.first_signal = ""
+
+    def on_signal(self, signame: str) -> None:
+        if self.graceful.is_set():
+            self.forced.set()
+            return
+        self.first_signal = signame
+        self.graceful.set()
+
+    def install(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, self.on_signal, sig.name)
+
+    def uninstall(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+
+
+async def _until(task: asyncio.Task, forced: asyncio.Event) -> bool:
+    """Wait for `task` unless `forced` is set first; True if the task finished."""
+    forced_wait = asyncio.ensure_future(forced.wait())
+    try:
+        await asyncio.wait({task, forced_wait}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        forced_wait.cancel()
+    if task.done():
+        return True
+    task.cancel()
+    return False
+
+
+class Engine:
+    """The whole local engine in this process; `start()` then `stop()` (safe twice)."""
+
+    def __init__(self, config: EngineConfig, clock: Clock | None = None) -> None:
+        self._own_state_dir = config.state_dir is None
+        state_dir = config.state_dir or Path(tempfile.mkdtemp(prefix="probelab-engine-"))
+        token = config.token or secrets.token_urlsafe(32)
+        self.config = replace(config, state_dir=state_dir, token=token)
+        clock = clock or SystemClock()
+        self.store = Store(clock)
+        self.ctx = EngineContext(
+            store=self.store, config=self.config, clock=clock, rng=random.Random(config.seed)
+        )
+        self.components: list[Component] = []
+        self._started = False
+
+    def component(self, name: str) -> Component | None:
+        return next((c for c in self.components if c.name == name), None)
+
+    @property
+    def api_url(self) -> str:
+        api = self.component("apiserver")
+        return getattr(api, "url", "")
+
+    @property
+    def api_ca_pem(self) -> bytes:
+        """The certificate a client must trust for `api_url` (empty when serving plain HTTP)."""
+        return getattr(self.component("apiserver"), "ca_pem", b"")
+
+    async def start(self) -> None:
+        """Start every component in order; if one fails, stop those already started and
+        re-raise, so a failed start (a port in use) leaves nothing running."""
+        self._started = True
+        try:
+            for build in COMPONENTS:
+                component = build()
+                self.components.append(component)
+                await component.start(self.ctx)
+                log.debug("started %s", component.name)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        for component in reversed(self.components):
+            try:
+                await component.stop()
+            except Exception:  # keep stopping the others; nothing may be left running
+                log.exception("stopping %s failed", component.name)
+        self.store.close_watchers()
+        if self._own_state_dir and self.config.state_dir is not None:
+            shutil.rmtree(self.config.state_dir, ignore_errors=True)
+
+    async def run_forever(self, ready: Callable[[], None] | None = None,
+                          stopping: Callable[[str], None] | None = None) -> Outcome:
+        """Start, call `ready()`, serve until a stop signal, then stop in reverse order.
+
+        `stopping(signame)` is called when the graceful stop begins. A second signal during
+        start or stop returns FORCED without waiting; the caller should then exit promptly.
+        """
+        loop = asyncio.get_running_loop()
+        requests = StopRequests()
+        requests.install(loop)
+        try:
+            start = asyncio.ensure_future(self.start())
+            if not await _until(start, requests.forced):
+                return Outcome.FORCED
+            start.result()  # re-raise a failed start (the engine already cleaned up)
+            try:
+                if ready is not None:
+                    ready()
+            except BaseException:
+                await self.stop()
+                raise
+            await requests.graceful.wait()
+            if stopping is not None:
+                stopping(requests.first_signal)
+            stop = asyncio.ensure_future(self.stop())
+            if not await _until(stop, requests.forced):
+                return Outcome.FORCED
+            stop.result()
+            return Outcome.GRACEFUL
+        finally:
+            requests.uninstall(loop)

@@ -1,0 +1,279 @@
+"""The engine's service proxy (kube-proxy): one listener per Service port, routing by its own
+lagging view of the EndpointSlices.
+
+Neighbours: the store (Services from the API registry, EndpointSlices from
+`controllers.endpoints`), `proxy_rules` (pure: where to listen, which endpoints are usable),
+`proxy_dataplane` (the listeners and the byte splice), `events.record_event`.
+
+Services are applied as soon as they are seen: listeners open on `clusterIP:port` and, for
+NodePort/LoadBalancer Services, on 127.0.0.1:nodePort, and close when the Service goes.
+EndpointSlice changes are applied `config.endpoint_delay_s` after the proxy saw them, in the
+order seen: a timeline that models the EndpointSlice controller plus kube-proxy's sync lag
+(k8s-semantics.md §4). Each application that changes what a Service routes to is recorded as an
+engine-only Event `EndpointsApplied` on the Service (eventTime has microseconds, for the demo's
+propagation plot) and in `timeline`. A port that cannot be bound becomes a Warning event
+`FailedListen` and a log line; everything else keeps working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from dataclasses import dataclass
+
+from probelab.engine.core.context import EngineContext
+from probelab.engine.core.events import EventKind, record_event
+from probelab.engine.core.store import EventType, Obj, Watcher, WatchEvent, key_of
+from probelab.engine.proxy.dataplane import DataPlane, Route, Stats
+from probelab.engine.proxy.rules import (
+    SERVICE_NAME_LABEL,
+    Endpoint,
+    Listen,
+    Summary,
+    endpoints_by_address,
+    endpoints_for_port,
+    listens_for,
+    summarize,
+    usable_endpoints,
+)
+
+log = logging.getLogger("probelab.engine.proxy.component")
+
+NODE_HOST = "127.0.0.1"  # NodePorts listen on loopback only
+COMPONENT = "probelab-proxy"  # Event source
+ServiceKey = tuple[str, str]  # (namespace, name)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """One endpoints change the proxy applied for a Service (the in-memory timeline)."""
+
+    at_s: float  # clock.now() when applied
+    namespace: str
+    service: str
+    summary: Summary
+    usable: tuple[str, ...]  # addresses new connections may now go to, sorted
+
+
+@dataclass
+class _Listener:
+    service: ServiceKey
+    spec: Listen
+    server: asyncio.Server
+    route: Route
+
+
+class ServiceProxy:
+    """Engine component "proxy"; `start(ctx)` returns once existing Services listen."""
+
+    name = "proxy"
+
+    def __init__(self) -> None:
+        self._ctx: EngineContext | None = None
+        self._plane: DataPlane | None = None
+        self._delay_s = 1.0
+        self._listeners: dict[tuple[str, int], _Listener] = {}
+        self._failed: set[tuple[ServiceKey, tuple[str, int]]] = set()  # warned, not bound
+        self._services: dict[ServiceKey, Obj] = {}
+        self._slices: dict[ServiceKey, dict[str, Obj]] = {}  # the APPLIED view
+        self._slice_owner: dict[tuple[str, str], ServiceKey] = {}
+        self._routed: dict[ServiceKey, tuple[Endpoint, ...]] = {}  # last applied, per Service
+        self._pending: deque[tuple[float, WatchEvent]] = deque()  # seen, not yet applied
+        self._timer: asyncio.TimerHandle | None = None
+        self._watchers: list[Watcher] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = False
+        self.timeline: deque[Applied] = deque(maxlen=10_000)
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    async def start(self, ctx: EngineContext) -> None:
+        self._ctx = ctx
+        self._delay_s = max(0.0, float(ctx.config.endpoint_delay_s))
+        self._plane = DataPlane(ctx.rng)
+        store = ctx.store
+        slices, slices_rv = store.list("endpointslices")
+        for slice_ in slices:  # the state at start is applied at once, as after a full sync
+            self._apply_slice(EventType.ADDED, slice_)
+        services, services_rv = store.list("services")
+        for svc in services:
+            self._services[key_of(svc)] = svc
+            await self._sync_service(key_of(svc))
+        svc_watch = store.watch("services", since=services_rv)
+        slice_watch = store.watch("endpointslices", since=slices_rv)
+        self._watchers = [svc_watch, slice_watch]
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._watch_services(svc_watch), name="proxy-watch-services"),
+            loop.create_task(self._watch_slices(slice_watch), name="proxy-watch-endpointslices"),
+        ]
+        log.info("proxy started: %d listeners, endpoint delay %.2fs",
+                 len(self._listeners), self._delay_s)
+
+    async def stop(self) -> None:
+        """Close listeners, reset every connection, stop watching; safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for watcher in self._watchers:
+            watcher.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        listeners = list(self._listeners.values())
+        self._listeners.clear()
+        for listener in listeners:
+            listener.server.close()
+        aborted = self._plane.abort_all() if self._plane is not None else 0
+        for listener in listeners:
+            await listener.server.wait_closed()
+        log.info("proxy stopped: closed %d listeners, reset %d connections",
+                 len(listeners), aborted)
+
+    # ---- what tests and the bench read ---------------------------------------------------
+    @property
+    def stats(self) -> Stats:
+        return self._plane.stats if self._plane is not None else Stats()
+
+    def listening(self) -> list[tuple[str, int]]:
+        """Every (host, port) the proxy listens on now."""
+        return sorted(self._listeners)
+
+    def usable(self, namespace: str, service: str, port_name: str = "") -> tuple[Endpoint, ...]:
+        """The endpoints new connections of that Service port may go to now."""
+        for listener in self._listeners.values():
+            if listener.service == (namespace, service) and listener.spec.port_name == port_name:
+                return listener.route.usable
+        return ()
+
+    # ---- Services: applied at once ---------------------------------------------------------
+    async def _watch_services(self, watcher: Watcher) -> None:
+        async for event in watcher:
+            if event.type is EventType.BOOKMARK:
+                continue
+            key = key_of(event.obj)
+            if event.type is EventType.DELETED:
+                self._services.pop(key, None)
+            else:
+                self._services[key] = event.obj
+            try:
+                await self._sync_service(key)
+            except Exception:  # one bad Service must not stop the proxy
+                log.exception("proxy: syncing service %s/%s failed", *key)
+
+    async def _sync_service(self, key: ServiceKey) -> None:
+        """Make the listeners of one Service match its spec (or close them once it is gone)."""
+        svc = self._services.get(key)
+        wanted = {(s.host, s.port): s for s in listens_for(svc, NODE_HOST)} if svc else {}
+        for addr, listener in list(self._listeners.items()):
+            if listener.service == key and wanted.get(addr) != listener.spec:
+                del self._listeners[addr]
+                listener.server.close()  # established connections stay (conntrack)
+        self._failed = {f for f in self._failed if f[0] != key or f[1] in wanted}
+        for addr, spec in wanted.items():
+            if addr in self._listeners:
+                other = self._listeners[addr].service
+                if other != key:
+                    self._warn_listen(key, spec, f"already used by service {other[0]}/{other[1]}")
+                continue
+            route = Route(f"{key[0]}/{key[1]}:{spec.port_name or spec.port}")
+            try:
+                server = await self._plane.listen(spec.host, spec.port, route)
+            except OSError as exc:
+                self._warn_listen(key, spec, str(exc))
+                continue
+            if self._stopped or self._services.get(key) is not svc:  # changed meanwhile
+                server.close()
+                continue
+            self._failed.discard((key, addr))
+            self._listeners[addr] = _Listener(key, spec, server, route)
+            log.debug("proxy: %s listens on %s:%d", route.name, spec.host, spec.port)
+        if svc is None:
+            self._routed.pop(key, None)
+        else:
+            self._refresh(key)
+
+    def _warn_listen(self, key: ServiceKey, spec: Listen, why: str) -> None:
+        if (key, (spec.host, spec.port)) in self._failed:
+            return  # said once is enough; retried on every change of the Service
+        self._failed.add((key, (spec.host, spec.port)))
+        what = "nodePort" if spec.node_port else "clusterIP port"
+        message = (f"proxy cannot listen on {spec.host}:{spec.port} ({what} of port "
+                   f"{spec.port_name or spec.port}): {why}")
+        log.warning("service %s/%s: %s", key[0], key[1], message)
+        svc = self._services.get(key)
+        if svc is not None:
+            record_event(self._ctx.store, svc, "FailedListen", message,
+                         kind=EventKind.WARNING, component=COMPONENT)
+
+    # ---- EndpointSlices: applied after the delay, in order -------------------------------
+    async def _watch_slices(self, watcher: Watcher) -> None:
+        loop = asyncio.get_running_loop()
+        async for event in watcher:
+            if event.type is EventType.BOOKMARK:
+                continue
+            self._pending.append((loop.time() + self._delay_s, event))
+            if self._timer is None:
+                self._timer = loop.call_at(self._pending[0][0], self._apply_due)
+
+    def _apply_due(self) -> None:
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        now = loop.time() + 0.001  # timers may fire a hair early
+        touched: set[ServiceKey] = set()
+        while self._pending and self._pending[0][0] <= now:
+            _due, event = self._pending.popleft()
+            touched |= self._apply_slice(event.type, event.obj)
+        for key in sorted(touched):
+            try:
+                self._refresh(key)
+            except Exception:
+                log.exception("proxy: applying endpoints of %s/%s failed", *key)
+        if self._pending and not self._stopped:
+            self._timer = loop.call_at(self._pending[0][0], self._apply_due)
+
+    def _apply_slice(self, kind: EventType, slice_: Obj) -> set[ServiceKey]:
+        """Update the applied view with one slice change; returns the Services it touches."""
+        ns, name = key_of(slice_)
+        touched = set()
+        old = self._slice_owner.pop((ns, name), None)
+        if old is not None:
+            self._slices.get(old, {}).pop(name, None)
+            touched.add(old)
+        labels = (slice_.get("metadata") or {}).get("labels") or {}
+        service = labels.get(SERVICE_NAME_LABEL)
+        if kind is not EventType.DELETED and service:
+            new = (ns, service)
+            self._slices.setdefault(new, {})[name] = slice_
+            self._slice_owner[(ns, name)] = new
+            touched.add(new)
+        return touched
+
+    def _refresh(self, key: ServiceKey) -> None:
+        """Give the Service's listeners their usable endpoints from the applied view, and record
+        the change if what it routes to differs from last time."""
+        slices = list(self._slices.get(key, {}).values())
+        for listener in self._listeners.values():
+            if listener.service == key:
+                spec = listener.spec
+                endpoints = endpoints_for_port(slices, spec.port_name, spec.single)
+                listener.route.usable = usable_endpoints(endpoints)
+        everything = endpoints_by_address(slices)
+        if everything == self._routed.get(key, ()):
+            return
+        self._routed[key] = everything
+        summary = summarize(everything)
+        usable = tuple(e.address for e in usable_endpoints(everything))
+        self.timeline.append(Applied(self._ctx.clock.now(), key[0], key[1], summary, usable))
+        svc = self._services.get(key)
+        if svc is not None:
+            record_event(self._ctx.store, svc, "EndpointsApplied", summary.message(),
+                         component=COMPONENT)
+        log.debug("proxy: %s/%s: %s", key[0], key[1], summary.message())
+
