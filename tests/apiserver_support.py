@@ -1,8 +1,8 @@
 """A real engine API server on a loopback port, run in a background thread's event loop, for
 tests that drive it over HTTPS with the official `kubernetes` client, raw HTTP, or kubectl.
 
-`ApiEngine` starts the API server component (and, when asked, other engine components by
-dotted path, skipping those not built yet) around one `Store`; `kubeconfig()` writes the
+`ApiEngine` starts the API server component (and, when asked, other engine components given
+by class) around one `Store`; `kubeconfig()` writes the
 `probelab` context the way `probelab cluster up` does. `FakeKubelet` stands in for the node:
 it binds pods, marks them Running and Ready with a loopback IP, and removes terminating pods
 at once — so controllers and kubectl see pods progress without starting processes.
@@ -31,7 +31,6 @@ from probelab.engine.apiserver.server import ApiServer
 from probelab.engine.core.clock import rfc3339
 from probelab.engine.core.context import EngineConfig, EngineContext
 from probelab.engine.core.store import EventType, Store
-from probelab.engine.engine import _load
 
 T = TypeVar("T")
 
@@ -39,7 +38,7 @@ T = TypeVar("T")
 class ApiEngine:
     """Context manager: the API server (plus optional components) in a background loop."""
 
-    def __init__(self, components: tuple[str, ...] = (), history: int = 100_000,
+    def __init__(self, components: tuple[type, ...] = (), history: int = 100_000,
                  fake_kubelet: bool = False) -> None:
         self.state_dir = Path(tempfile.mkdtemp(prefix="probelab-apitest-"))
         self.token = secrets.token_urlsafe(24)
@@ -70,10 +69,7 @@ class ApiEngine:
     async def _start(self) -> None:
         await self.api.start(self.ctx)
         self.components.append(self.api)
-        for path in self._component_paths:
-            cls = _load(path)
-            if cls is None:
-                continue
+        for cls in self._component_paths:
             component = cls()
             await component.start(self.ctx)
             self.components.append(component)

@@ -19,16 +19,17 @@ from kubernetes.client.exceptions import ApiException
 
 from apiserver_support import ApiEngine
 from helpers import wait_until
+from probelab.engine.controllers.namespace import NamespaceController
 
 _names = itertools.count()
 
 
-NAMESPACE_CONTROLLER = "probelab.engine.controllers.namespace:NamespaceController"
+
 
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[ApiEngine]:
-    with ApiEngine((NAMESPACE_CONTROLLER,)) as running:
+    with ApiEngine((NamespaceController,)) as running:
         # The controller waits 5 s before emptying a namespace, as Kubernetes does; these
         # tests are about what the API does around it, so they need not wait that long.
         for component in running.components:

@@ -613,8 +613,7 @@ def fakes(monkeypatch):
     FakeComponent.stop_blocks = False
     FakeComponent.fail_start = False
     Second.fail_start = False
-    monkeypatch.setattr(engine_cluster, "COMPONENTS",
-                        (f"{__name__}:First", f"{__name__}:Second"))
+    monkeypatch.setattr(engine_cluster, "COMPONENTS", (First, Second))
     return FakeComponent
 
 

@@ -9,26 +9,26 @@ import pytest
 from controllers_support import FakeKubelet, controllers, deployment, service
 from probelab.engine.controllers.deployment.controller import DeploymentController
 from probelab.engine.controllers.endpoints import EndpointsController
+from probelab.engine.controllers.namespace import NamespaceController
 from probelab.engine.controllers.replicaset import ReplicaSetController
 from probelab.engine.core.context import EngineConfig, EngineContext
 from probelab.engine.core.store import Store
-from probelab.engine.engine import COMPONENTS, _load
+from probelab.engine.engine import COMPONENTS
 from probelab.k8s import schema, validation
 from proxy_support import run, until
 
 CONTROLLERS = {
-    "probelab.engine.controllers.namespace:NamespaceController": "namespace",
-    "probelab.engine.controllers.replicaset:ReplicaSetController": "replicaset",
-    "probelab.engine.controllers.deployment.controller:DeploymentController": "deployment",
-    "probelab.engine.controllers.endpoints:EndpointsController": "endpoints",
+    NamespaceController: "namespace",
+    ReplicaSetController: "replicaset",
+    DeploymentController: "deployment",
+    EndpointsController: "endpoints",
 }
 
 
-@pytest.mark.parametrize(("path", "name"), CONTROLLERS.items())
-def test_controller_is_wired_and_stops_twice(path: str, name: str) -> None:
-    assert path in COMPONENTS
-    cls = _load(path)
-    assert cls is not None and cls.name == name
+@pytest.mark.parametrize(("cls", "name"), CONTROLLERS.items())
+def test_controller_is_wired_and_stops_twice(cls: type, name: str) -> None:
+    assert cls in COMPONENTS
+    assert cls.name == name
 
     async def scenario() -> None:
         never_started = cls()

