@@ -110,8 +110,9 @@ def serve_backend(port: int) -> None:
 
 # ---- the proxy child ---------------------------------------------------------------------
 def serve_proxy(node_port: int, backend_port: int, loop_kind: str) -> None:
-    from probelab.engine.core.context import EngineConfig, EngineContext
+    from probelab.engine.core.context import EngineConfig
     from probelab.engine.core.store import Store
+    from probelab.engine.engine import build_context
     from probelab.engine.proxy.component import ServiceProxy
 
     async def main() -> None:
@@ -131,7 +132,7 @@ def serve_proxy(node_port: int, backend_port: int, loop_kind: str) -> None:
             "endpoints": [{"addresses": [POD_IP], "conditions": {"ready": True}}],
             "ports": [{"name": "http", "port": backend_port, "protocol": "TCP"}]})
         proxy = ServiceProxy()
-        await proxy.start(EngineContext(store, EngineConfig(endpoint_delay_s=0)))
+        await proxy.start(build_context(EngineConfig(endpoint_delay_s=0), store=store))
         loop = asyncio.get_running_loop()
         print(f"proxy on {type(loop).__module__}.{type(loop).__name__}", flush=True)
         stop = asyncio.Event()

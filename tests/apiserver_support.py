@@ -29,8 +29,9 @@ import yaml
 
 from probelab.engine.apiserver.server import ApiServer
 from probelab.engine.core.clock import rfc3339
-from probelab.engine.core.context import EngineConfig, EngineContext
+from probelab.engine.core.context import EngineConfig
 from probelab.engine.core.store import EventType, Store
+from probelab.engine.engine import build_context
 
 T = TypeVar("T")
 
@@ -44,8 +45,7 @@ class ApiEngine:
         self.token = secrets.token_urlsafe(24)
         self.config = EngineConfig(port=0, token=self.token, state_dir=self.state_dir, seed=7)
         self.store = Store(history=history)
-        self.ctx = EngineContext(store=self.store, config=self.config,
-                                 rng=random.Random(7))
+        self.ctx = build_context(self.config, store=self.store, rng=random.Random(7))
         self.api = ApiServer()
         self._component_paths = components
         self._fake_kubelet = fake_kubelet

@@ -15,8 +15,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from probelab.engine.core.clock import Clock, SystemClock, rfc3339
-from probelab.engine.core.context import EngineConfig, EngineContext
+from probelab.engine.core.context import EngineConfig
 from probelab.engine.core.store import EventType, Store
+from probelab.engine.engine import build_context
 
 Obj = dict[str, Any]
 NAMESPACE = "demo"
@@ -173,7 +174,7 @@ async def controllers(*classes: type, store: Store | None = None,
     store = store or Store(clock)
     if store.find("namespaces", None, NAMESPACE) is None:
         store.create("namespaces", namespace())
-    ctx = EngineContext(store, EngineConfig(), clock=clock)
+    ctx = build_context(EngineConfig(), store=store, clock=clock)
     started = []
     try:
         for cls in classes:

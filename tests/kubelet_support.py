@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from helpers import until  # noqa: F401 - re-exported for the kubelet tests
-from probelab.engine.core.context import EngineConfig, EngineContext
+from probelab.engine.core.context import EngineConfig
 from probelab.engine.core.store import Obj, Store
+from probelab.engine.engine import build_context
 from probelab.engine.kubelet.kubelet import Kubelet
 
 NS = "kt"
@@ -79,7 +80,7 @@ class Harness:
         self.store.create("namespaces", {"metadata": {"name": NS}, "spec": {}})
         mapping = (("testapp", f"{sys.executable} {self.app}"), *images)
         self.config = EngineConfig(images=mapping, state_dir=tmp / "state")
-        self.ctx = EngineContext(store=self.store, config=self.config)
+        self.ctx = build_context(self.config, store=self.store)
         self.kubelet = Kubelet()
 
     def markers(self, name: str) -> Path:
@@ -126,12 +127,11 @@ class Harness:
                "spec": {"containers": [c], "terminationGracePeriodSeconds": grace,
                         "restartPolicy": "Always"},
                "status": {"phase": "Pending"}}
-        return self.store.create("pods", pod)
+        return self.ctx.client.create("pods", pod)
 
     def delete(self, name: str, grace: int | None = None) -> None:
-        from probelab.engine.core.deletion import delete_pod
-
-        delete_pod(self.store, NS, name, grace)
+        """`kubectl delete pod` (graceful unless `grace` is 0), through the API's rules."""
+        self.ctx.client.delete("pods", NS, name, grace_s=grace)
 
 
 @contextlib.asynccontextmanager

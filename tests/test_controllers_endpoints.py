@@ -26,7 +26,6 @@ from probelab.engine.controllers.endpoints import (
     plan_slices,
     resolve_port,
 )
-from probelab.engine.core import deletion
 from probelab.engine.core.clock import rfc3339
 from probelab.engine.core.context import EngineConfig
 from probelab.engine.core.store import Store
@@ -220,7 +219,8 @@ def test_slices_follow_readiness_and_termination() -> None:
     deleted gracefully and stays terminating (serving while still ready), then the kubelet
     removes it; finally the Service is deleted and its Endpoints and slices go with it."""
     async def scenario() -> None:
-        async with controllers(EndpointsController) as (store, _):
+        async with controllers(EndpointsController) as (store, started):
+            client = started[0].client  # deletes go through the API's rules, like kubectl's
             kubelet = FakeKubelet(store, remove_terminating=False)
             async with kubelet:
                 store.create("services", service())
@@ -241,7 +241,7 @@ def test_slices_follow_readiness_and_termination() -> None:
                             what="a unready")
                 assert endpoints_names(store) == (["b"], ["a"])
 
-                deletion.delete_pod(store, NAMESPACE, "b")
+                client.delete("pods", NAMESPACE, "b")
                 await until(lambda: conditions_by_pod(store)["b"] == (False, True, True),
                             what="b terminating, still serving")
                 assert endpoints_names(store) == ([], ["a"])
@@ -294,7 +294,7 @@ def test_the_service_proxy_routes_to_what_the_controller_wrote() -> None:
                     await until(lambda: len(proxy.usable(NAMESPACE, "web", "http")) == 2,
                                 what="proxy sees two endpoints")
                     assert {e.port for e in proxy.usable(NAMESPACE, "web", "http")} == {8080}
-                    deletion.delete_pod(store, NAMESPACE, "a")
+                    started[0].client.delete("pods", NAMESPACE, "a")
                     await until(lambda: [e.pod for e in proxy.usable(NAMESPACE, "web", "http")]
                                 == ["b"], what="terminating pod no longer used")
             finally:

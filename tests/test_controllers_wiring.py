@@ -11,9 +11,8 @@ from probelab.engine.controllers.deployment.controller import DeploymentControll
 from probelab.engine.controllers.endpoints import EndpointsController
 from probelab.engine.controllers.namespace import NamespaceController
 from probelab.engine.controllers.replicaset import ReplicaSetController
-from probelab.engine.core.context import EngineConfig, EngineContext
-from probelab.engine.core.store import Store
-from probelab.engine.engine import COMPONENTS
+from probelab.engine.core.context import EngineConfig
+from probelab.engine.engine import COMPONENTS, build_context
 from probelab.k8s import schema, validation
 from proxy_support import run, until
 
@@ -34,9 +33,9 @@ def test_controller_is_wired_and_stops_twice(cls: type, name: str) -> None:
         never_started = cls()
         await never_started.stop()
         component = cls()
-        await component.start(EngineContext(Store(), EngineConfig()))
+        await component.start(build_context(EngineConfig()))
         with pytest.raises(RuntimeError):
-            await component.start(EngineContext(Store(), EngineConfig()))
+            await component.start(build_context(EngineConfig()))
         await component.stop()
         await component.stop()
 

@@ -8,8 +8,9 @@ import random
 import socket
 
 from helpers import free_port
-from probelab.engine.core.context import EngineConfig, EngineContext
+from probelab.engine.core.context import EngineConfig
 from probelab.engine.core.store import Store
+from probelab.engine.engine import build_context
 from probelab.engine.proxy.component import ServiceProxy
 from proxy_support import backends, expect_reset, gather_names, greet, run, until
 
@@ -70,7 +71,8 @@ async def applied(store: Store, svc: str, text: str) -> dict:
 @contextlib.asynccontextmanager
 async def proxy_on(store: Store | None = None, delay_s: float = DELAY_S):
     store = store or new_store()
-    ctx = EngineContext(store, EngineConfig(endpoint_delay_s=delay_s), rng=random.Random(5))
+    ctx = build_context(EngineConfig(endpoint_delay_s=delay_s), store=store,
+                        rng=random.Random(5))
     proxy = ServiceProxy()
     await proxy.start(ctx)
     try:

@@ -37,8 +37,8 @@ from faults_support import (
 )
 from helpers import run_probelab, wait_until
 from probelab.engine.apiserver.server import ApiServer
-from probelab.engine.core.context import EngineConfig, EngineContext
-from probelab.engine.core.store import Store
+from probelab.engine.core.context import EngineConfig
+from probelab.engine.engine import build_context
 from probelab.errors import UsageError
 
 PUBLIC = ("/version", "/healthz", "/livez", "/readyz")
@@ -202,7 +202,7 @@ def test_the_api_server_refuses_a_non_loopback_host(tmp_path, host) -> None:
     """`cluster up` has no host flag, and the API server refuses one set in its config too:
     before it binds anything, with a one-line UsageError."""
     config = EngineConfig(host=host, port=0, token="t", state_dir=tmp_path)
-    ctx = EngineContext(store=Store(), config=config, rng=random.Random(1))
+    ctx = build_context(config, rng=random.Random(1))
     server = ApiServer()
     with pytest.raises(UsageError, match="loopback only"):
         asyncio.run(server.start(ctx))

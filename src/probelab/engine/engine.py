@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from probelab.engine.apiserver.client import LocalClient
+from probelab.engine.apiserver.registry.generic import Registry
 from probelab.engine.apiserver.server import ApiServer
 from probelab.engine.controllers.deployment import DeploymentController
 from probelab.engine.controllers.endpoints import EndpointsController
@@ -46,6 +48,18 @@ COMPONENTS: tuple[Callable[[], Component], ...] = (
     Kubelet,
     ServiceProxy,
 )
+
+
+def build_context(config: EngineConfig, *, store: Store | None = None,
+                  clock: Clock | None = None, rng: random.Random | None = None) -> EngineContext:
+    """What every component is given: the store, and a client that writes through the API
+    server's registry in-process (so controllers and the kubelet obey the API's rules)."""
+    clock = clock or SystemClock()
+    store = store or Store(clock)
+    rng = rng or random.Random(config.seed)
+    registry = Registry(store, rng, config.service_cidr_prefix)
+    return EngineContext(store=store, config=config, client=LocalClient(registry), clock=clock,
+                         rng=rng)
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -102,11 +116,8 @@ class Engine:
         state_dir = config.state_dir or Path(tempfile.mkdtemp(prefix="probelab-engine-"))
         token = config.token or secrets.token_urlsafe(32)
         self.config = replace(config, state_dir=state_dir, token=token)
-        clock = clock or SystemClock()
-        self.store = Store(clock)
-        self.ctx = EngineContext(
-            store=self.store, config=self.config, clock=clock, rng=random.Random(config.seed)
-        )
+        self.ctx = build_context(self.config, clock=clock)
+        self.store = self.ctx.store
         self.components: list[Component] = []
         self._started = False
 

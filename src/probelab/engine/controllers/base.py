@@ -17,6 +17,7 @@ import contextlib
 import logging
 from collections.abc import Hashable, Iterable
 
+from probelab.engine.core.client import Client
 from probelab.engine.core.context import EngineContext
 from probelab.engine.core.store import Conflict, NotFound, Store, Watcher, WatchEvent
 
@@ -66,7 +67,13 @@ class Controller:
 
     @property
     def store(self) -> Store:
+        """What the controller reads (its informer cache)."""
         return self.ctx.store
+
+    @property
+    def client(self) -> Client:
+        """How the controller writes: through the API server's rules."""
+        return self.ctx.client
 
     async def start(self, ctx: EngineContext) -> None:
         if self._ctx is not None:

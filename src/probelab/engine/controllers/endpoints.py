@@ -282,22 +282,22 @@ class EndpointsController(Controller):
             and (meta(s).get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY))
         if service is None:
             for s in existing:
-                _delete_quietly(store, "endpointslices", namespace, meta(s)["name"])
-            _delete_quietly(store, "endpoints", namespace, name)
+                self._delete_quietly("endpointslices", namespace, meta(s)["name"])
+            self._delete_quietly("endpoints", namespace, name)
             return None
         if not selects_pods(service):
             if spec(service).get("type") == "ExternalName":
                 for s in existing:
-                    _delete_quietly(store, "endpointslices", namespace, meta(s)["name"])
+                    self._delete_quietly("endpointslices", namespace, meta(s)["name"])
             return None
         pods, _ = store.list("pods", namespace, selector=from_map(spec(service)["selector"]))
         plan = plan_slices(service, existing, pods)
         for obj in plan.update:
-            store.update("endpointslices", obj)
+            self.client.update("endpointslices", obj)
         for obj in plan.create:
-            store.create("endpointslices", obj)
+            self.client.create("endpointslices", obj)
         for slice_name in plan.delete:
-            _delete_quietly(store, "endpointslices", namespace, slice_name)
+            self._delete_quietly("endpointslices", namespace, slice_name)
         self._write_endpoints(desired_endpoints(service, pods))
         return None
 
@@ -305,7 +305,7 @@ class EndpointsController(Controller):
         m = wanted["metadata"]
         current = self.store.find("endpoints", m["namespace"], m["name"])
         if current is None:
-            self.store.create("endpoints", wanted)
+            self.client.create("endpoints", wanted)
             return
         new = copy.deepcopy(current)
         new["metadata"]["labels"] = m.get("labels") or {}
@@ -315,9 +315,8 @@ class EndpointsController(Controller):
         if "subsets" in wanted:
             new["subsets"] = wanted["subsets"]
         if new != current:
-            self.store.update("endpoints", new)
+            self.client.update("endpoints", new)
 
-
-def _delete_quietly(store: Store, resource: str, namespace: str, name: str) -> None:
-    with contextlib.suppress(NotFound):
-        store.delete(resource, namespace, name)
+    def _delete_quietly(self, resource: str, namespace: str, name: str) -> None:
+        with contextlib.suppress(NotFound):
+            self.client.delete(resource, namespace, name)

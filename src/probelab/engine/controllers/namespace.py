@@ -22,7 +22,6 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from probelab.engine.controllers.base import Controller
-from probelab.engine.core import deletion
 from probelab.engine.core.store import NotFound, WatchEvent
 from probelab.k8s.objects import Obj, meta, status
 from probelab.k8s.resources import RESOURCES
@@ -95,13 +94,13 @@ class NamespaceController(Controller):
 
     def sync(self, key: Hashable) -> float | None:
         _, name = key  # type: ignore[misc]
-        store = self.store
+        store, client = self.store, self.client
         ns = store.find("namespaces", None, name)
         if ns is None or not is_terminating(ns):
             self._first_seen.pop(name, None)
             return None
         if status(ns).get("phase") != "Terminating":
-            store.mutate("namespaces", None, name,
+            client.mutate("namespaces", None, name,
                          lambda o: o.setdefault("status", {}).update(phase="Terminating"),
                          subresource="status")
         now = asyncio.get_running_loop().time()
@@ -110,15 +109,12 @@ class NamespaceController(Controller):
             return wait
         for step in plan_purge(self._contents(name)):
             try:
-                if step.graceful:
-                    deletion.delete_pod(store, name, step.name)
-                else:
-                    store.delete(step.resource, name, step.name)
+                client.delete(step.resource, name, step.name)
             except NotFound:
                 continue
         if not is_empty(self._contents(name)):
             return RETRY_S
-        store.delete("namespaces", None, name)
+        client.finalize(name, [])  # the last finalizer gone, the API removes the namespace
         self._first_seen.pop(name, None)
         return None
 

@@ -16,14 +16,12 @@ import functools
 import math
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from probelab.engine.controllers import pods as podutil
 from probelab.engine.controllers.base import Controller
-from probelab.engine.core import deletion
-from probelab.engine.core.events import record_event
+from probelab.engine.core.client import NAMESPACE_TERMINATING, Rejected
 from probelab.engine.core.store import NotFound, WatchEvent
-from probelab.k8s import defaults
 from probelab.k8s.labels import SelectorError, from_label_selector, from_map
 from probelab.k8s.objects import Obj, meta, spec, status
 
@@ -163,11 +161,9 @@ def pod_from_template(rs: Obj) -> Obj:
         m["annotations"] = dict(tmeta["annotations"])
     if tmeta.get("finalizers"):
         m["finalizers"] = list(tmeta["finalizers"])
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": m,
-           "spec": copy.deepcopy(template.get("spec") or {})}
-    pod = defaults.apply_defaults(pod)  # what the API server would add on create
-    pod["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
-    return pod
+    # Defaulting, validation and the initial status are the API server's, on create.
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": m,
+            "spec": copy.deepcopy(template.get("spec") or {})}
 
 
 # ---- status ----------------------------------------------------------------------------------
@@ -254,29 +250,30 @@ class ReplicaSetController(Controller):
         active = [p for p in owned if podutil.is_active(p)]
         now = self.ctx.clock.now()
         plan = plan_replicas(rs, active, self._related(rs, all_pods, active), now)
-        ns = self.store.find("namespaces", None, namespace)
-        if plan.create and ns is not None and meta(ns).get("deletionTimestamp"):
-            # The API server's NamespaceLifecycle admission refuses new content in a namespace
-            # being deleted, so a ReplicaSet there cannot replace the pods it loses.
-            plan = replace(plan, create=0)
+        events = self.ctx.recorder(COMPONENT)
         for _ in range(plan.create):
-            pod = self.store.create("pods", pod_from_template(rs))
-            record_event(self.store, rs, "SuccessfulCreate",
-                         f"Created pod: {pod['metadata']['name']}", component=COMPONENT)
+            try:
+                pod = self.client.create("pods", pod_from_template(rs))
+            except Rejected as exc:
+                # A namespace being deleted refuses new pods; the set cannot replace what it
+                # loses, and retrying is pointless (replica_set.go checks this cause too).
+                if exc.has_cause(NAMESPACE_TERMINATING):
+                    break
+                raise
+            events.record(rs, "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}")
         for victim in plan.delete:
             try:
-                deletion.delete_pod(self.store, namespace, victim)
+                self.client.delete("pods", namespace, victim)
             except NotFound:
                 continue
-            record_event(self.store, rs, "SuccessfulDelete", f"Deleted pod: {victim}",
-                         component=COMPONENT)
+            events.record(rs, "SuccessfulDelete", f"Deleted pod: {victim}")
         if plan.create or plan.delete:
             all_pods, _ = self.store.list("pods", namespace)
             active = [p for p in claim(rs, all_pods)[0] if podutil.is_active(p)]
         new_status = replica_set_status(rs, active, now)
         if new_status != status(rs):
             rs["status"] = new_status
-            self.store.update("replicasets", rs, subresource="status")
+            self.client.update("replicasets", rs, subresource="status")
         return next_availability_s(rs, active, now)
 
     def _related(self, rs: Obj, all_pods: list[Obj], active: list[Obj]) -> list[Obj]:
@@ -306,6 +303,6 @@ class ReplicaSetController(Controller):
                 del pod["metadata"]["ownerReferences"]
 
         for name in adopt:
-            self.store.mutate("pods", namespace, name, add)
+            self.client.mutate("pods", namespace, name, add)
         for name in release:
-            self.store.mutate("pods", namespace, name, drop)
+            self.client.mutate("pods", namespace, name, drop)

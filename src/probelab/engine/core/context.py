@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from probelab.engine.core.client import Client
 from probelab.engine.core.clock import Clock, SystemClock
+from probelab.engine.core.events import EventRecorder
 from probelab.engine.core.store import Store
 
 
@@ -34,10 +36,17 @@ class EngineConfig:
 
 @dataclass
 class EngineContext:
+    """`store` is every component's read view (its informer cache); `client` is how it
+    writes, through the API server's rules (`core.client`). Built by `engine.build_context`."""
+
     store: Store
     config: EngineConfig
+    client: Client
     clock: Clock = field(default_factory=SystemClock)
     rng: random.Random = field(default_factory=random.Random)
+
+    def recorder(self, component: str) -> EventRecorder:
+        return EventRecorder(self.client, self.clock, component)
 
 
 class Component(Protocol):

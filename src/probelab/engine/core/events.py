@@ -9,11 +9,14 @@ demo can order and plot them; `firstTimestamp` keeps Kubernetes' second precisio
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from probelab.engine.core.clock import rfc3339, rfc3339_micro
-from probelab.engine.core.store import Obj, Store
+from probelab.engine.core.client import Client, Rejected
+from probelab.engine.core.clock import Clock, rfc3339, rfc3339_micro
+from probelab.engine.core.store import NotFound
+from probelab.k8s.objects import Obj
 from probelab.k8s.resources import BY_KIND
 
 
@@ -37,30 +40,37 @@ def involved_reference(obj: Obj) -> dict[str, Any]:
     return {k: v for k, v in ref.items() if v is not None}
 
 
-def record_event(
-    store: Store,
-    involved: Obj,
-    reason: str,
-    message: str,
-    *,
-    kind: EventKind = EventKind.NORMAL,
-    component: str = "kubelet",
-    field_path: str | None = None,
-) -> Obj | None:
-    """Create an Event about `involved` in its namespace (or `default` for cluster objects).
+@dataclass(frozen=True)
+class EventRecorder:
+    """One component's event recorder (client-go's `record.EventRecorder`)."""
 
-    Returns None when the namespace is already gone (events of a deleted namespace are dropped,
-    as the real API server refuses them).
-    """
+    client: Client
+    clock: Clock
+    component: str
+
+    def record(self, involved: Obj, reason: str, message: str, *,
+               kind: EventKind = EventKind.NORMAL, field_path: str | None = None,
+               component: str | None = None) -> Obj | None:
+        """Create an Event about `involved` in its namespace (`default` for cluster
+        objects). None when the API refuses it because the namespace is gone or being deleted
+        (NamespaceLifecycle): real recorders drop such an event too ("Server rejected event
+        (will not retry!)")."""
+        event = new_event(involved, reason, message, self.clock.now(), kind=kind,
+                          component=component or self.component, field_path=field_path)
+        try:
+            return self.client.create("events", event)
+        except (NotFound, Rejected):
+            return None
+
+
+def new_event(involved: Obj, reason: str, message: str, now: float, *,
+              kind: EventKind, component: str, field_path: str | None) -> Obj:
     m = involved.get("metadata") or {}
     namespace = m.get("namespace") or "default"
-    if store.find("namespaces", None, namespace) is None:
-        return None
-    now = store.clock.now()
     ref = involved_reference(involved)
     if field_path:
         ref["fieldPath"] = field_path
-    event = {
+    return {
         "apiVersion": "v1",
         "kind": "Event",
         "metadata": {"name": f"{m.get('name', 'unknown')}.{secrets.token_hex(8)}",
@@ -77,4 +87,3 @@ def record_event(
         "eventTime": rfc3339_micro(now),
         "count": 1,
     }
-    return store.create("events", event)

@@ -59,8 +59,8 @@ class Kubelet:
             state_dir = self._own_dir = Path(tempfile.mkdtemp(prefix="probelab-kubelet-"))
         images = ImageTable.build(ctx.config.images, ctx.config.manifests_dir)
         ips = PodIPs(ctx.config.pod_cidr_prefix, start=ip_cursor_start(os.getpid()))
-        self.node = Node(store=ctx.store, clock=ctx.clock, images=images, ips=ips,
-                         state_dir=state_dir)
+        self.node = Node(store=ctx.store, client=ctx.client, clock=ctx.clock, images=images,
+                         ips=ips, state_dir=state_dir)
         self._watcher = ctx.store.watch("pods")
         self._task = asyncio.get_running_loop().create_task(
             self._watch(self._watcher), name="kubelet-watch-pods")

@@ -11,8 +11,9 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from probelab.engine.core.client import Client
 from probelab.engine.core.clock import Clock, rfc3339
-from probelab.engine.core.events import EventKind, record_event
+from probelab.engine.core.events import EventKind, EventRecorder
 from probelab.engine.core.store import Obj, Store
 from probelab.engine.kubelet import runtime
 from probelab.engine.kubelet.images import ImageTable
@@ -26,7 +27,8 @@ COMPONENT = "kubelet"
 
 @dataclass
 class Node:
-    store: Store
+    store: Store  # what the kubelet reads
+    client: Client  # how it writes: binding, pod status, deletion, Events
     clock: Clock
     images: ImageTable
     ips: PodIPs
@@ -48,11 +50,12 @@ class Node:
         try:
             if repeat and key in self._repeats and self._bump(m.get("namespace"), key):
                 return
-            created = record_event(self.store, pod, reason, message,
-                                   kind=EventKind.WARNING if warning else EventKind.NORMAL,
-                                   component=component,
-                                   field_path=f"spec.containers{{{container}}}" if container
-                                   else None)
+            recorder = EventRecorder(self.client, self.clock, COMPONENT)
+            created = recorder.record(pod, reason, message,
+                                      kind=EventKind.WARNING if warning else EventKind.NORMAL,
+                                      component=component,
+                                      field_path=f"spec.containers{{{container}}}" if container
+                                      else None)
             if repeat and created is not None:
                 self._repeats[key] = created["metadata"]["name"]
         except Exception:  # an event is never worth stopping a pod for
@@ -65,7 +68,7 @@ class Node:
             event["count"] = int(event.get("count") or 1) + 1
             event["lastTimestamp"] = now
 
-        return self.store.mutate("events", namespace, self._repeats[key], change) is not None
+        return self.client.mutate("events", namespace, self._repeats[key], change) is not None
 
     def forget(self, uid: str) -> None:
         """The pod is gone: drop what was kept for its repeated events."""

@@ -11,16 +11,18 @@ namespace purge) the processes are SIGKILLed at once. Owned by `kubelet.Kubelet`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from probelab.engine.core.store import Obj
+from probelab.engine.core.store import Conflict, NotFound
 from probelab.engine.kubelet.container import ContainerRunner
 from probelab.engine.kubelet.node import NODE_NAME, Node
 from probelab.engine.kubelet.restart import RestartPolicy
 from probelab.engine.kubelet.status import PodView, pod_status
 from probelab.engine.kubelet.termination import KillReason, grace_period_s
+from probelab.k8s.objects import Obj
 
 log = logging.getLogger("probelab.engine.kubelet")
 
@@ -139,16 +141,10 @@ class PodWorker:
         """Bind to the node (recording `Scheduled`), take an IP, note the start time."""
         clock = self.node.clock
         if not self.spec.get("nodeName"):
-            def bind(obj: Obj) -> None:
-                self._check_uid(obj)
-                obj.setdefault("spec", {})["nodeName"] = NODE_NAME
-
-            try:
-                bound = self.node.store.mutate("pods", self.namespace, self.name, bind)
-            except _Replaced:
-                bound = None
-            if bound is not None:
-                self.pod = bound
+            current = self.node.store.find("pods", self.namespace, self.name)
+            if current is not None and current["metadata"].get("uid") == self.uid:
+                with contextlib.suppress(NotFound, Conflict):  # gone, or being deleted
+                    self.pod = self.node.client.bind(self.namespace, self.name, NODE_NAME)
             self.node.event(self.pod, "Scheduled", f"Successfully assigned "
                             f"{self.namespace}/{self.name} to {NODE_NAME}",
                             component="default-scheduler")
@@ -184,8 +180,8 @@ class PodWorker:
             obj["status"] = pod_status(view, obj.get("status"), now)
 
         try:
-            updated = self.node.store.mutate("pods", self.namespace, self.name, change,
-                                             subresource="status")
+            updated = self.node.client.mutate("pods", self.namespace, self.name, change,
+                                              subresource="status")
         except _Replaced:
             return
         if updated is not None:
@@ -194,7 +190,5 @@ class PodWorker:
     def _delete_object(self) -> None:
         """Every container is gone: remove the pod object (what the status manager does with
         grace 0 once the pod is terminated)."""
-        current = self.node.store.find("pods", self.namespace, self.name)
-        if current is None or current["metadata"].get("uid") != self.uid:
-            return
-        self.node.store.delete("pods", self.namespace, self.name)
+        with contextlib.suppress(NotFound, Conflict):  # gone, or another pod of that name
+            self.node.client.delete("pods", self.namespace, self.name, grace_s=0, uid=self.uid)

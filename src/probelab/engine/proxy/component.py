@@ -24,7 +24,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from probelab.engine.core.context import EngineContext
-from probelab.engine.core.events import EventKind, record_event
+from probelab.engine.core.events import EventKind
 from probelab.engine.core.store import EventType, Obj, Watcher, WatchEvent, key_of
 from probelab.engine.proxy.dataplane import DataPlane, Route, Stats
 from probelab.engine.proxy.rules import (
@@ -209,8 +209,8 @@ class ServiceProxy:
         log.warning("service %s/%s: %s", key[0], key[1], message)
         svc = self._services.get(key)
         if svc is not None:
-            record_event(self._ctx.store, svc, "FailedListen", message,
-                         kind=EventKind.WARNING, component=COMPONENT)
+            self._ctx.recorder(COMPONENT).record(svc, "FailedListen", message,
+                                                 kind=EventKind.WARNING)
 
     # ---- EndpointSlices: applied after the delay, in order -------------------------------
     async def _watch_slices(self, watcher: Watcher) -> None:
@@ -273,7 +273,6 @@ class ServiceProxy:
         self.timeline.append(Applied(self._ctx.clock.now(), key[0], key[1], summary, usable))
         svc = self._services.get(key)
         if svc is not None:
-            record_event(self._ctx.store, svc, "EndpointsApplied", summary.message(),
-                         component=COMPONENT)
+            self._ctx.recorder(COMPONENT).record(svc, "EndpointsApplied", summary.message())
         log.debug("proxy: %s/%s: %s", key[0], key[1], summary.message())
 

@@ -13,7 +13,6 @@ from collections.abc import Hashable, Iterable
 from probelab.engine.controllers import pods as podutil
 from probelab.engine.controllers.base import Controller
 from probelab.engine.controllers.deployment.rollout import Plan, plan_deployment
-from probelab.engine.core.events import record_event
 from probelab.engine.core.store import AlreadyExists, EventType, NotFound, WatchEvent
 from probelab.k8s.objects import Obj, meta, status
 
@@ -62,29 +61,30 @@ class DeploymentController(Controller):
         return self._apply(d, plan)
 
     def _apply(self, d: Obj, plan: Plan) -> float | None:
-        store, namespace, name = self.store, meta(d).get("namespace"), meta(d)["name"]
+        client, namespace, name = self.client, meta(d).get("namespace"), meta(d)["name"]
         if plan.create is not None:
             try:
-                store.create("replicasets", plan.create)
+                client.create("replicasets", plan.create)
             except AlreadyExists:  # a set of that name with another template: rehash
                 def bump(obj: Obj) -> None:
                     st = obj.setdefault("status", {})
                     st["collisionCount"] = int(st.get("collisionCount") or 0) + 1
-                store.mutate("deployments", namespace, name, bump, subresource="status")
+                client.mutate("deployments", namespace, name, bump, subresource="status")
                 return 0.0
         for rs in plan.updates:
-            store.update("replicasets", rs)
+            client.update("replicasets", rs)
         for rs_name in plan.deletes:
             with contextlib.suppress(NotFound):
-                store.delete("replicasets", namespace, rs_name)
+                client.delete("replicasets", namespace, rs_name)
         if plan.annotations is not None:
             def annotate(obj: Obj) -> None:
                 obj["metadata"]["annotations"] = plan.annotations
-            store.mutate("deployments", namespace, name, annotate)
+            client.mutate("deployments", namespace, name, annotate)
         if plan.status is not None:
             def set_status(obj: Obj) -> None:
                 obj["status"] = plan.status
-            store.mutate("deployments", namespace, name, set_status, subresource="status")
+            client.mutate("deployments", namespace, name, set_status, subresource="status")
+        events = self.ctx.recorder(COMPONENT)
         for reason, message, kind in plan.events:
-            record_event(store, d, reason, message, kind=kind, component=COMPONENT)
+            events.record(d, reason, message, kind=kind)
         return plan.requeue_s

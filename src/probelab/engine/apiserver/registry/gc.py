@@ -1,0 +1,50 @@
+"""Cascading deletion of an owner's dependents (`pkg/controller/garbagecollector`), done at
+once when the owner is deleted: Background (and, simplified, Foreground) deletes every object
+whose ownerReferences name the owner's uid, through the registry so pods terminate gracefully;
+Orphan only drops the reference."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from probelab.engine.apiserver.params import DeleteOptions
+from probelab.engine.apiserver.status import ApiError
+from probelab.k8s.objects import Obj, meta
+from probelab.k8s.resources import RESOURCES
+
+if TYPE_CHECKING:
+    from probelab.engine.apiserver.registry.generic import Registry
+
+
+def owned_by(uid: str | None, obj: Obj) -> bool:
+    refs = meta(obj).get("ownerReferences") or []
+    return any(isinstance(r, dict) and r.get("uid") == uid for r in refs)
+
+
+def without_owner(obj: Obj, uid: str | None) -> None:
+    refs = [r for r in obj["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
+    if refs:
+        obj["metadata"]["ownerReferences"] = refs
+    else:
+        obj["metadata"].pop("ownerReferences", None)
+
+
+def cascade(registry: Registry, owner: Obj, propagation: str) -> None:
+    uid = meta(owner).get("uid")
+    namespace = meta(owner).get("namespace")
+    for info in RESOURCES:
+        if not info.namespaced:
+            continue
+        dependents, _ = registry.store.list(info.plural, namespace,
+                                            where=lambda obj: owned_by(uid, obj))
+        for dep in dependents:
+            name = meta(dep)["name"]
+            if propagation == "Orphan":
+                registry.store.mutate(info.plural, namespace, name,
+                                      lambda obj: without_owner(obj, uid))
+            elif not meta(dep).get("deletionTimestamp"):
+                try:
+                    registry.delete(info, namespace, name, DeleteOptions())
+                except ApiError as exc:  # gone meanwhile (a dependent's own cascade)
+                    if exc.code != 404:
+                        raise
