@@ -1,4 +1,4 @@
-"""`probelab demo`: the whole experiment in one command (design §6)."""
+"""`probelab demo`: the whole experiment in one command (README.md, "probelab demo")."""
 
 from __future__ import annotations
 

@@ -58,8 +58,9 @@ RESOURCES: tuple[ResourceInfo, ...] = (
 BY_PLURAL: dict[str, ResourceInfo] = {r.plural: r for r in RESOURCES}
 BY_KIND: dict[str, ResourceInfo] = {r.kind: r for r in RESOURCES}
 
-# Legacy group-versions still accepted for Deployments and ReplicaSets (converted to apps/v1);
-# k8s-semantics §7.
+# Legacy group-versions still accepted for Deployments and ReplicaSets and converted to apps/v1.
+# Real API servers stopped serving them in 1.16 (kubernetes CHANGELOG/CHANGELOG-1.16.md); old
+# manifests still use them, so the engine takes them with a deprecation warning (docs/api.md).
 LEGACY_WORKLOAD_VERSIONS: frozenset[str] = frozenset(
     {"extensions/v1beta1", "apps/v1beta1", "apps/v1beta2"}
 )

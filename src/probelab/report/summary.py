@@ -1,8 +1,9 @@
 """Pure summaries of demo runs: the table rows, one explaining sentence per run, the verdict.
 
 The sentence names the failure classes, when they happened, and the mechanism the timeline
-points to (k8s-semantics §8): a failure shortly after a pod got its stop signal is the
-termination race; one shortly after a new pod started, before it was Ready, is the startup race.
+points to (docs/architecture.md, "Why requests fail"): a failure shortly after a pod got its
+stop signal is the termination race; one shortly after a new pod started, before it was Ready,
+is the startup race.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Shapes follow `staging/src/k8s.io/apimachinery/pkg/apis/meta/v1/types.go` (APIVe
 APIGroupList, APIGroup, APIResourceList). Clients that ask for aggregated discovery
 (`as=APIGroupDiscoveryList`) get these plain documents and fall back, as kubectl does.
 Legacy Deployment versions (`extensions/v1beta1`, `apps/v1beta1`, `apps/v1beta2`) are served
-for old manifests only; they are converted to apps/v1 on the way in (k8s-semantics §7).
+for old manifests only (real servers dropped them in 1.16); they are converted to apps/v1 on the
+way in.
 """
 
 from __future__ import annotations

@@ -60,7 +60,8 @@ class Served:
 # Upstream schema names of the served kinds (api package of each group).
 _PACKAGES = {"": "io.k8s.api.core.v1", "apps": "io.k8s.api.apps.v1",
              "discovery.k8s.io": "io.k8s.api.discovery.v1"}
-# Legacy group-versions under which the engine still accepts Deployments (k8s-semantics §7);
+# Legacy group-versions under which the engine still accepts Deployments (gone from real servers
+# since 1.16, kept for old manifests);
 # their schema is the apps/v1 one under the legacy name.
 LEGACY_DEPLOYMENTS = (("extensions", "v1beta1"), ("apps", "v1beta1"), ("apps", "v1beta2"))
 

@@ -1,6 +1,6 @@
 """What a container process is given: its environment and its argv, as the kubelet builds them.
 
-Pure functions used by `probelab.engine.kubelet.kubelet` before `runtime.spawn`. Sources:
+Pure functions used by `container.ContainerRunner` before `runtime.spawn`. Sources:
 - `third_party/forked/golang/expansion/expand.go`: `$(VAR)` expands to VAR's value when VAR is
   defined, and stays as written when it is not; `$$` is an escaped `$` (so `$$(VAR)` gives the
   literal `$(VAR)`); a `$` before anything else, or an unclosed `$(`, is kept.

@@ -18,11 +18,13 @@ import signal
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from probelab.engine.core import podlogs
 from probelab.engine.kubelet import command, lifecycle, prober, runtime
 from probelab.engine.kubelet.images import missing_message
+from probelab.engine.kubelet.node import Node
+from probelab.engine.kubelet.pod import PodHandle
 from probelab.engine.kubelet.probe_rules import (
     Gate,
     ProbeSpec,
@@ -48,25 +50,20 @@ from probelab.engine.kubelet.restart import (
 from probelab.engine.kubelet.status import HOST_IP, ContainerView, Exit, State
 from probelab.engine.kubelet.termination import (
     KillReason,
-    grace_end_after_shortening,
     grace_period_s,
-    kill_at_after_shortening,
     killing_message,
     plan_kill,
     stop_timeout_s,
 )
-
-if TYPE_CHECKING:
-    from probelab.engine.kubelet.podworker import PodWorker
 
 log = logging.getLogger("probelab.engine.kubelet")
 PROBE_STOP_S = 2.0  # how long a cancelled probe task may take to finish
 
 
 class ContainerRunner:
-    def __init__(self, worker: PodWorker, spec: dict[str, Any]) -> None:
-        self.worker = worker
-        self.node = worker.node
+    def __init__(self, pod: PodHandle, node: Node, spec: dict[str, Any]) -> None:
+        self.handle = pod
+        self.node = node
         self.spec = spec
         self.name = str(spec.get("name", ""))
         self.image = str(spec.get("image", ""))
@@ -112,33 +109,33 @@ class ContainerRunner:
 
     def _event(self, reason: str, message: str, warning: bool = False,
                repeat: bool = False) -> None:
-        self.node.event(self.worker.pod, reason, message, warning=warning, container=self.name,
+        self.node.event(self.handle.pod, reason, message, warning=warning, container=self.name,
                         repeat=repeat)
 
     def _pod_ref(self) -> str:
-        w = self.worker
+        w = self.handle
         return f"{w.name}_{w.namespace}({w.uid})"
 
     # ---- the loop ----------------------------------------------------------------------------
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(
-            self._run(), name=f"kubelet-container-{self.worker.namespace}/{self.worker.name}/"
+            self._run(), name=f"kubelet-container-{self.handle.namespace}/{self.handle.name}/"
                               f"{self.name}")
 
     async def _run(self) -> None:
-        w = self.worker
+        w = self.handle
         try:
-            while not w.terminating.is_set():
+            while not w.termination.requested.is_set():
                 prepared = self._prepare()
                 if prepared is None:
-                    await w.terminating.wait()
+                    await w.termination.requested.wait()
                     return
                 if self.last_exit is not None and not await self._wait_backoff():
                     return
                 exit_ = await self._run_once(*prepared)
-                if w.terminating.is_set() or not should_restart(w.restart_policy,
+                if w.termination.requested.is_set() or not should_restart(w.restart_policy,
                                                                 exit_.exit_code):
-                    await w.terminating.wait()
+                    await w.termination.requested.wait()
                     return
                 self.last_exit, self.exit = exit_, None
         finally:
@@ -146,7 +143,7 @@ class ContainerRunner:
 
     def _prepare(self) -> tuple[list[str], dict[str, str], Target] | None:
         """argv, env and probe target of the next run, or None (waiting with a reason)."""
-        w = self.worker
+        w = self.handle
         entrypoint = self.node.images.resolve(self.image)
         if entrypoint is None:
             message = missing_message(self.image)
@@ -166,7 +163,7 @@ class ContainerRunner:
 
     def _set_waiting(self, reason: str, message: str) -> None:
         self.state, self.reason, self.message = State.WAITING, reason, message
-        self.worker.publish()
+        self.handle.publish()
 
     async def _wait_backoff(self) -> bool:
         """Wait out the restart back-off; False if the pod started terminating meanwhile."""
@@ -183,14 +180,14 @@ class ContainerRunner:
                                    f"{self._pod_ref()}", warning=True, repeat=True)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
-                    await self.worker.terminating.wait()
+                    await self.handle.termination.requested.wait()
                 return False
         self.backoff = next_backoff(self.backoff, finished, clock.now())
         return True
 
     async def _run_once(self, argv: list[str], env: dict[str, str], target: Target) -> Exit:
         """Start the process and see it to its end; returns how it ended."""
-        w, clock, loop = self.worker, self.node.clock, asyncio.get_running_loop()
+        w, clock, loop = self.handle, self.node.clock, asyncio.get_running_loop()
         if self.last_exit is not None:
             self.restart_count += 1
         self._event("Pulled", f'Container image "{self.image}" already present on machine')
@@ -245,12 +242,12 @@ class ContainerRunner:
 
     def _exited(self, exit_: Exit) -> Exit:
         self.state, self.exit, self.results = State.TERMINATED, exit_, {}
-        self.worker.publish()
+        self.handle.publish()
         return exit_
 
     async def _until_exit_or_kill(self, exit_task: asyncio.Task[int]) -> None:
-        w = self.worker
-        waits = [asyncio.ensure_future(w.terminating.wait()),
+        w = self.handle
+        waits = [asyncio.ensure_future(w.termination.requested.wait()),
                  asyncio.ensure_future(self.kill_request.wait())]
         try:
             await asyncio.wait([exit_task, *waits], return_when=asyncio.FIRST_COMPLETED)
@@ -259,8 +256,8 @@ class ContainerRunner:
                 task.cancel()
         if exit_task.done():
             return
-        if w.terminating.is_set():
-            reason = w.kill_reason
+        if w.termination.requested.is_set():
+            reason = w.termination.reason
             grace = grace_period_s(w.pod, reason)
         else:
             reason = self.kill_reason
@@ -271,7 +268,7 @@ class ContainerRunner:
 
     async def _kill(self, exit_task: asyncio.Task[int], reason: KillReason, grace: int) -> None:
         """killContainer: Killing, preStop within the grace, stop signal, SIGKILL when over."""
-        w, loop = self.worker, asyncio.get_running_loop()
+        w, loop = self.handle, asyncio.get_running_loop()
         assert self.proc is not None
         pid = self.proc.pid
         self._event("Killing", killing_message(self.name, reason))
@@ -279,11 +276,7 @@ class ContainerRunner:
         began = loop.time()
 
         def grace_end() -> float:
-            end = began + plan.grace_s
-            for at, new_grace in w.shortenings:
-                if at >= began:
-                    end = grace_end_after_shortening(end, at, new_grace)
-            return end
+            return w.termination.grace_end(began, plan.grace_s)
 
         if plan.run_prestop:
             self._event("PreStopHookStarted", f"Running the preStop hook of container "
@@ -310,11 +303,7 @@ class ContainerRunner:
                                       f"{timeout}s if it is still running")
 
         def kill_at() -> float:
-            at_most = signalled + timeout
-            for at, new_grace in w.shortenings:
-                if at >= signalled:
-                    at_most = kill_at_after_shortening(at_most, at, new_grace)
-            return at_most
+            return w.termination.kill_at(signalled, timeout)
 
         if not await self._wait_for(exit_task, kill_at):
             runtime.signal_group(pid, signal.SIGKILL)
@@ -331,7 +320,7 @@ class ContainerRunner:
             left = deadline() - loop.time()
             if left <= 0:
                 return False
-            changed = asyncio.ensure_future(self.worker.grace_changed.wait())
+            changed = asyncio.ensure_future(self.handle.termination.changed())
             try:
                 await asyncio.wait([task, changed], timeout=left,
                                    return_when=asyncio.FIRST_COMPLETED)
@@ -352,13 +341,13 @@ class ContainerRunner:
     # ---- probes ------------------------------------------------------------------------------
     async def _probe_loop(self, spec: ProbeSpec, target: Target, started_mono: float) -> None:
         """One probe worker (worker.go run/doProbe): wait, ask the gate, probe, count."""
-        loop, w = asyncio.get_running_loop(), self.worker
+        loop, w = asyncio.get_running_loop(), self.handle
         state = initial_state(spec.type)
         last: float | None = None
         while self.probing:
             now = loop.time()
             gate = probe_gate(spec, running_for_s=now - started_mono, started=self.started,
-                              terminating=w.terminating.is_set())
+                              terminating=w.termination.requested.is_set())
             if gate is Gate.STOP:
                 return
             if gate is Gate.WAIT:
@@ -366,7 +355,7 @@ class ContainerRunner:
                 if delay > 0:
                     await asyncio.sleep(delay)
                 else:
-                    await self._wait_any(self.started_event, w.terminating)
+                    await self._wait_any(self.started_event, w.termination.requested)
                 continue
             at = next_probe_at(spec, started_mono, last, now)
             if at > now:

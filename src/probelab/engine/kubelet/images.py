@@ -1,7 +1,8 @@
 """The image table of the local engine: which host command an image name stands for.
 
-The local engine runs no container images (design §7); a container's image is looked up here and
-its command runs as a host process (`probelab.engine.kubelet`). Three sources, later ones winning:
+The local engine runs no container images (docs/kubelet.md, "Images"); a container's image is
+looked up here and its command runs as a host process (`probelab.engine.kubelet`). Three
+sources, later ones winning:
 1. built in: `probelab/simpleweb:TAG` runs the sample service with `--host $(POD_IP)` and
    `--app-version TAG` (the Dockerfile builds that image for real clusters);
 2. `probelab.yaml` in the manifests directory (`images:` mapping IMAGE to a command string or

@@ -4,8 +4,8 @@ Linux routes all of 127.0.0.0/8 to the loopback interface, so each pod can liste
 address and every pod can use the same containerPort, as in a cluster. Addresses are handed out
 round-robin from a cursor (like the Kubernetes IP allocators' next-free scan) and never while
 still held: an address is freed only once the pod's processes are gone and the pod object is
-deleted (k8s-semantics.md §2 step 6), so a new pod can never receive traffic meant for an old one.
-Used by `probelab.engine.kubelet.kubelet`.
+deleted (the kubelet's last termination step), so a new pod can never receive traffic meant for
+an old one. Owned by `kubelet.Kubelet`; `podworker` takes and frees the addresses.
 """
 
 from __future__ import annotations

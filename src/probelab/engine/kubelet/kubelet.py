@@ -2,8 +2,9 @@
 
 It watches pods in the store and gives each one a `podworker.PodWorker` (keyed by uid) that
 binds it to the node, starts its containers as process groups, probes them, restarts them and
-terminates them exactly as `k8s-semantics.md` §1–2 describe; pure rules live in `probe_rules`,
-`restart`, `termination`, `status`, `command`; I/O in `runtime`, `prober`, `lifecycle`.
+terminates them as docs/kubelet.md describes; pure rules live in `probe_rules`, `restart`,
+`termination`, `status`, `command` (each names the Kubernetes source it follows); I/O in
+`runtime`, `prober`, `lifecycle`; `container.ContainerRunner` runs one container.
 Neighbours: the store (pods in, pod status and Events out), `kubelet.images` (what an
 image runs), `core.podlogs` (where output goes), `probelab.engine.engine` (starts
 it after the controllers and stops it before them).

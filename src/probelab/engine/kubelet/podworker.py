@@ -19,6 +19,7 @@ from typing import Any
 from probelab.engine.core.store import Conflict, NotFound
 from probelab.engine.kubelet.container import ContainerRunner
 from probelab.engine.kubelet.node import NODE_NAME, Node
+from probelab.engine.kubelet.pod import Termination
 from probelab.engine.kubelet.restart import RestartPolicy
 from probelab.engine.kubelet.status import PodView, pod_status
 from probelab.engine.kubelet.termination import KillReason, grace_period_s
@@ -39,8 +40,7 @@ class PodWorker:
         self.uid: str = m.get("uid", "")
         self.namespace: str = m.get("namespace", "")
         self.name: str = m.get("name", "")
-        self.terminating = asyncio.Event()
-        self.kill_reason = KillReason.DELETED
+        self.termination = Termination()
         self.shutting_down = False
         self.vanished = False
         self.runners: list[ContainerRunner] = []
@@ -48,13 +48,10 @@ class PodWorker:
         self.start_time: float | None = None
         self.pod_ip = ""
         self.terminal = False
-        # second deletes with a shorter grace: (loop time seen, new grace), for running kills
-        self.shortenings: list[tuple[float, int]] = []
-        self.grace_changed = asyncio.Event()  # replaced by a fresh one after each change
         self.task: asyncio.Task[None] | None = None
         self._on_done = on_done
         if m.get("deletionTimestamp"):
-            self.terminating.set()
+            self.termination.request(KillReason.DELETED)
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -74,29 +71,24 @@ class PodWorker:
         old_grace = self.pod["metadata"].get("deletionGracePeriodSeconds")
         self.pod = pod
         new_grace = pod["metadata"].get("deletionGracePeriodSeconds")
-        if pod["metadata"].get("deletionTimestamp") and not self.terminating.is_set():
-            self.kill_reason = KillReason.DELETED
-            self.terminating.set()
+        if pod["metadata"].get("deletionTimestamp") and not self.termination.requested.is_set():
+            self.termination.request(KillReason.DELETED)
         elif old_grace is not None and new_grace is not None and new_grace < old_grace:
-            self.shortenings.append((asyncio.get_running_loop().time(), int(new_grace)))
-            self.grace_changed.set()
-            self.grace_changed = asyncio.Event()
+            self.termination.shorten(asyncio.get_running_loop().time(), int(new_grace))
         elif self.start_time is not None:
             self.publish()  # readiness-gate conditions written by others count for Ready
 
     def shutdown(self) -> None:
         """The engine stops: terminate gracefully, but leave the object in place."""
         self.shutting_down = True
-        if not self.terminating.is_set():
-            self.kill_reason = KillReason.SHUTDOWN
-            self.terminating.set()
+        self.termination.request(KillReason.SHUTDOWN)
 
     def vanish(self) -> None:
         """The object is gone: SIGKILL every process now, stop the worker."""
         if self.vanished:
             return
         self.vanished = True
-        self.terminating.set()
+        self.termination.request(KillReason.DELETED)
         for runner in self.runners:
             runner.kill_now()
         if self.task is not None:
@@ -112,16 +104,17 @@ class PodWorker:
     # ---- the worker ----------------------------------------------------------------------------
     async def _run(self) -> None:
         try:
-            if not self.terminating.is_set():
+            if not self.termination.requested.is_set():
                 self._admit()
-                self.runners = [ContainerRunner(self, c) for c in self.spec.get("containers") or []]
+                self.runners = [ContainerRunner(self, self.node, c)
+                                for c in self.spec.get("containers") or []]
                 self.publish()
                 for runner in self.runners:
                     runner.start()
             if self.runners:
                 await asyncio.gather(*(r.task for r in self.runners if r.task))
             else:
-                await self.terminating.wait()
+                await self.termination.requested.wait()
             if not self.vanished and not self.shutting_down:
                 self.terminal = True
                 self.publish()

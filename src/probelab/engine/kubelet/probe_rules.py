@@ -1,8 +1,8 @@
 """Probe rules of the kubelet: defaults, when a probe may run, and how results cross thresholds.
 
-Pure functions; `probelab.engine.kubelet.prober` executes the handlers and
-`probelab.engine.kubelet.kubelet` runs one worker loop per probe that only waits, asks
-`probe_gate`, probes, and feeds the outcome to `next_probe_state`. Sources (k8s-semantics.md §1):
+Pure functions; `kubelet.prober` executes the handlers and `container.ContainerRunner` runs one
+worker loop per probe that only waits, asks `probe_gate`, probes, and feeds the outcome to
+`next_probe_state`. Sources:
 - `pkg/apis/core/v1/defaults.go` SetDefaults_Probe and `pkg/apis/core/validation` (minimums;
   successThreshold must be 1 for liveness and startup).
 - `pkg/kubelet/prober/worker.go` doProbe: initial results, the initial delay, startup gating,

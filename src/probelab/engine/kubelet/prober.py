@@ -1,7 +1,7 @@
 """Probe handlers of the kubelet: httpGet, tcpSocket and exec, run once against a container.
 
-I/O only; when to probe and what a result means live in `probe_rules`. Sources
-(k8s-semantics.md §1): `pkg/probe/http/http.go` and `request.go` (200 ≤ status < 400 succeeds;
+I/O only; when to probe and what a result means live in `probe_rules`. Sources:
+`pkg/probe/http/http.go` and `request.go` (200 ≤ status < 400 succeeds;
 `User-Agent: kube-probe/<major>.<minor>`, `Accept: */*`, the probe's headers override; redirects
 followed only to the same host, a redirect elsewhere is a success with a warning; no keep-alive),
 `pkg/probe/tcp/tcp.go` (a connect is enough), `pkg/probe/exec/exec.go` (exit 0 succeeds, a

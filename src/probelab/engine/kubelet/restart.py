@@ -1,6 +1,6 @@
 """Restart rules of the kubelet: whether an exited container starts again, and when.
 
-Pure functions used by `probelab.engine.kubelet.kubelet` after a container exits (on its own or
+Pure functions used by `container.ContainerRunner` after a container exits (on its own or
 after a liveness/startup kill). Sources:
 - `pkg/kubelet/kuberuntime/kuberuntime_manager.go` computePodActions / `ShouldContainerBeRestarted`
   (`pkg/kubelet/container/helpers.go`): Always restarts, OnFailure restarts on a non-zero exit,

@@ -1,10 +1,10 @@
 """The kubelet's termination plan: how long a preStop hook may run, how long after the stop
 signal it waits before SIGKILL, and which grace period applies.
 
-Pure functions; the kubelet (`probelab.engine.kubelet.kubelet`) runs the steps in order:
+Pure functions; `container.ContainerRunner._kill` runs the steps in order:
 `Killing` event → preStop hook (bounded by the grace period) → stop signal → wait the rest of the
 grace (never less than 2 s) → SIGKILL → when every container is gone, delete the pod object.
-Sources (k8s-semantics.md §2):
+Sources:
 - `pkg/kubelet/kuberuntime/kuberuntime_container.go` killContainer / setTerminationGracePeriod /
   executePreStopHook: the hook runs only when the grace period is > 0 and is waited for at most
   the grace period; the elapsed whole seconds (Go's `int64(d.Seconds())` truncates) are taken off
@@ -22,7 +22,8 @@ import math
 from dataclasses import dataclass
 from enum import Enum
 
-DEFAULT_GRACE_S = 30  # pkg/apis/core/v1/defaults.go
+from probelab.k8s.defaults import DEFAULT_GRACE_PERIOD_S
+
 MINIMUM_STOP_S = 2  # kuberuntime_container.go minimumGracePeriodInSeconds
 
 
@@ -55,7 +56,7 @@ def grace_period_s(pod: dict, reason: KillReason, probe: dict | None = None) -> 
     elif spec.get("terminationGracePeriodSeconds") is not None:
         grace = int(spec["terminationGracePeriodSeconds"])
     if grace is None:
-        grace = DEFAULT_GRACE_S
+        grace = DEFAULT_GRACE_PERIOD_S
     return max(1, grace)
 
 

@@ -7,11 +7,11 @@ Neighbours: the store (Services from the API registry, EndpointSlices from
 
 Services are applied as soon as they are seen: listeners open on `clusterIP:port` and, for
 NodePort/LoadBalancer Services, on 127.0.0.1:nodePort, and close when the Service goes.
-EndpointSlice changes are applied `config.endpoint_delay_s` after the proxy saw them, in the
-order seen: a timeline that models the EndpointSlice controller plus kube-proxy's sync lag
-(k8s-semantics.md §4). Each application that changes what a Service routes to is recorded as an
-engine-only Event `EndpointsApplied` on the Service (eventTime has microseconds, for the demo's
-propagation plot) and in `timeline`. A port that cannot be bound becomes a Warning event
+EndpointSlice changes are applied `config.endpoint_delay_s` after the proxy saw them, in the order
+seen: a timeline that models the EndpointSlice controller plus kube-proxy's sync lag
+(docs/architecture.md, the request path). Each application that changes what a Service routes to is
+recorded as an engine-only Event `EndpointsApplied` on the Service (eventTime has microseconds, for
+the demo's propagation plot) and in `timeline`. A port that cannot be bound becomes a Warning event
 `FailedListen` and a log line; everything else keeps working.
 """
 

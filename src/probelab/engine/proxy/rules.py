@@ -7,7 +7,8 @@ the usable endpoints. Nothing here does I/O, reads a clock or keeps state.
 Sources: `pkg/proxy/endpointslicecache.go` (how kube-proxy reads EndpointSlice conditions and
 ports), `pkg/proxy/topology.go` (ready first, else serving-and-terminating:
 ProxyTerminatingEndpoints, GA in 1.28), `pkg/proxy/iptables/proxier.go` (random choice per new
-connection via `statistic` rules; no endpoint → reject). See also k8s-semantics.md §4.
+connection via `statistic` rules; no endpoint → reject). docs/cluster.md says what this means
+for traffic.
 """
 
 from __future__ import annotations

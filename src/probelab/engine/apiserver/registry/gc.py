@@ -5,15 +5,15 @@ Orphan only drops the reference."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-from probelab.engine.apiserver.params import DeleteOptions
 from probelab.engine.apiserver.status import ApiError
+from probelab.engine.core.store import Store
 from probelab.k8s.objects import Obj, meta
-from probelab.k8s.resources import RESOURCES
+from probelab.k8s.resources import RESOURCES, ResourceInfo
 
-if TYPE_CHECKING:
-    from probelab.engine.apiserver.registry.generic import Registry
+# Deletes one dependent the way an API DELETE would (the registry's delete, default options).
+DeleteDependent = Callable[[ResourceInfo, str | None, str], object]
 
 
 def owned_by(uid: str | None, obj: Obj) -> bool:
@@ -29,22 +29,22 @@ def without_owner(obj: Obj, uid: str | None) -> None:
         obj["metadata"].pop("ownerReferences", None)
 
 
-def cascade(registry: Registry, owner: Obj, propagation: str) -> None:
+def cascade(store: Store, owner: Obj, propagation: str, delete: DeleteDependent) -> None:
     uid = meta(owner).get("uid")
     namespace = meta(owner).get("namespace")
     for info in RESOURCES:
         if not info.namespaced:
             continue
-        dependents, _ = registry.store.list(info.plural, namespace,
+        dependents, _ = store.list(info.plural, namespace,
                                             where=lambda obj: owned_by(uid, obj))
         for dep in dependents:
             name = meta(dep)["name"]
             if propagation == "Orphan":
-                registry.store.mutate(info.plural, namespace, name,
+                store.mutate(info.plural, namespace, name,
                                       lambda obj: without_owner(obj, uid))
             elif not meta(dep).get("deletionTimestamp"):
                 try:
-                    registry.delete(info, namespace, name, DeleteOptions())
+                    delete(info, namespace, name)
                 except ApiError as exc:  # gone meanwhile (a dependent's own cascade)
                     if exc.code != 404:
                         raise

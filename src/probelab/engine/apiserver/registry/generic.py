@@ -31,7 +31,7 @@ from probelab.engine.apiserver.registry.namespaces import (
     new_namespace,
 )
 from probelab.engine.apiserver.registry.pods import PodStrategy
-from probelab.engine.apiserver.registry.strategy import Result
+from probelab.engine.apiserver.registry.strategy import Env, Result
 from probelab.engine.apiserver.status import (
     already_exists,
     bad_request,
@@ -60,8 +60,7 @@ class Registry:
     def __init__(self, store: Store, rng: random.Random | None = None,
                  service_prefix: str = "127.96") -> None:
         self.store = store
-        self.rng = rng or random.Random()
-        self.service_prefix = service_prefix
+        self.env = Env(store, rng or random.Random(), service_prefix)
 
     # ---- bootstrap -------------------------------------------------------------------------
     def ensure_system_namespaces(self) -> None:
@@ -91,9 +90,9 @@ class Registry:
             m.pop(server_field, None)
         if "status" in info.subresources:
             obj["status"] = strategy.initial_status(obj)
-        obj = strategy.prepare_for_create(self, model.apply_defaults(obj))
+        obj = strategy.prepare_for_create(self.env, model.apply_defaults(obj))
         self._check(info, obj, None)
-        obj = strategy.begin_write(self, obj, None)
+        obj = strategy.begin_write(self.env, obj, None)
         tries = 1 if obj["metadata"].get("name") else GENERATE_NAME_TRIES
         for attempt in range(1, tries + 1):
             try:
@@ -122,12 +121,12 @@ class Registry:
                 m[kept] = old["metadata"][kept]
         m.pop("managedFields", None)
         if subresource != "status":
-            obj = strategy.prepare_for_update(self, model.apply_defaults(obj), old)
+            obj = strategy.prepare_for_update(self.env, model.apply_defaults(obj), old)
             causes = strategy.validate_update(old, obj)
             if causes:
                 raise invalid(info, name, causes)
             self._check(info, obj, old)
-            obj = strategy.begin_write(self, obj, old)
+            obj = strategy.begin_write(self.env, obj, old)
         try:
             return self.store.update(info.plural, obj, subresource=subresource)
         except StoreError as exc:
@@ -153,13 +152,14 @@ class Registry:
         current = self.get_object(info, namespace, name)
         self._check_preconditions(info, current, options)
         try:
-            own = strategy.delete(self, current, options)
+            own = strategy.delete(self.env, current, options)
             if own is not None:
                 return own
             gone = self.store.delete(info.plural, namespace, name)
         except StoreError as exc:
             raise from_store_error(exc, info, name) from None
-        gc.cascade(self, gone, options.propagation)
+        gc.cascade(self.store, gone, options.propagation,
+                   lambda info, ns, dep: self.delete(info, ns, dep, DeleteOptions()))
         if strategy.returns_deleted_object:
             return Result(gone)
         return Result(success_status(info, name, gone["metadata"].get("uid")))
@@ -179,7 +179,7 @@ class Registry:
         strategy = strategy_for("pods")
         assert isinstance(strategy, PodStrategy)
         try:
-            return strategy.bind(self, self.get_object(info, namespace, name), node)
+            return strategy.bind(self.env, self.get_object(info, namespace, name), node)
         except StoreError as exc:
             raise from_store_error(exc, info, name) from None
 
@@ -189,7 +189,7 @@ class Registry:
         strategy = strategy_for("namespaces")
         assert isinstance(strategy, NamespaceStrategy)
         try:
-            return strategy.finalize(self, self.get_object(info, None, name), finalizers)
+            return strategy.finalize(self.env, self.get_object(info, None, name), finalizers)
         except StoreError as exc:
             raise from_store_error(exc, info, name) from None
 

@@ -10,17 +10,13 @@ The system namespaces cannot be deleted.
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
 
-from probelab.engine.apiserver.registry.strategy import Result, Strategy
+from probelab.engine.apiserver.params import DeleteOptions
+from probelab.engine.apiserver.registry.strategy import Env, Result, Strategy
 from probelab.engine.apiserver.status import conflict, forbidden
 from probelab.engine.core.clock import rfc3339
 from probelab.k8s.objects import Obj, meta
 from probelab.k8s.resources import BY_PLURAL
-
-if TYPE_CHECKING:
-    from probelab.engine.apiserver.params import DeleteOptions
-    from probelab.engine.apiserver.registry.generic import Registry
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 NAME_LABEL = "kubernetes.io/metadata.name"
@@ -46,13 +42,13 @@ class NamespaceStrategy(Strategy):
     def initial_status(self, obj: Obj) -> Obj:
         return {"phase": "Active"}
 
-    def prepare_for_create(self, registry: Registry, obj: Obj) -> Obj:
+    def prepare_for_create(self, env: Env, obj: Obj) -> Obj:
         return namespace_rules(obj)
 
-    def prepare_for_update(self, registry: Registry, new: Obj, old: Obj) -> Obj:
+    def prepare_for_update(self, env: Env, new: Obj, old: Obj) -> Obj:
         return namespace_rules(new)
 
-    def delete(self, registry: Registry, current: Obj, options: DeleteOptions) -> Result:
+    def delete(self, env: Env, current: Obj, options: DeleteOptions) -> Result:
         name = meta(current)["name"]
         info = BY_PLURAL["namespaces"]
         if name in SYSTEM_NAMESPACES:
@@ -61,7 +57,7 @@ class NamespaceStrategy(Strategy):
             raise conflict(info, name, "The system is ensuring all content is removed from "
                            "this namespace.  Upon completion, this namespace will "
                            "automatically be purged by the system.")
-        store = registry.store
+        store = env.store
         now = rfc3339(store.clock.now())
         store.mutate("namespaces", None, name,
                      lambda obj: obj["metadata"].__setitem__("deletionTimestamp", now))
@@ -70,14 +66,14 @@ class NamespaceStrategy(Strategy):
                      subresource="status")
         return Result(store.get("namespaces", None, name))
 
-    def finalize(self, registry: Registry, current: Obj, finalizers: list[str]) -> Obj:
+    def finalize(self, env: Env, current: Obj, finalizers: list[str]) -> Obj:
         """`FinalizeREST`: set `spec.finalizers`; a terminating namespace without finalizers
         is removed (what the namespace controller's last step triggers)."""
         name = meta(current)["name"]
         updated = copy.deepcopy(current)
         updated.setdefault("spec", {})["finalizers"] = list(finalizers)
         updated["metadata"].pop("resourceVersion", None)
-        stored = registry.store.update("namespaces", updated)
+        stored = env.store.update("namespaces", updated)
         if meta(stored).get("deletionTimestamp") and not finalizers:
-            return registry.store.delete("namespaces", None, name)
+            return env.store.delete("namespaces", None, name)
         return stored

@@ -12,18 +12,15 @@
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from probelab.engine.apiserver.registry.strategy import Result, Strategy
+from probelab.engine.apiserver.params import DeleteOptions
+from probelab.engine.apiserver.registry.strategy import Env, Result, Strategy
 from probelab.engine.apiserver.status import conflict, field_cause, invalid
 from probelab.engine.core.clock import rfc3339
 from probelab.k8s.defaults import DEFAULT_GRACE_PERIOD_S
 from probelab.k8s.objects import Obj, meta, spec
 from probelab.k8s.resources import BY_PLURAL
-
-if TYPE_CHECKING:
-    from probelab.engine.apiserver.params import DeleteOptions
-    from probelab.engine.apiserver.registry.generic import Registry
 
 
 def grace_period_s(pod: Obj, requested_s: int | None) -> int:
@@ -78,18 +75,18 @@ class PodStrategy(Strategy):
     def validate_update(self, old: Obj, new: Obj) -> list[dict[str, str]]:
         return update_forbidden(old, new)
 
-    def delete(self, registry: Registry, current: Obj, options: DeleteOptions) -> Result:
+    def delete(self, env: Env, current: Obj, options: DeleteOptions) -> Result:
         marked = graceful_deletion(current, options.grace_period_s,
-                                   registry.store.clock.now())
+                                   env.store.clock.now())
         m = current["metadata"]
         if marked is None:
-            return Result(registry.store.delete("pods", m.get("namespace"), m["name"]))
+            return Result(env.store.delete("pods", m.get("namespace"), m["name"]))
         if marked is current:
             return Result(current)
         marked["metadata"].pop("resourceVersion", None)
-        return Result(registry.store.update("pods", marked))
+        return Result(env.store.update("pods", marked))
 
-    def bind(self, registry: Registry, pod: Obj, node: str) -> Obj:
+    def bind(self, env: Env, pod: Obj, node: str) -> Obj:
         """The binding subresource (`BindingREST.setPodHostAndAnnotations`): set
         `spec.nodeName` once; a pod already bound elsewhere is a conflict, one being deleted
         cannot be bound."""
@@ -109,4 +106,4 @@ class PodStrategy(Strategy):
         bound_pod = copy.deepcopy(pod)
         bound_pod["spec"]["nodeName"] = node
         bound_pod["metadata"].pop("resourceVersion", None)
-        return registry.store.update("pods", bound_pod)
+        return env.store.update("pods", bound_pod)

@@ -4,14 +4,9 @@ with an empty load balancer, and every create and update allocates what the spec
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from probelab.engine.apiserver.registry import allocation
-from probelab.engine.apiserver.registry.strategy import Strategy
+from probelab.engine.apiserver.registry.strategy import Env, Strategy
 from probelab.k8s.objects import Obj
-
-if TYPE_CHECKING:
-    from probelab.engine.apiserver.registry.generic import Registry
 
 
 class ServiceStrategy(Strategy):
@@ -20,6 +15,6 @@ class ServiceStrategy(Strategy):
     def initial_status(self, obj: Obj) -> Obj:
         return {"loadBalancer": {}}
 
-    def begin_write(self, registry: Registry, obj: Obj, old: Obj | None) -> Obj:
-        return allocation.allocate(registry.store, registry.rng, obj, old,
-                                   registry.service_prefix)
+    def begin_write(self, env: Env, obj: Obj, old: Obj | None) -> Obj:
+        return allocation.allocate(env.store, env.rng, obj, old,
+                                   env.service_prefix)

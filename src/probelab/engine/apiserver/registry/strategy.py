@@ -9,15 +9,22 @@ one line in `registry.kinds`.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from probelab.engine.apiserver.params import DeleteOptions
 from probelab.engine.apiserver.status import field_cause
+from probelab.engine.core.store import Store
 from probelab.k8s.objects import Obj, spec
 
-if TYPE_CHECKING:
-    from probelab.engine.apiserver.params import DeleteOptions
-    from probelab.engine.apiserver.registry.generic import Registry
+
+@dataclass(frozen=True)
+class Env:
+    """What a strategy may use besides the object: the store and the allocation settings."""
+
+    store: Store
+    rng: random.Random
+    service_prefix: str
 
 
 @dataclass
@@ -42,14 +49,14 @@ class Strategy:
         for kinds with a status subresource."""
         return {}
 
-    def prepare_for_create(self, registry: Registry, obj: Obj) -> Obj:
+    def prepare_for_create(self, env: Env, obj: Obj) -> Obj:
         """Server-side changes after defaulting, before validation."""
         return obj
 
-    def prepare_for_update(self, registry: Registry, new: Obj, old: Obj) -> Obj:
+    def prepare_for_update(self, env: Env, new: Obj, old: Obj) -> Obj:
         return new
 
-    def begin_write(self, registry: Registry, obj: Obj, old: Obj | None) -> Obj:
+    def begin_write(self, env: Env, obj: Obj, old: Obj | None) -> Obj:
         """After validation, before storing (the storage's BeginCreate/BeginUpdate hooks):
         where a kind allocates from shared pools, so an invalid object allocates nothing."""
         return obj
@@ -63,6 +70,6 @@ class Strategy:
             return []
         return [field_cause("spec.selector", f"Invalid value: {new_sel!r}: field is immutable")]
 
-    def delete(self, registry: Registry, current: Obj, options: DeleteOptions) -> Result | None:
+    def delete(self, env: Env, current: Obj, options: DeleteOptions) -> Result | None:
         """A kind's own deletion (graceful pods, terminating namespaces); None = remove now."""
         return None
