@@ -12,6 +12,11 @@ from probelab.engine.core.context import EngineConfig
 from probelab.engine.core.store import Store
 from probelab.engine.engine import build_context
 from probelab.engine.proxy.component import ServiceProxy
+from probelab.k8s.annotations import (
+    READY_ENDPOINTS,
+    SERVING_TERMINATING_USED,
+    TERMINATING_ENDPOINTS,
+)
 from proxy_support import backends, expect_reset, gather_names, greet, run, until
 
 NODE = "127.0.0.1"
@@ -142,6 +147,8 @@ def test_an_endpoint_removal_applies_only_after_the_delay() -> None:
             # ...but the proxy still routes to it until its view catches up
             assert "b3" in {e.pod for e in proxy.usable("default", "web", "http")}
             event = await applied(store, "web", "routes to 2 ready endpoints (1 terminating")
+            assert event["metadata"]["annotations"] == {  # the same numbers, as data
+                READY_ENDPOINTS: "2", TERMINATING_ENDPOINTS: "1", SERVING_TERMINATING_USED: "0"}
             lag = _event_time(event) - changed_at
             assert lag >= DELAY_S - 0.01, lag
             assert "b3" not in set(await gather_names(NODE, node_port, 40))

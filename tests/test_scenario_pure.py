@@ -3,10 +3,11 @@
 import pytest
 
 from probelab.errors import UsageError
+from probelab.k8s.annotations import READY_ENDPOINTS, TERMINATING_ENDPOINTS
 from probelab.report.model import PodStep
 from probelab.scenario.config import DemoConfig, Scenario, Variant
 from probelab.scenario.kube import service_url, with_image_repo, with_node_port
-from probelab.scenario.observer import event_time, pod_marks, slice_sample
+from probelab.scenario.observer import event_time, pod_marks, proxy_sample, slice_sample
 from probelab.scenario.runner import plan
 
 SVC = {"metadata": {"name": "simpleprobe"},
@@ -106,3 +107,14 @@ def test_an_unexpected_api_error_is_one_line() -> None:
         "the Kubernetes API answered 403 Forbidden: deployments.apps is forbidden: no")
     exc.body = "<html>proxy error</html>"
     assert str(api_failure(exc)) == "the Kubernetes API answered 403 Forbidden"
+
+
+def test_the_proxy_sample_comes_from_the_events_annotations_not_its_prose() -> None:
+    event = {"reason": "EndpointsApplied",
+             "message": "proxy now routes to 9 ready endpoints (9 terminating, 0 used)",
+             "metadata": {"annotations": {READY_ENDPOINTS: "2", TERMINATING_ENDPOINTS: "1"}}}
+    sample = proxy_sample(event, 4.5)
+    assert (sample.t_s, sample.ready, sample.terminating, sample.source) == (4.5, 2, 1, "proxy")
+    assert proxy_sample({**event, "metadata": {}}, 4.5) is None  # a message alone is not data
+    broken = {"metadata": {"annotations": {READY_ENDPOINTS: "x", TERMINATING_ENDPOINTS: "1"}}}
+    assert proxy_sample(broken, 1.0) is None

@@ -1,9 +1,8 @@
 """The object model: an API object is a plain JSON mapping, exactly what the API serves.
 
 The store keeps these dicts, the API server returns them, the controllers, the kubelet and the
-proxy read and write them. There is no second model: where a component decides on a part of an
-object (a probe, a hook, a container's ports), it reads it through the typed, read-only views
-of `probelab.k8s.views`, built from the dict on demand.
+proxy read and write them. There is no second model: where a component needs a typed value (the
+kubelet's `probe_rules.ProbeSpec`), it derives it from the dict where it decides.
 """
 
 from __future__ import annotations

@@ -8,13 +8,13 @@ delivered them. The pure `*_marks` functions turn one object into report marks.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from datetime import datetime
 
 from kubernetes import client, watch
 
+from probelab.k8s.annotations import READY_ENDPOINTS, TERMINATING_ENDPOINTS
 from probelab.report.model import EndpointSample, PodMark, PodStep
 
 # Event reasons -> pod steps. The engine-only reasons are recorded by probelab's kubelet;
@@ -26,7 +26,6 @@ EVENT_STEPS = {
     "Killed": PodStep.KILLED,
 }
 PROXY_EVENT = "EndpointsApplied"
-_READY_RE = re.compile(r"(\d+) ready")
 
 
 def pod_marks(pod: dict, seen: dict[str, set[PodStep]], t: float, deleted: bool) -> list[PodMark]:
@@ -65,6 +64,17 @@ def slice_sample(slices: dict[str, dict], t: float) -> EndpointSample:
             if cond.get("terminating"):
                 terminating += 1
     return EndpointSample(t, ready, terminating, "endpointslice")
+
+
+def proxy_sample(event: dict, t: float) -> EndpointSample | None:
+    """What the engine's proxy routes to after an `EndpointsApplied` Event, from the numbers it
+    carries as annotations (None for an event without them)."""
+    notes = (event.get("metadata") or {}).get("annotations") or {}
+    try:
+        return EndpointSample(t, int(notes[READY_ENDPOINTS]), int(notes[TERMINATING_ENDPOINTS]),
+                              "proxy")
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def event_time(event: dict) -> float | None:
@@ -164,9 +174,9 @@ class Observer:
                     self.pod_marks.append(PodMark(t, involved.get("name", "?"),
                                                   EVENT_STEPS[reason], ev.get("message", "")))
                 elif reason == PROXY_EVENT and involved.get("name") == self.service:
-                    match = _READY_RE.search(ev.get("message", ""))
-                    if match:
-                        self.endpoints.append(EndpointSample(t, int(match.group(1)), 0, "proxy"))
+                    sample = proxy_sample(ev, t)
+                    if sample is not None:
+                        self.endpoints.append(sample)
 
     def snapshot(self) -> tuple[list[PodMark], list[EndpointSample]]:
         with self._lock:

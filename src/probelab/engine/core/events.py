@@ -50,13 +50,16 @@ class EventRecorder:
 
     def record(self, involved: Obj, reason: str, message: str, *,
                kind: EventKind = EventKind.NORMAL, field_path: str | None = None,
-               component: str | None = None) -> Obj | None:
+               component: str | None = None,
+               annotations: dict[str, str] | None = None) -> Obj | None:
         """Create an Event about `involved` in its namespace (`default` for cluster
         objects). None when the API refuses it because the namespace is gone or being deleted
         (NamespaceLifecycle): real recorders drop such an event too ("Server rejected event
         (will not retry!)")."""
         event = new_event(involved, reason, message, self.clock.now(), kind=kind,
                           component=component or self.component, field_path=field_path)
+        if annotations:
+            event["metadata"]["annotations"] = dict(annotations)
         try:
             return self.client.create("events", event)
         except (NotFound, Rejected):

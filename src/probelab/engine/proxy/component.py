@@ -273,6 +273,7 @@ class ServiceProxy:
         self.timeline.append(Applied(self._ctx.clock.now(), key[0], key[1], summary, usable))
         svc = self._services.get(key)
         if svc is not None:
-            self._ctx.recorder(COMPONENT).record(svc, "EndpointsApplied", summary.message())
+            self._ctx.recorder(COMPONENT).record(svc, "EndpointsApplied", summary.message(),
+                                                 annotations=summary.annotations())
         log.debug("proxy: %s/%s: %s", key[0], key[1], summary.message())
 

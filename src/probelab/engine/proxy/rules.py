@@ -19,6 +19,12 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from probelab.k8s.annotations import (
+    READY_ENDPOINTS,
+    SERVING_TERMINATING_USED,
+    TERMINATING_ENDPOINTS,
+)
+
 Obj = Mapping[str, Any]
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # EndpointSlice → its Service
@@ -61,6 +67,11 @@ class Summary:
     terminating: int  # terminating endpoints, serving or not
     terminating_used: int  # serving-terminating endpoints routed to because none is ready
     mode: Mode
+
+    def annotations(self) -> dict[str, str]:
+        """The same numbers as data, for readers that must not parse the message."""
+        return {READY_ENDPOINTS: str(self.ready), TERMINATING_ENDPOINTS: str(self.terminating),
+                SERVING_TERMINATING_USED: str(self.terminating_used)}
 
     def message(self) -> str:
         return (
