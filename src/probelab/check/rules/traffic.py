@@ -35,6 +35,15 @@ def sleep_fix(model: TimingModel, seconds: int, image: str = "") -> str:
     return f'lifecycle.preStop: {{exec: {{command: ["sleep", "{seconds}"]}}}}'
 
 
+def grace_needed(workload: Workload, container: Container, model: TimingModel) -> int | None:
+    """The smallest grace period that fits preStop + drain + margin (None: nothing known)."""
+    hook = prestop(workload, container)
+    drain = workload.declared_seconds(DRAIN_ANNOTATION, container.name)
+    if hook.delay_s is None and drain is None:
+        return None
+    return math.floor((hook.delay_s or 0.0) + (drain or 0.0) + model.margin_s) + 1
+
+
 def _hooks(inv: Inventory, served_only: bool
            ) -> Iterator[tuple[Workload, Container, PreStop]]:
     for workload in inv.workloads:
@@ -145,7 +154,8 @@ def grace_too_short(inv: Inventory, model: TimingModel) -> Iterator[Hit]:
         grace_text = f"terminationGracePeriodSeconds is {grace} s" + (
             "" if workload.grace_declared else " (the default)")
         needed = delay + (drain or 0.0) + model.margin_s
-        fix = (f"set terminationGracePeriodSeconds to {math.floor(needed) + 1} (preStop "
+        fix = (f"set terminationGracePeriodSeconds to {grace_needed(workload, c, model)} "
+               f"(preStop "
                f"{secs(delay)} + drain {secs(drain or 0)} + margin {secs(model.margin_s)})")
         if hook.delay_s is not None and delay >= grace:
             yield Hit(workload.ref, c.name, field,
