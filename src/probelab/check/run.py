@@ -77,7 +77,8 @@ def _write(located: list[sources.Located], objects: list[dict], out: TextIO,
         by_text.setdefault(id(item.source), []).append(item.index)
     for indexes in by_text.values():
         source = located[indexes[0]].source
-        if all(objects[i] == located[i].obj for i in indexes):
+        stdin = source.name == "<stdin>"
+        if not stdin and all(objects[i] == located[i].obj for i in indexes):
             continue
         docs = list(yaml.safe_load_all(source.text))
         for i in indexes:
@@ -90,7 +91,7 @@ def _write(located: list[sources.Located], objects: list[dict], out: TextIO,
             else:
                 docs[item.document - 1] = objects[i]
         text = yaml.safe_dump_all([d for d in docs if d is not None], sort_keys=False)
-        if source.name == "<stdin>":
+        if stdin:
             out.write(text)
         else:
             Path(source.name).write_text(text, encoding="utf-8")

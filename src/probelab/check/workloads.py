@@ -89,7 +89,9 @@ class Workload:
 
     @property
     def grace_declared(self) -> bool:
-        return is_int(self.pod.get("terminationGracePeriodSeconds"))
+        """Whether the manifest sets it (defaulting fills in 30 otherwise)."""
+        raw = _dig(self.obj, self.pod_path)
+        return isinstance(raw, dict) and is_int(raw.get("terminationGracePeriodSeconds"))
 
     @property
     def replicas(self) -> int | None:

@@ -29,7 +29,7 @@ def print_table(findings: list[Finding], model: TimingModel, console: Console) -
         table = Table(title=title, title_justify="left", show_lines=True, expand=True)
         table.add_column("severity", no_wrap=True)
         table.add_column("rule", no_wrap=True)
-        table.add_column("finding, field and fix", ratio=1)
+        table.add_column("finding, field and fix", ratio=1, overflow="fold")
         for f in group:
             where = f"{f.field}" + (f" (line {f.line})" if f.line else "")
             table.add_row(f"[{STYLES[f.severity]}]{f.severity}[/]", f.rule,

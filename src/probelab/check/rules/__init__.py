@@ -58,8 +58,15 @@ def rule(rule_id: str, severity: Severity, summary: str, *, source: str, why: st
     return register
 
 
+MODULES = ("traffic", "probes", "services", "availability")
+
+
 def load_rules() -> dict[str, Rule]:
-    """Every rule, imported once (the modules register themselves)."""
+    """Every rule in catalogue order (module, then definition), whatever imported them first."""
     from probelab.check.rules import availability, probes, services, traffic  # noqa: F401
 
-    return RULES
+    def place(rule: Rule) -> tuple[int, int]:
+        module = rule.fn.__module__.rsplit(".", 1)[-1]
+        return MODULES.index(module), rule.fn.__code__.co_firstlineno
+
+    return {r.id: r for r in sorted(RULES.values(), key=place)}
