@@ -16,8 +16,9 @@ ALLOWED = {
     "load": set(),
     "report": set(),
     "engine": {"k8s"},
+    "check": {"k8s"},
     "scenario": {"k8s", "load", "report"},
-    "commands": {"k8s", "web", "load", "engine", "scenario", "report", "cli"},
+    "commands": {"k8s", "web", "load", "engine", "scenario", "report", "cli", "check"},
 }
 
 
