@@ -185,7 +185,8 @@ def fix_pdb(edit: Edit, finding: Finding, inv: Inventory, model: TimingModel) ->
     replicas = None
     budget = next((b for b in inv.budgets if b.ref.index == finding.document), None)
     if budget is not None:
-        counts = [w.replicas for w in inv.workloads if budget in inv.budgets_for(w)]
+        counts = [w.replicas for w in inv.in_namespace("workloads", budget.ref.namespace)
+                  if budget in inv.budgets_for(w)]
         replicas = min((n for n in counts if n is not None), default=None)
     if finding.field == "spec.minAvailable" and replicas is not None and replicas > 1:
         edit.set(["spec", "minAvailable"], replicas - 1)

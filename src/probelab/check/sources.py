@@ -76,8 +76,85 @@ def locate(texts: list[Text]) -> list[Located]:
     located: list[Located] = []
     for text in texts:
         previous, item = 0, 0
-        for number, obj in manifests.numbered_documents(text.text, text.name):
+        for number, obj in documents(text):
             item = item + 1 if number == previous else 0
             previous = number
             located.append(Located(obj, text, number, item, len(located)))
     return located
+
+
+def documents(text: Text) -> list[tuple[int, dict[str, Any]]]:
+    """(document number, object) pairs, as `manifests.numbered_documents` returns them.
+
+    `probelab.k8s.manifests` parses with PyYAML's pure-Python loader, about 5 ms per object,
+    which makes a thousand-file chart take seconds. Here libyaml composes the nodes (kept for
+    the line numbers), a node walk refuses duplicate keys like the strict loader does, and the
+    ordinary safe constructor builds the objects. Anything unusual (a YAML error, a duplicate
+    key, a document that is not an object with apiVersion, kind and a name) goes through
+    `manifests.numbered_documents`, so every error is still its one line with file and line.
+    """
+    fast = _fast_documents(text) if _FAST is not None else None
+    if fast is None:
+        return manifests.numbered_documents(text.text, text.name)
+    return fast
+
+
+_FAST: type | None = getattr(yaml, "CSafeLoader", None)
+
+
+def _fast_documents(text: Text) -> list[tuple[int, dict[str, Any]]] | None:
+    assert _FAST is not None
+    loader = _FAST(text.text)
+    found: list[tuple[int, dict[str, Any]]] = []
+    nodes: list[yaml.Node | None] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            nodes.append(node)
+            if _has_duplicate_key(node):
+                return None
+            doc = loader.construct_document(node)
+            if doc is None:
+                continue
+            items = doc.get("items") if _is_list(doc) else [doc]
+            if not isinstance(items, list) or not all(_plain_object(o) for o in items):
+                return None
+            found.extend((len(nodes), obj) for obj in items)
+    except yaml.YAMLError:
+        return None
+    finally:
+        loader.dispose()
+    text._nodes = nodes
+    return found
+
+
+def _is_list(doc: Any) -> bool:
+    """`kind: List`, or any `...List` with items (what `kubectl get -o yaml` prints)."""
+    kind = doc.get("kind") if isinstance(doc, dict) else None
+    return isinstance(kind, str) and (kind == "List" or (kind.endswith("List") and "items" in doc))
+
+
+def _plain_object(obj: Any) -> bool:
+    if not isinstance(obj, dict):
+        return False
+    meta = obj.get("metadata")
+    return (isinstance(obj.get("apiVersion"), str) and bool(obj["apiVersion"])
+            and isinstance(obj.get("kind"), str) and bool(obj["kind"])
+            and isinstance(meta, dict) and bool(meta.get("name") or meta.get("generateName")))
+
+
+def _has_duplicate_key(node: yaml.Node) -> bool:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, yaml.MappingNode):
+            seen: set[str] = set()
+            for key, value in current.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    if key.value in seen:
+                        return True
+                    seen.add(key.value)
+                stack.append(value)
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend(current.value)
+    return False

@@ -156,26 +156,39 @@ class Inventory:
     services: list[Service] = field(default_factory=list)
     budgets: list[Budget] = field(default_factory=list)
     autoscalers: list[Autoscaler] = field(default_factory=list)
+    # namespace -> objects, built on first use: every "which X belongs to Y" question stays
+    # within one namespace, so a thousand-file input does not become a million comparisons.
+    _by_ns: dict[str, dict[str, list[Any]]] = field(default_factory=dict, repr=False)
+
+    def in_namespace(self, what: str, namespace: str) -> list[Any]:
+        """The workloads/services/budgets/autoscalers of one namespace."""
+        index = self._by_ns.get(what)
+        if index is None:
+            index = self._by_ns[what] = {}
+            for item in getattr(self, what):
+                index.setdefault(item.ref.namespace, []).append(item)
+        return index.get(namespace, [])
 
     def services_for(self, workload: Workload) -> list[Service]:
         """Services of the same namespace whose selector matches the pod template's labels."""
-        return [s for s in self.services
-                if s.selector and s.ref.namespace == workload.ref.namespace
-                and labels.from_map(s.selector).matches(workload.labels)]
+        return [s for s in self.in_namespace("services", workload.ref.namespace)
+                if s.selector and labels.from_map(s.selector).matches(workload.labels)]
 
     def workloads_for(self, service: Service) -> list[Workload]:
+        if not service.selector:
+            return []
         selector = labels.from_map(service.selector)
-        return [w for w in self.workloads if w.ref.namespace == service.ref.namespace
-                and service.selector and selector.matches(w.labels)]
+        return [w for w in self.in_namespace("workloads", service.ref.namespace)
+                if selector.matches(w.labels)]
 
     def budgets_for(self, workload: Workload) -> list[Budget]:
-        return [b for b in self.budgets if b.ref.namespace == workload.ref.namespace
-                and b.selector is not None and not b.selector.empty
+        return [b for b in self.in_namespace("budgets", workload.ref.namespace)
+                if b.selector is not None and not b.selector.empty
                 and b.selector.matches(workload.labels)]
 
     def autoscalers_for(self, workload: Workload) -> list[Autoscaler]:
-        return [a for a in self.autoscalers if a.ref.namespace == workload.ref.namespace
-                and a.target_kind == workload.ref.kind and a.target_name == workload.ref.name]
+        return [a for a in self.in_namespace("autoscalers", workload.ref.namespace)
+                if a.target_kind == workload.ref.kind and a.target_name == workload.ref.name]
 
 
 def _ref(obj: Obj, index: int) -> Ref:

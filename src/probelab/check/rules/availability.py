@@ -114,7 +114,7 @@ def min_available(budget: Budget, replicas: int) -> int | None:
       give up after a timeout and delete the pods anyway, without the budget's protection).""")
 def pdb_blocks_eviction(inv: Inventory, model: TimingModel) -> Iterator[Hit]:
     for budget in inv.budgets:
-        for workload in inv.workloads:
+        for workload in inv.in_namespace("workloads", budget.ref.namespace):
             if budget not in inv.budgets_for(workload):
                 continue
             replicas = expected_replicas(inv, workload)
@@ -142,7 +142,7 @@ def pdb_blocks_eviction(inv: Inventory, model: TimingModel) -> Iterator[Hit]:
       to keep. Only checked when the input has pod templates in that namespace.""")
 def pdb_selects_nothing(inv: Inventory, model: TimingModel) -> Iterator[Hit]:
     for budget in inv.budgets:
-        same_ns = [w for w in inv.workloads if w.ref.namespace == budget.ref.namespace]
+        same_ns = inv.in_namespace("workloads", budget.ref.namespace)
         if same_ns and not any(budget in inv.budgets_for(w) for w in same_ns):
             yield Hit(budget.ref, None, "spec.selector",
                       f"selector matches none of the {len(same_ns)} pod template(s) in "

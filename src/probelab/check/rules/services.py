@@ -24,7 +24,7 @@ def service_selects_nothing(inv: Inventory, model: TimingModel) -> Iterator[Hit]
     for service in inv.services:
         if not service.selector:
             continue
-        same_ns = [w for w in inv.workloads if w.ref.namespace == service.ref.namespace]
+        same_ns = inv.in_namespace("workloads", service.ref.namespace)
         if same_ns and not inv.workloads_for(service):
             yield Hit(service.ref, None, "spec.selector",
                       f"selector {to_string(service.selector)} matches none of the "
