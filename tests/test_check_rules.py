@@ -268,3 +268,13 @@ def test_the_missing_prestop_fix_depends_on_the_version() -> None:
     (old,) = run_rule("prestop-missing", objects, version="1.29")
     assert "sleep: {seconds: 3}" in new.fix
     assert '["sleep", "3"]' in old.fix
+
+
+def test_docs_list_every_rule_with_its_severity_and_source() -> None:
+    from helpers import REPO
+
+    docs = (REPO / "docs" / "check.md").read_text()
+    for rule in load_rules().values():
+        assert f"### `{rule.id}` ({rule.severity})" in docs, rule.id
+        assert f"| [`{rule.id}`](#{rule.id}) | {rule.severity} |" in docs, rule.id
+        assert rule.source and rule.why and rule.summary
