@@ -250,3 +250,26 @@ def test_fix_write_from_stdin_prints_the_manifests() -> None:
     assert [o["kind"] for o in fixed] == ["Namespace", "Deployment", "Service"]
     container = fixed[1]["spec"]["template"]["spec"]["containers"][0]
     assert container["lifecycle"]["preStop"] == {"sleep": {"seconds": 3}}
+
+
+def test_the_demo_prints_the_check_of_its_manifests_with_its_endpoint_delay() -> None:
+    import io
+
+    from rich.console import Console
+
+    from probelab.scenario.config import DemoConfig, Scenario, Variant
+    from probelab.scenario.main import print_check
+
+    def printed(delay: float) -> str:
+        out = io.StringIO()
+        config = DemoConfig(variants=tuple(Variant), scenarios=(Scenario("scale-down"),),
+                            endpoint_delay_s=delay)
+        print_check(config, Console(file=out, width=300))
+        return out.getvalue()
+
+    text = printed(1.0)
+    assert "noprobes: 2 finding(s)" in text and "withprobes: no finding(s)" in text
+    assert "error readiness-missing: Deployment simpleprobe" in text
+    assert "error prestop-missing: Deployment simpleprobe" in text
+    # an engine lagging 6 s outlasts withprobes' declared 5 s preStop: the check says so
+    assert "error prestop-shorter-than-lag" in printed(6.0).split("withprobes")[1]

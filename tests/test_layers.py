@@ -17,7 +17,7 @@ ALLOWED = {
     "report": set(),
     "engine": {"k8s"},
     "check": {"k8s"},
-    "scenario": {"k8s", "load", "report"},
+    "scenario": {"k8s", "load", "report", "check"},
     "commands": {"k8s", "web", "load", "engine", "scenario", "report", "cli", "check"},
 }
 

@@ -52,6 +52,15 @@ def _fix(located: list[sources.Located], model: TimingModel, threshold: Severity
     return exit_code(after, threshold)
 
 
+def brief(paths: list[str], model: TimingModel) -> list[str]:
+    """One line per finding (worst first within each object), for `probelab demo` to print
+    before it runs the manifests: the errors it is about to demonstrate."""
+    findings = analyze.check(sources.locate(sources.read_inputs(paths)), model)
+    return [f"{f.severity} {f.rule}: {f.kind} {f.name}"
+            + (f" container {f.container}" if f.container else "") + f": {f.message}"
+            for f in findings]
+
+
 def render_patches(located: list[sources.Located], result: fix.FixResult) -> str:
     """One YAML document per patched object, headed by what to run with it."""
     docs = []
