@@ -132,3 +132,16 @@ def test_unusual_input_gets_the_canonical_one_line_error(text: str, needle: str)
 
     with pytest.raises(ManifestError, match=needle):
         sources.documents(sources.Text("x.yaml", text))
+
+
+def test_check_ignore_annotation_silences_only_the_listed_rules() -> None:
+    from check_support import service
+    from probelab.check.analyze import findings_for
+
+    bare = workload(containers=[container()])
+    assert {f.rule for f in findings_for([bare, service()], TimingModel())} == {
+        "readiness-missing", "prestop-missing"}
+    quiet = workload(containers=[container()],
+                     annotations={"probelab.io/check-ignore": "readiness-missing, other"})
+    assert {f.rule for f in findings_for([quiet, service()], TimingModel())} == {
+        "prestop-missing"}

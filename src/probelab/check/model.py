@@ -8,7 +8,7 @@ Profiles give documented defaults for the usual data planes; `--lag` overrides t
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
 
 from probelab.errors import UsageError
@@ -137,7 +137,6 @@ class Finding:
     file: str = ""
     line: int | None = None
     document: int = 0  # the object's position in the input (ordering, patches)
-    extra: dict[str, object] = field(default_factory=dict, compare=False)
 
     @property
     def object_key(self) -> tuple[str, str, str]:

@@ -17,15 +17,14 @@ from probelab.check.rules import Rule, load_rules
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
-DOCS_URI = "https://github.com/probelab/probelab/blob/main/docs/check.md"
+DOCS = "docs/check.md"  # in the probelab repository; no URL is invented for it
 
 
 def _rule(rule: Rule) -> dict[str, Any]:
     return {"id": rule.id, "name": rule.id,
             "shortDescription": {"text": rule.summary},
             "fullDescription": {"text": rule.why},
-            "help": {"text": f"{rule.why} Source: {rule.source}"},
-            "helpUri": f"{DOCS_URI}#{rule.id}",
+            "help": {"text": f"{rule.why} Source: {rule.source}. More: {DOCS}#{rule.id}"},
             "defaultConfiguration": {"level": LEVELS[rule.severity]}}
 
 
@@ -53,7 +52,6 @@ def document(findings: list[Finding], model: TimingModel) -> dict[str, Any]:
     index = {rule.id: i for i, rule in enumerate(rules)}
     return {"$schema": SCHEMA_URI, "version": "2.1.0",
             "runs": [{"tool": {"driver": {"name": "probelab check", "version": __version__,
-                                          "informationUri": DOCS_URI,
                                           "rules": [_rule(r) for r in rules]}},
                       "results": [_result(f, index) for f in findings],
                       "properties": {"timingModel": model.as_dict()}}]}
