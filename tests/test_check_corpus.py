@@ -22,7 +22,7 @@ CORPUS = REPO / "tests" / "fixtures" / "check"
 FIXTURES = sorted(CORPUS.glob("*.yaml"))
 KUBERNETES_VERSION = "1.37.0"
 NEEDS_A_HUMAN = {"service-selects-nothing", "service-target-port-unknown",
-                 "probe-port-undeclared"}
+                 "probe-port-undeclared", "invalid-object"}
 
 
 def header(path: Path, key: str) -> str | None:

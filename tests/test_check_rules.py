@@ -34,6 +34,23 @@ def _w(*containers: dict[str, Any], **kw: Any) -> dict[str, Any]:
 
 
 CASES: list[tuple[str, str, list[dict[str, Any]], dict[str, Any], list[Severity]]] = [
+    # unknown-field
+    ("unknown-field", "clean", [_w(good_container()), service(), pdb(minAvailable=1), hpa()],
+     {}, []),
+    ("unknown-field", "readinesProbe typo", [_w(container(readinesProbe=http_probe()))], {},
+     [E]),
+    ("unknown-field", "typo in a PDB", [pdb(minAvailble=1)], {}, [E]),
+    ("unknown-field", "unknown kind is not judged",
+     [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "r"},
+       "spec": {"whatever": 1}}], {}, []),
+    # invalid-object
+    ("invalid-object", "clean", [_w(good_container()), service()], {}, []),
+    ("invalid-object", "selector does not match the template",
+     [{**_w(good_container()), "spec": {**_w(good_container())["spec"],
+                                        "selector": {"matchLabels": {"app": "other"}}}}],
+     {}, [E]),
+    ("invalid-object", "sleep above grace is sleep-action-invalid's",
+     [_w(good_container(lifecycle=sleep_hook(31)))], {}, []),
     # readiness-missing
     ("readiness-missing", "clean", [_w(good_container()), service()], {}, []),
     ("readiness-missing", "no probe, selected",
@@ -41,7 +58,8 @@ CASES: list[tuple[str, str, list[dict[str, Any]], dict[str, Any], list[Severity]
     ("readiness-missing", "no Service selects it", [_w(container())], {}, []),
     ("readiness-missing", "sidecar without the target port is not serving",
      [_w(good_container(), container("proxy", ports=(("metrics", 9090),))), service()], {}, []),
-    ("readiness-missing", "bare Pod selected", [workload("Pod"), service()], {}, []),
+    ("readiness-missing", "bare Pod selected",
+     [workload("Pod", containers=[container(lifecycle=sleep_hook(5))]), service()], {}, [E]),
     ("readiness-missing", "StatefulSet without probe",
      [workload("StatefulSet", containers=[container(lifecycle=sleep_hook(5))]), service()],
      {}, [E]),
@@ -278,3 +296,10 @@ def test_docs_list_every_rule_with_its_severity_and_source() -> None:
         assert f"### `{rule.id}` ({rule.severity})" in docs, rule.id
         assert f"| [`{rule.id}`](#{rule.id}) | {rule.severity} |" in docs, rule.id
         assert rule.source and rule.why and rule.summary
+
+
+def test_unknown_field_suggests_the_rollout_field() -> None:
+    (found,) = run_rule("unknown-field", [_w(container(
+        lifecycle={"preStopHook": {"exec": {"command": ["sleep", "5"]}}}))])
+    assert found.field == "spec.template.spec.containers[0].lifecycle.preStopHook"
+    assert "did you mean preStop?" in found.fix

@@ -11,13 +11,13 @@ from dataclasses import replace
 from probelab.check.model import Finding, Severity, TimingModel
 from probelab.check.rules import load_rules
 from probelab.check.sources import Located
-from probelab.check.workloads import IGNORE_ANNOTATION, TEMPLATE_AT, Obj, inventory
+from probelab.check.workloads import IGNORE_ANNOTATION, TEMPLATE_AT, Obj, inventory, mapping
 
 
 def ignored_rules(obj: Obj) -> set[str]:
     """Rule IDs listed in `probelab.io/check-ignore` on the object or its pod template."""
     metas = [obj.get("metadata")]
-    template = (obj.get("spec") or {}).get("template") if TEMPLATE_AT.get(
+    template = mapping(obj.get("spec")).get("template") if TEMPLATE_AT.get(
         str(obj.get("kind"))) else None
     if isinstance(template, dict):
         metas.append(template.get("metadata"))

@@ -16,14 +16,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probelab.check.analyze import findings_for
+from probelab.check.lines import split_path
 from probelab.check.model import Finding, Severity, TimingModel
 from probelab.check.prestop import may_lack_shell, prestop
+from probelab.check.rules import load_rules
 from probelab.check.rules.common import safe_delay, target_ports
+from probelab.check.rules.schema import suggest
 from probelab.check.rules.traffic import grace_needed
-from probelab.check.workloads import Container, Inventory, Obj, Workload, inventory
+from probelab.check.workloads import Container, Inventory, Obj, Workload, inventory, mapping
 from probelab.k8s.intstr import scaled_value
 
-MAX_ROUNDS = 5
+MAX_ROUNDS = 30  # one fix per object per round; a pod rarely needs more than a few
 # A key path: strings are map keys, ("containers", NAME) is the list item merged by name.
 Key = str | tuple[str, str]
 
@@ -36,12 +39,26 @@ class Edit:
     patch: dict[str, Any] = field(default_factory=dict)
 
     def set(self, keys: list[Key], value: Any) -> None:
-        """Set (or with None, delete) the value at `keys` in the object and the patch."""
+        """Set (or with None, delete) the value at `keys` in the object and the patch; both
+        are left untouched when a keyed list item does not exist (LookupError)."""
+        saved = copy.deepcopy((self.obj, self.patch))
+        try:
+            self._set(keys, value)
+        except LookupError:
+            self.obj.clear()
+            self.obj.update(saved[0])
+            self.patch = saved[1]
+            raise
+
+    def _set(self, keys: list[Key], value: Any) -> None:
         target, patch = self.obj, self.patch
         for key in keys[:-1]:
             if isinstance(key, tuple):
                 name_field, name = key
-                target = next(c for c in target[name_field] if c.get("name") == name)
+                target = next((c for c in target.get(name_field) or []
+                               if isinstance(c, dict) and c.get("name") == name), None)
+                if target is None:  # a nameless container cannot be patched by name
+                    raise LookupError(f"no {name_field} item named {name!r}")
                 items = patch.setdefault(name_field, [])
                 entry = next((e for e in items if e.get("name") == name), None)
                 if entry is None:
@@ -196,7 +213,43 @@ def fix_pdb(edit: Edit, finding: Finding, inv: Inventory, model: TimingModel) ->
     return True
 
 
+def _keys(obj: Obj, path: str) -> tuple[list[Key], Any] | None:
+    """The Key list of a field path and the value there; None when the path crosses a list
+    other than containers (their items have no merge key a patch could name)."""
+    keys: list[Key] = []
+    node: Any = obj
+    for token in split_path(path):
+        if isinstance(token, int):
+            name_field = keys.pop() if keys else None
+            items = node if isinstance(node, list) else []
+            if name_field not in ("containers", "initContainers") or token >= len(items):
+                return None
+            node = items[token]
+            keys.append((str(name_field), str(mapping(node).get("name"))))
+        else:
+            keys.append(token)
+            node = mapping(node).get(token)
+    return keys, node
+
+
+def fix_unknown_field(edit: Edit, finding: Finding, inv: Inventory,
+                      model: TimingModel) -> bool:
+    """Rename a misspelt field to the rollout field it resembles when that one is absent
+    (`preStopHook` -> `preStop`), else remove it: it never reaches the pod either way."""
+    found = _keys(edit.obj, finding.field)
+    if found is None or not found[0] or not isinstance(found[0][-1], str):
+        return False
+    keys, value = found
+    suggestion = suggest(str(keys[-1]))
+    parent = _keys(edit.obj, finding.field.rsplit(".", 1)[0]) if "." in finding.field else None
+    if suggestion and parent is not None and suggestion not in mapping(parent[1]):
+        edit.set([*keys[:-1], suggestion], value)
+    edit.set(keys, None)
+    return True
+
+
 FIXERS: dict[str, Fixer] = {
+    "unknown-field": fix_unknown_field,
     "readiness-missing": fix_readiness,
     "prestop-missing": fix_prestop,
     "prestop-shorter-than-lag": fix_prestop,
@@ -218,19 +271,26 @@ class FixResult:
 def fix(objects: list[Obj], model: TimingModel) -> FixResult:
     edits: dict[int, Edit] = {}
     current = [copy.deepcopy(o) for o in objects]
+    order = {rule_id: i for i, rule_id in enumerate(load_rules())}
     for _ in range(MAX_ROUNDS):
-        errors = [f for f in findings_for(current, model) if f.severity is Severity.ERROR]
+        errors = sorted((f for f in findings_for(current, model)
+                         if f.severity is Severity.ERROR), key=lambda f: order[f.rule])
         inv = inventory(current)
         changed = False
-        done: set[tuple[int, str, str | None]] = set()
+        done: set[int] = set()
         for finding in errors:
             fixer = FIXERS.get(finding.rule)
-            key = (finding.document, finding.rule, finding.container)
-            if fixer is None or key in done:
+            # one fix per object and round: the next fix must see the rules' new verdict
+            if fixer is None or finding.document in done:
                 continue
-            done.add(key)
             edit = edits.setdefault(finding.document, Edit(current[finding.document]))
-            changed |= fixer(edit, finding, inv, model)
+            try:
+                fixed = fixer(edit, finding, inv, model)
+            except LookupError:
+                continue  # reported among the remaining errors
+            if fixed:
+                done.add(finding.document)
+                changed = True
         if not changed:
             break
     remaining = [f for f in findings_for(current, model) if f.severity is Severity.ERROR]

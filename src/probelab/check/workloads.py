@@ -51,7 +51,7 @@ class Container:
 
     @property
     def ports(self) -> list[Obj]:
-        return [p for p in self.spec.get("ports") or [] if isinstance(p, dict)]
+        return items(self.spec.get("ports"))
 
     def declares(self, port: Any) -> bool:
         """Whether `port` (a number or a name) is one of this container's `ports`."""
@@ -64,7 +64,7 @@ class Container:
 
     @property
     def prestop(self) -> Obj | None:
-        hook = (self.spec.get("lifecycle") or {}).get("preStop")
+        hook = mapping(self.spec.get("lifecycle")).get("preStop")
         return hook if isinstance(hook, dict) else None
 
 
@@ -156,6 +156,7 @@ class Inventory:
     services: list[Service] = field(default_factory=list)
     budgets: list[Budget] = field(default_factory=list)
     autoscalers: list[Autoscaler] = field(default_factory=list)
+    everything: list[tuple[Ref, Obj]] = field(default_factory=list)  # every object, any kind
     # namespace -> objects, built on first use: every "which X belongs to Y" question stays
     # within one namespace, so a thousand-file input does not become a million comparisons.
     _by_ns: dict[str, dict[str, list[Any]]] = field(default_factory=dict, repr=False)
@@ -191,6 +192,17 @@ class Inventory:
                 if a.target_kind == workload.ref.kind and a.target_name == workload.ref.name]
 
 
+def mapping(value: Any) -> Obj:
+    """`value` when it is an object, else empty: manifests are input, and a wrong type is the
+    API server's validation to report, not a reason for the checker to crash."""
+    return value if isinstance(value, dict) else {}
+
+
+def items(value: Any) -> list[Obj]:
+    """The object elements of `value` when it is a list (others are skipped)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
 def _ref(obj: Obj, index: int) -> Ref:
     meta = obj.get("metadata") or {}
     return Ref(str(obj.get("kind")), str(meta.get("namespace") or "default"),
@@ -217,10 +229,10 @@ def workload(obj: Obj, index: int) -> Workload | None:
         return None
     pod = copy.deepcopy(template["spec"])
     defaults.pod_spec(pod)
-    meta = template.get("metadata") or {}
+    meta = mapping(template.get("metadata"))
     pod_path = f"{at}.spec" if at else "spec"
     containers = [Container(str(c.get("name", "")), f"{pod_path}.containers[{i}]", c)
-                  for i, c in enumerate(pod.get("containers") or []) if isinstance(c, dict)]
+                  for i, c in enumerate(items(pod.get("containers")))]
     return Workload(_ref(obj, index), obj, at, _str_map(meta.get("labels")),
                     _str_map(meta.get("annotations")), pod, containers)
 
@@ -233,7 +245,7 @@ def _owned_by_deployment(obj: Obj) -> bool:
 
 def service(obj: Obj, index: int) -> Service:
     spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
-    ports = [p for p in spec.get("ports") or [] if isinstance(p, dict)]
+    ports = items(spec.get("ports"))
     return Service(_ref(obj, index), obj, _str_map(spec.get("selector")), ports,
                    str(spec.get("type") or "ClusterIP"),
                    str(spec.get("externalTrafficPolicy") or "Cluster"))
@@ -262,6 +274,7 @@ def inventory(objects: list[Obj]) -> Inventory:
     """Sort the objects (in input order) into what the rules look at."""
     inv = Inventory()
     for index, obj in enumerate(objects):
+        inv.everything.append((_ref(obj, index), obj))
         kind = obj.get("kind")
         if kind == "Service":
             inv.services.append(service(obj, index))

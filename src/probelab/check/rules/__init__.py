@@ -58,12 +58,18 @@ def rule(rule_id: str, severity: Severity, summary: str, *, source: str, why: st
     return register
 
 
-MODULES = ("traffic", "probes", "services", "availability")
+MODULES = ("schema", "traffic", "probes", "services", "availability")
 
 
 def load_rules() -> dict[str, Rule]:
     """Every rule in catalogue order (module, then definition), whatever imported them first."""
-    from probelab.check.rules import availability, probes, services, traffic  # noqa: F401
+    from probelab.check.rules import (  # noqa: F401
+        availability,
+        probes,
+        schema,
+        services,
+        traffic,
+    )
 
     def place(rule: Rule) -> tuple[int, int]:
         module = rule.fn.__module__.rsplit(".", 1)[-1]

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from probelab.check.model import Severity, TimingModel
 from probelab.check.rules import Hit, rule
 from probelab.check.rules.common import names, serving_containers
-from probelab.check.workloads import Budget, Inventory, Workload
+from probelab.check.workloads import Budget, Inventory, Workload, mapping
 from probelab.k8s.defaults import ROLLING_UPDATE_DEFAULTS
 from probelab.k8s.intstr import resolve_fenceposts, scaled_value
 
@@ -27,9 +27,8 @@ def expected_replicas(inv: Inventory, workload: Workload) -> int | None:
 
 
 def _rolling(workload: Workload) -> dict | None:
-    spec = workload.obj.get("spec") or {}
     key = "strategy" if workload.ref.kind == "Deployment" else "updateStrategy"
-    strategy = spec.get(key) if isinstance(spec.get(key), dict) else {}
+    strategy = mapping(mapping(workload.obj.get("spec")).get(key))
     if strategy.get("type", "RollingUpdate") != "RollingUpdate":
         return None
     rolling = strategy.get("rollingUpdate")
@@ -82,7 +81,7 @@ def rollout_takes_all_down(inv: Inventory, model: TimingModel) -> Iterator[Hit]:
       versions must never run together, and then expect downtime.""")
 def recreate_strategy(inv: Inventory, model: TimingModel) -> Iterator[Hit]:
     for workload in inv.workloads:
-        strategy = (workload.obj.get("spec") or {}).get("strategy") or {}
+        strategy = mapping(mapping(workload.obj.get("spec")).get("strategy"))
         if workload.ref.kind == "Deployment" and strategy.get("type") == "Recreate":
             services, _ = serving_containers(inv, workload)
             if services:

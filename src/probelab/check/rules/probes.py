@@ -9,15 +9,25 @@ from probelab.check.model import Severity, TimingModel
 from probelab.check.rules import Hit, rule
 from probelab.check.rules.traffic import DOCS_PROBES
 from probelab.check.workloads import Container, Inventory
+from probelab.k8s.defaults import PROBE_DEFAULTS
+from probelab.k8s.intstr import is_int
 
 PROBES = ("readinessProbe", "livenessProbe", "startupProbe")
 TIMING_KEYS = ("initialDelaySeconds", "periodSeconds", "timeoutSeconds", "failureThreshold")
 
 
+def timing(probe: dict[str, Any]) -> tuple[int, int]:
+    """(failureThreshold, periodSeconds), the defaults standing in for missing or wrong values."""
+    threshold, period = probe.get("failureThreshold"), probe.get("periodSeconds")
+    return (threshold if is_int(threshold) else PROBE_DEFAULTS["failureThreshold"],
+            period if is_int(period) else PROBE_DEFAULTS["periodSeconds"])
+
+
 def failure_time(probe: dict[str, Any]) -> int:
-    """Seconds of consecutive failures before the probe acts (defaults already applied):
-    the prober counts `failureThreshold` failed periods (pkg/kubelet/prober/worker.go)."""
-    return int(probe.get("failureThreshold") or 3) * int(probe.get("periodSeconds") or 10)
+    """Seconds of consecutive failures before the probe acts: the prober counts
+    `failureThreshold` failed periods (pkg/kubelet/prober/worker.go)."""
+    threshold, period = timing(probe)
+    return threshold * period
 
 
 def _handler(probe: dict[str, Any]) -> dict[str, Any]:
@@ -62,16 +72,15 @@ def liveness_before_readiness(inv: Inventory, model: TimingModel) -> Iterator[Hi
             ready, live = c.probe("readinessProbe"), c.probe("livenessProbe")
             if ready is None or live is None or _same(ready, live):
                 continue
-            live_s, ready_s = failure_time(live), failure_time(ready)
+            (live_n, live_p), (ready_n, ready_p) = timing(live), timing(ready)
+            live_s, ready_s = live_n * live_p, ready_n * ready_p
             if live_s <= ready_s:
                 yield Hit(workload.ref, c.name, f"{c.path}.livenessProbe.failureThreshold",
-                          f"liveness gives up after {live['failureThreshold']} x "
-                          f"{live['periodSeconds']} s = {live_s} s, readiness after "
-                          f"{ready['failureThreshold']} x {ready['periodSeconds']} s = "
-                          f"{ready_s} s: a failing pod is restarted before it leaves the "
-                          "Service",
+                          f"liveness gives up after {live_n} x {live_p} s = {live_s} s, "
+                          f"readiness after {ready_n} x {ready_p} s = {ready_s} s: a failing "
+                          "pod is restarted before it leaves the Service",
                           f"raise livenessProbe.failureThreshold to at least "
-                          f"{ready_s // int(live['periodSeconds']) + 1}")
+                          f"{ready_s // live_p + 1}")
 
 
 def _port(handler: dict[str, Any]) -> tuple[str, Any] | None:
