@@ -8,11 +8,10 @@ ReplicaSets owned by a Deployment (`kubectl get all -o yaml` prints both), are i
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from probelab.k8s import defaults, labels
+from probelab.k8s import convert, defaults, labels
 from probelab.k8s.intstr import is_int
 
 Obj = dict[str, Any]
@@ -156,7 +155,8 @@ class Inventory:
     services: list[Service] = field(default_factory=list)
     budgets: list[Budget] = field(default_factory=list)
     autoscalers: list[Autoscaler] = field(default_factory=list)
-    everything: list[tuple[Ref, Obj]] = field(default_factory=list)  # every object, any kind
+    # every object of any kind: (ref, as written, served version with the API defaults)
+    everything: list[tuple[Ref, Obj, Obj]] = field(default_factory=list)
     # namespace -> objects, built on first use: every "which X belongs to Y" question stays
     # within one namespace, so a thousand-file input does not become a million comparisons.
     _by_ns: dict[str, dict[str, list[Any]]] = field(default_factory=dict, repr=False)
@@ -219,7 +219,19 @@ def _dig(obj: Any, path: str) -> Any:
     return obj
 
 
-def workload(obj: Obj, index: int) -> Workload | None:
+def served(obj: Obj) -> Obj:
+    """A copy of `obj` as the API server stores it: converted from legacy API versions and
+    defaulted (pod templates of every workload kind included), computed once per object."""
+    converted, _ = convert.to_served_version(obj)
+    out = defaults.apply_defaults(converted)
+    if isinstance(out, dict) and out.get("kind") in ("StatefulSet", "DaemonSet"):
+        pod = _dig(out, "spec.template.spec")  # kinds probelab.k8s.defaults does not know
+        if isinstance(pod, dict):
+            defaults.pod_spec(pod)
+    return out
+
+
+def workload(obj: Obj, index: int, stored: Obj | None = None) -> Workload | None:
     kind = obj.get("kind")
     if kind not in TEMPLATE_AT or _owned_by_deployment(obj):
         return None
@@ -227,8 +239,9 @@ def workload(obj: Obj, index: int) -> Workload | None:
     template = obj if not at else _dig(obj, at)
     if not isinstance(template, dict) or not isinstance(template.get("spec"), dict):
         return None
-    pod = copy.deepcopy(template["spec"])
-    defaults.pod_spec(pod)
+    pod = _dig(stored if stored is not None else served(obj), f"{at}.spec" if at else "spec")
+    if not isinstance(pod, dict):
+        return None
     meta = mapping(template.get("metadata"))
     pod_path = f"{at}.spec" if at else "spec"
     containers = [Container(str(c.get("name", "")), f"{pod_path}.containers[{i}]", c)
@@ -274,7 +287,8 @@ def inventory(objects: list[Obj]) -> Inventory:
     """Sort the objects (in input order) into what the rules look at."""
     inv = Inventory()
     for index, obj in enumerate(objects):
-        inv.everything.append((_ref(obj, index), obj))
+        stored = served(obj)
+        inv.everything.append((_ref(obj, index), obj, stored))
         kind = obj.get("kind")
         if kind == "Service":
             inv.services.append(service(obj, index))
@@ -283,7 +297,7 @@ def inventory(objects: list[Obj]) -> Inventory:
         elif kind == "HorizontalPodAutoscaler":
             inv.autoscalers.append(autoscaler(obj, index))
         else:
-            found = workload(obj, index)
+            found = workload(obj, index, stored)
             if found is not None:
                 inv.workloads.append(found)
     return inv

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from probelab.check.model import Severity, TimingModel
 from probelab.check.rules import Hit, rule
 from probelab.check.workloads import Inventory
-from probelab.k8s import convert, defaults, schema, validation
+from probelab.k8s import schema, validation
 
 # Field names whose misspellings silently remove a rollout safeguard.
 ROLLOUT_FIELDS = (
@@ -51,9 +51,8 @@ def did_you_mean(path: str) -> str:
       field. Either way a misspelt probe, hook or grace period is not there: the pod rolls out
       without the safeguard the manifest seems to have.""")
 def unknown_field(inv: Inventory, model: TimingModel) -> Iterator[Hit]:
-    for ref, obj in inv.everything:
-        served, _ = convert.to_served_version(obj)
-        for path in schema.unknown_fields(served):
+    for ref, _, stored in inv.everything:
+        for path in schema.unknown_fields(stored):
             yield Hit(ref, None, path,
                       f'unknown field "{path}": rejected by kubectl apply, silently dropped by '
                       "clients without strict field validation",
@@ -69,9 +68,8 @@ def unknown_field(inv: Inventory, model: TimingModel) -> Iterator[Hit]:
       pod template) the controller cannot create a single pod. Checked for the kinds
       probelab.k8s validates: Pod, Deployment, ReplicaSet, Service.""")
 def invalid_object(inv: Inventory, model: TimingModel) -> Iterator[Hit]:
-    for ref, obj in inv.everything:
-        served, _ = convert.to_served_version(obj)
-        for error in validation.validate(defaults.apply_defaults(served)):
+    for ref, _, stored in inv.everything:
+        for error in validation.validate(stored):
             if error.field.endswith(_COVERED_SUFFIXES):
                 continue
             yield Hit(ref, None, error.field, str(error).replace("\n", " "),
