@@ -203,6 +203,21 @@ def test_invalid_yaml_names_the_file_and_the_line(tmp_path: Path) -> None:
     assert result.returncode == 2 and "<stdin>" in result.stderr
 
 
+def test_undecodable_stdin_and_unreadable_files_are_one_line(tmp_path: Path) -> None:
+    import subprocess
+
+    from helpers import probelab_cmd
+
+    result = subprocess.run(probelab_cmd("check", "-"), input=b"kind: \xff\xfe\n",
+                            capture_output=True, timeout=60)
+    assert result.returncode == 2
+    assert b"Traceback" not in result.stderr and b"<stdin>: cannot read" in result.stderr
+    binary = tmp_path / "x.yaml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    result = check(str(binary))
+    assert result.returncode == 2 and "cannot read" in result.stderr
+
+
 def test_help_explains() -> None:
     result = check("--help")
     assert result.returncode == 0

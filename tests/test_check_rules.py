@@ -236,11 +236,17 @@ CASES: list[tuple[str, str, list[dict[str, Any]], dict[str, Any], list[Severity]
      [_w(good_container()), pdb(minAvailable=2), hpa(min_replicas=3)], {}, []),
     ("hpa-min-below-pdb", "maxUnavailable budget",
      [_w(good_container()), pdb(maxUnavailable=1), hpa(min_replicas=1)], {}, []),
+    # hpa-target-missing
+    ("hpa-target-missing", "matches", [_w(good_container(), replicas=None), hpa()], {}, []),
+    ("hpa-target-missing", "renamed Deployment", [_w(good_container()), hpa("web-v1")], {},
+     [W]),
+    ("hpa-target-missing", "no workload in the input", [hpa("web-v1")], {}, []),
     # replicas-with-hpa
     ("replicas-with-hpa", "replicas and HPA", [_w(good_container()), hpa()], {}, [W]),
     ("replicas-with-hpa", "no replicas field", [_w(good_container(), replicas=None), hpa()],
      {}, []),
-    ("replicas-with-hpa", "HPA of another Deployment", [_w(good_container()), hpa("api")],
+    ("replicas-with-hpa", "HPA of another Deployment",
+     [_w(good_container()), _w(good_container(), name="api", replicas=None), hpa("api")],
      {}, []),
 ]
 

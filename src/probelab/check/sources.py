@@ -56,7 +56,13 @@ def read_inputs(paths: list[str], stdin: TextIO | None = None) -> list[Text]:
     texts: list[Text] = []
     for given in paths:
         if given == STDIN:
-            texts.append(Text("<stdin>", (stdin or sys.stdin).read()))
+            stream = stdin or sys.stdin
+            raw = getattr(stream, "buffer", None)  # bytes: decode as UTF-8 like the files
+            try:
+                texts.append(Text("<stdin>", raw.read().decode("utf-8") if raw is not None
+                                  else stream.read()))
+            except (OSError, UnicodeDecodeError) as exc:
+                raise manifests.ManifestError(f"<stdin>: cannot read: {exc}") from None
             continue
         for path in manifests.manifest_files([given]):
             texts.append(Text(str(path), _read(path)))

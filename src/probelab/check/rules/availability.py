@@ -186,3 +186,21 @@ def replicas_with_hpa(inv: Inventory, model: TimingModel) -> Iterator[Hit]:
                       "remove spec.replicas from the manifest")
 
 
+
+
+@rule("hpa-target-missing", Severity.WARNING,
+      "A HorizontalPodAutoscaler whose scaleTargetRef names no workload of its namespace.",
+      source=DOCS_HPA.split("#")[0],
+      why="""An autoscaler that points at a renamed or misspelt Deployment scales nothing: the
+      workload stays at its manifest's replica count under load, and a PodDisruptionBudget
+      computed for the autoscaler's minimum no longer matches. Only checked when the input has
+      pod templates in that namespace.""")
+def hpa_target_missing(inv: Inventory, model: TimingModel) -> Iterator[Hit]:
+    for hpa in inv.autoscalers:
+        same_ns = inv.in_namespace("workloads", hpa.ref.namespace)
+        if same_ns and not any(hpa in inv.autoscalers_for(w) for w in same_ns):
+            yield Hit(hpa.ref, None, "spec.scaleTargetRef.name",
+                      f"scaleTargetRef {hpa.target_kind}/{hpa.target_name} is none of the "
+                      f"{len(same_ns)} workload(s) in namespace {hpa.ref.namespace}: the "
+                      "autoscaler scales nothing",
+                      "point scaleTargetRef at the workload's kind and name")
