@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from probelab.check.model import Severity, TimingModel
 from probelab.check.rules import Hit, rule
-from probelab.check.rules.common import names, serving_containers
+from probelab.check.rules.common import names, serving_containers, unmatched
 from probelab.check.workloads import Budget, Inventory, Workload, mapping
 from probelab.k8s.defaults import ROLLING_UPDATE_DEFAULTS
 from probelab.k8s.intstr import resolve_fenceposts, scaled_value
@@ -140,13 +140,11 @@ def pdb_blocks_eviction(inv: Inventory, model: TimingModel) -> Iterator[Hit]:
       why="""A budget that selects nothing protects nothing: drains evict the pods it was meant
       to keep. Only checked when the input has pod templates in that namespace.""")
 def pdb_selects_nothing(inv: Inventory, model: TimingModel) -> Iterator[Hit]:
-    for budget in inv.budgets:
-        same_ns = inv.in_namespace("workloads", budget.ref.namespace)
-        if same_ns and not any(budget in inv.budgets_for(w) for w in same_ns):
-            yield Hit(budget.ref, None, "spec.selector",
-                      f"selector matches none of the {len(same_ns)} pod template(s) in "
-                      f"namespace {budget.ref.namespace}: the budget protects nothing",
-                      "make spec.selector match the pod template's labels")
+    for budget, count in unmatched(inv, inv.budgets, lambda b, w: b in inv.budgets_for(w)):
+        yield Hit(budget.ref, None, "spec.selector",
+                  f"selector matches none of the {count} pod template(s) in "
+                  f"namespace {budget.ref.namespace}: the budget protects nothing",
+                  "make spec.selector match the pod template's labels")
 
 
 @rule("hpa-min-below-pdb", Severity.WARNING,
@@ -186,8 +184,6 @@ def replicas_with_hpa(inv: Inventory, model: TimingModel) -> Iterator[Hit]:
                       "remove spec.replicas from the manifest")
 
 
-
-
 @rule("hpa-target-missing", Severity.WARNING,
       "A HorizontalPodAutoscaler whose scaleTargetRef names no workload of its namespace.",
       source=DOCS_HPA.split("#")[0],
@@ -196,11 +192,9 @@ def replicas_with_hpa(inv: Inventory, model: TimingModel) -> Iterator[Hit]:
       computed for the autoscaler's minimum no longer matches. Only checked when the input has
       pod templates in that namespace.""")
 def hpa_target_missing(inv: Inventory, model: TimingModel) -> Iterator[Hit]:
-    for hpa in inv.autoscalers:
-        same_ns = inv.in_namespace("workloads", hpa.ref.namespace)
-        if same_ns and not any(hpa in inv.autoscalers_for(w) for w in same_ns):
-            yield Hit(hpa.ref, None, "spec.scaleTargetRef.name",
-                      f"scaleTargetRef {hpa.target_kind}/{hpa.target_name} is none of the "
-                      f"{len(same_ns)} workload(s) in namespace {hpa.ref.namespace}: the "
-                      "autoscaler scales nothing",
-                      "point scaleTargetRef at the workload's kind and name")
+    for hpa, count in unmatched(inv, inv.autoscalers,
+                                lambda a, w: a in inv.autoscalers_for(w)):
+        yield Hit(hpa.ref, None, "spec.scaleTargetRef.name",
+                  f"scaleTargetRef {hpa.target_kind}/{hpa.target_name} is none of the "
+                  f"{count} workload(s) in namespace {hpa.ref.namespace}: the autoscaler "
+                  "scales nothing", "point scaleTargetRef at the workload's kind and name")

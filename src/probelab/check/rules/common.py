@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from probelab.check.model import TimingModel
 from probelab.check.workloads import Container, Inventory, Service, Workload
@@ -45,3 +46,17 @@ def safe_delay(model: TimingModel) -> int:
 
 def lag_text(model: TimingModel) -> str:
     return f"{secs(model.lag_s)} ({model.profile})"
+
+
+T = TypeVar("T", bound=Any)
+
+
+def unmatched(inv: Inventory, items: list[T], matches: Callable[[T, Workload], bool]
+              ) -> Iterator[tuple[T, int]]:
+    """(item, pod templates in its namespace) for each Service, budget or autoscaler that
+    matches none of them. Namespaces without pod templates in the input are not judged: the
+    workload may simply live in another file."""
+    for item in items:
+        same_ns = inv.in_namespace("workloads", item.ref.namespace)
+        if same_ns and not any(matches(item, w) for w in same_ns):
+            yield item, len(same_ns)

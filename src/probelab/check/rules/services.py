@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from probelab.check.model import PROXY_TERMINATING_ENDPOINTS, Severity, TimingModel
 from probelab.check.rules import Hit, rule
+from probelab.check.rules.common import unmatched
 from probelab.check.workloads import Inventory
 from probelab.k8s.intstr import is_int
 from probelab.k8s.labels import to_string
@@ -21,16 +22,12 @@ DOCS_SERVICE = "https://kubernetes.io/docs/concepts/services-networking/service/
       in the Deployment but not in the Service, a Helm release name in one selector only, the
       wrong namespace. Only checked when the input has pod templates in that namespace.""")
 def service_selects_nothing(inv: Inventory, model: TimingModel) -> Iterator[Hit]:
-    for service in inv.services:
-        if not service.selector:
-            continue
-        same_ns = inv.in_namespace("workloads", service.ref.namespace)
-        if same_ns and not inv.workloads_for(service):
-            yield Hit(service.ref, None, "spec.selector",
-                      f"selector {to_string(service.selector)} matches none of the "
-                      f"{len(same_ns)} pod template(s) in namespace {service.ref.namespace}: "
-                      "the Service has no endpoints",
-                      "make spec.selector a subset of the pod template's labels")
+    selecting = [s for s in inv.services if s.selector]
+    for service, count in unmatched(inv, selecting, lambda s, w: w in inv.workloads_for(s)):
+        yield Hit(service.ref, None, "spec.selector",
+                  f"selector {to_string(service.selector)} matches none of the {count} pod "
+                  f"template(s) in namespace {service.ref.namespace}: the Service has no "
+                  "endpoints", "make spec.selector a subset of the pod template's labels")
 
 
 @rule("service-target-port-unknown", Severity.ERROR,
