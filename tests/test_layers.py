@@ -23,8 +23,9 @@ ALLOWED = {
     "load": set(),
     "report": set(),
     "engine": {"k8s"},
-    "scenario": {"k8s", "load", "report"},
-    "commands": {"k8s", "web", "load", "engine", "scenario", "report", "cli"},
+    "check": {"k8s"},
+    "scenario": {"k8s", "load", "report", "check"},
+    "commands": {"k8s", "web", "load", "engine", "scenario", "report", "cli", "check"},
 }
 
 COMPONENTS = {"apiserver", "controllers", "kubelet", "proxy"}

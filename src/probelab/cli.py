@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "cluster": ("probelab.commands.cluster", "Run the local engine: pods as processes."),
     "service": ("probelab.commands.service", "Find services of the local engine (like minikube)."),
     "demo": ("probelab.commands.demo", "Run the whole experiment and write a report."),
+    "check": ("probelab.commands.check", "Check a workload's manifests for rollout timing bugs."),
 }
 
 

@@ -98,6 +98,23 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
+def print_check(config: DemoConfig, console: Console) -> None:
+    """`probelab check` on the manifests about to run, with the local engine's endpoint delay
+    as the lag (a real cluster: kube-proxy's default): what the runs will then show."""
+    from probelab.check.model import TimingModel
+    from probelab.check.run import brief
+
+    local = config.context is None
+    model = (TimingModel(lag_s=config.endpoint_delay_s, profile="local engine")
+             if local else TimingModel())
+    for variant in config.variants:
+        path = config.manifests_for(variant)
+        found = brief([str(path)], model)
+        console.print(f"probelab check {path}: {len(found) or 'no'} finding(s)")
+        for line in found:
+            console.print(f"  {line}", markup=False, highlight=False)
+
+
 def run_demo(config: DemoConfig, report_path: Path, json_path: Path | None) -> int:
     console = Console()
     engine: LocalEngine | None = None
@@ -105,6 +122,7 @@ def run_demo(config: DemoConfig, report_path: Path, json_path: Path | None) -> i
     started = time.monotonic()
     interrupted = False
     failure: ProbelabError | None = None
+    print_check(config, console)
     try:
         if config.context is None:
             console.print("Starting the local engine (probelab cluster up) …")
