@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probelab.k8s import convert, defaults, labels
+from probelab.k8s.annotations import CHECK_IGNORE, DRAIN_SECONDS, PRESTOP_DELAY_SECONDS
 from probelab.k8s.intstr import is_int
-
-Obj = dict[str, Any]
+from probelab.k8s.objects import Obj
 
 # kind -> path of the pod template's metadata/spec parent ("" for a bare Pod)
 TEMPLATE_AT = {"Deployment": "spec.template", "StatefulSet": "spec.template",
@@ -22,9 +22,9 @@ TEMPLATE_AT = {"Deployment": "spec.template", "StatefulSet": "spec.template",
 ROLLING_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
 
 # Annotations a pod template uses to declare what the manifest cannot show (docs/check.md).
-PRESTOP_ANNOTATION = "probelab.io/prestop-delay-seconds"
-DRAIN_ANNOTATION = "probelab.io/drain-seconds"
-IGNORE_ANNOTATION = "probelab.io/check-ignore"
+PRESTOP_ANNOTATION = PRESTOP_DELAY_SECONDS
+DRAIN_ANNOTATION = DRAIN_SECONDS
+IGNORE_ANNOTATION = CHECK_IGNORE
 
 
 @dataclass(frozen=True)
