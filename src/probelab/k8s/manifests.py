@@ -18,7 +18,7 @@ import yaml
 
 from probelab.errors import ProbelabError
 from probelab.k8s import convert, defaults, schema, validation
-from probelab.k8s.objects import Obj
+from probelab.k8s.objects import Obj, is_hashable
 
 EXTENSIONS = (".yaml", ".yml", ".json")
 
@@ -96,7 +96,7 @@ class _StrictLoader(yaml.SafeLoader):
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue
             key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
-            if not _hashable(key):
+            if not is_hashable(key):
                 continue  # the base class reports unhashable keys
             if key in seen:
                 raise yaml.constructor.ConstructorError(
@@ -104,13 +104,6 @@ class _StrictLoader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
-
-def _hashable(value: Any) -> bool:
-    try:
-        hash(value)
-    except TypeError:
-        return False
-    return True
 
 
 def _expand(doc: Any, where: str) -> list[Any]:

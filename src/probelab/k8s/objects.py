@@ -23,3 +23,13 @@ def spec(obj: Obj) -> Obj:
 
 def status(obj: Obj) -> Obj:
     return obj.get("status") or {}
+
+
+def is_hashable(value: Any) -> bool:
+    """Whether a decoded JSON/YAML value can key a dict (a YAML mapping key, a patch list
+    element's identity): lists and mappings cannot."""
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True

@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from probelab.k8s.objects import is_hashable
 from probelab.k8s.patch_strategy import list_strategy
 
 _MISSING = object()
@@ -255,18 +256,11 @@ def _ordered(items: list[Any], order: list[Any], kind: str, path: tuple[str, ...
     def identity(item: Any) -> Any:
         return item.get(key) if key and isinstance(item, dict) else item
     wanted = [identity(o) for o in order]
-    ranked = {w: i for i, w in enumerate(wanted) if _hashable(w)}
-    first = [i for i in items if _hashable(identity(i)) and identity(i) in ranked]
+    ranked = {w: i for i, w in enumerate(wanted) if is_hashable(w)}
+    first = [i for i in items if is_hashable(identity(i)) and identity(i) in ranked]
     first.sort(key=lambda i: ranked[identity(i)])
-    return first + [i for i in items if not (_hashable(identity(i)) and identity(i) in ranked)]
+    return first + [i for i in items if not (is_hashable(identity(i)) and identity(i) in ranked)]
 
-
-def _hashable(value: Any) -> bool:
-    try:
-        hash(value)
-    except TypeError:
-        return False
-    return True
 
 
 def _strip_directives(value: Any) -> Any:

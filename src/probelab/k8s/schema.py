@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import importlib
 import re
+from collections.abc import Callable
 from typing import Any
 
 _PRIMITIVES = frozenset({"str", "int", "bool", "float", "datetime", "date", "object",
@@ -38,13 +39,18 @@ def unknown_fields(obj: Any) -> list[str]:
 
     Objects of a kind the client has no model for are not judged (empty list).
     """
+    return _judge(obj, _walk)
+
+
+def _judge(obj: Any, walk: Callable[[Any, str, str, list[str]], None]) -> list[str]:
+    """What `walk` finds in `obj` from its kind's model down; [] for a kind without a model."""
     if not isinstance(obj, dict):
         return []
     model = model_name(obj.get("apiVersion"), obj.get("kind"))
     if model is None:
         return []
     found: list[str] = []
-    _walk(obj, model, "", found)
+    walk(obj, model, "", found)
     return found
 
 
@@ -111,14 +117,7 @@ def type_errors(obj: Any) -> list[str]:
     A real API server fails such a body while decoding it (400 BadRequest, "cannot unmarshal
     string into Go struct field ... of type int32") before any validation runs.
     """
-    if not isinstance(obj, dict):
-        return []
-    model = model_name(obj.get("apiVersion"), obj.get("kind"))
-    if model is None:
-        return []
-    found: list[str] = []
-    _check_types(obj, model, "", found)
-    return found
+    return _judge(obj, _check_types)
 
 
 _JSON_NAMES = {dict: "an object", list: "a list", str: "a string", bool: "a boolean",

@@ -18,19 +18,16 @@ kubelet and the proxy) both come here, so every write obeys the same rules once.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from probelab.engine.apiserver import model
 from probelab.engine.apiserver.params import DeleteOptions
 from probelab.engine.apiserver.registry import decode as decoding
 from probelab.engine.apiserver.registry import gc, scale
-from probelab.engine.apiserver.registry.kinds import strategy_for
-from probelab.engine.apiserver.registry.namespaces import (
-    SYSTEM_NAMESPACES,
-    NamespaceStrategy,
-    new_namespace,
-)
-from probelab.engine.apiserver.registry.pods import PodStrategy
+from probelab.engine.apiserver.registry.kinds import NAMESPACES, PODS, strategy_for
+from probelab.engine.apiserver.registry.namespaces import SYSTEM_NAMESPACES, new_namespace
 from probelab.engine.apiserver.registry.strategy import Env, Result
 from probelab.engine.apiserver.status import (
     already_exists,
@@ -127,10 +124,8 @@ class Registry:
                 raise invalid(info, name, causes)
             self._check(info, obj, old)
             obj = strategy.begin_write(self.env, obj, old)
-        try:
+        with _as_api_errors(info, name):
             return self.store.update(info.plural, obj, subresource=subresource)
-        except StoreError as exc:
-            raise from_store_error(exc, info, name) from None
 
     def patch(self, info: ResourceInfo, namespace: str | None, name: str, served: Obj,
               patch_doc: Any, patch_type: str, group_version: str, field_validation: str,
@@ -151,13 +146,11 @@ class Registry:
         strategy = strategy_for(info.plural)
         current = self.get_object(info, namespace, name)
         self._check_preconditions(info, current, options)
-        try:
+        with _as_api_errors(info, name):
             own = strategy.delete(self.env, current, options)
             if own is not None:
                 return own
             gone = self.store.delete(info.plural, namespace, name)
-        except StoreError as exc:
-            raise from_store_error(exc, info, name) from None
         gc.cascade(self.store, gone, options.propagation,
                    lambda info, ns, dep: self.delete(info, ns, dep, DeleteOptions()))
         if strategy.returns_deleted_object:
@@ -176,22 +169,14 @@ class Registry:
     def bind(self, namespace: str, name: str, node: str) -> Obj:
         """pods/binding: assign the pod to `node` (the scheduler's write)."""
         info = BY_PLURAL["pods"]
-        strategy = strategy_for("pods")
-        assert isinstance(strategy, PodStrategy)
-        try:
-            return strategy.bind(self.env, self.get_object(info, namespace, name), node)
-        except StoreError as exc:
-            raise from_store_error(exc, info, name) from None
+        with _as_api_errors(info, name):
+            return PODS.bind(self.env, self.get_object(info, namespace, name), node)
 
     def finalize(self, name: str, finalizers: list[str]) -> Obj:
         """namespaces/finalize: the namespace controller's last step."""
         info = BY_PLURAL["namespaces"]
-        strategy = strategy_for("namespaces")
-        assert isinstance(strategy, NamespaceStrategy)
-        try:
-            return strategy.finalize(self.env, self.get_object(info, None, name), finalizers)
-        except StoreError as exc:
-            raise from_store_error(exc, info, name) from None
+        with _as_api_errors(info, name):
+            return NAMESPACES.finalize(self.env, self.get_object(info, None, name), finalizers)
 
     # ---- helpers ---------------------------------------------------------------------------
     def get_object(self, info: ResourceInfo, namespace: str | None, name: str) -> Obj:
@@ -242,3 +227,10 @@ class Registry:
                            f"{m.get('resourceVersion')}")
 
 
+@contextmanager
+def _as_api_errors(info: ResourceInfo, name: str) -> Iterator[None]:
+    """A store error (NotFound, Conflict...) as the Status the API answers with."""
+    try:
+        yield
+    except StoreError as exc:
+        raise from_store_error(exc, info, name) from None

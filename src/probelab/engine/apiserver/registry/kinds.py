@@ -8,10 +8,12 @@ from probelab.engine.apiserver.registry.services import ServiceStrategy
 from probelab.engine.apiserver.registry.strategy import Strategy
 from probelab.engine.apiserver.registry.workloads import DeploymentStrategy, ReplicaSetStrategy
 
+PODS = PodStrategy()  # also serves pods/binding
+NAMESPACES = NamespaceStrategy()  # also serves namespaces/finalize
 STRATEGIES: dict[str, Strategy] = {
-    "pods": PodStrategy(),
+    "pods": PODS,
     "services": ServiceStrategy(),
-    "namespaces": NamespaceStrategy(),
+    "namespaces": NAMESPACES,
     "deployments": DeploymentStrategy(),
     "replicasets": ReplicaSetStrategy(),
 }
