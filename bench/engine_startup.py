@@ -1,6 +1,11 @@
 """Local engine startup: `probelab cluster up` to API ready, and `kubectl create` to 10 ready pods.
 
     .venv/bin/python bench/engine_startup.py [--rounds 3] [--manifests deploy/kubernetes/withprobes]
+        [--also LABEL=SRC_DIR ...]
+
+`--also` runs the same rounds with the engine of other source trees (e.g. a checkout of an
+older commit), alternating tree by tree within each round, and prints each tree's median and
+spread with its ratio to this tree: a before/after on the same machine at the same time.
 
 Each round starts a fresh `probelab cluster up --port 0` with a private kubeconfig in a temporary
 folder (the user's kubeconfig is never touched), and times:
@@ -51,11 +56,11 @@ def kubectl() -> str:
 class Engine:
     """`probelab cluster up` in its own session; stdout is read by a thread so it never blocks."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, src: Path = ROOT / "src") -> None:
         self.kubeconfig = workdir / "kubeconfig"
         self.ready = threading.Event()
         self.lines: list[str] = []
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        env = {**os.environ, "PYTHONPATH": str(src)}
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "probelab", "cluster", "up", "--port", "0",
@@ -109,11 +114,12 @@ def ready_pods(core, namespace: str) -> int:
     return count
 
 
-def one_round(manifests: Path, timeout_s: float = 120.0) -> dict[str, float]:
+def one_round(manifests: Path, timeout_s: float = 120.0,
+              src: Path = ROOT / "src") -> dict[str, float]:
     from kubernetes import client, config
 
     with tempfile.TemporaryDirectory(prefix="probelab-bench-startup-") as tmp:
-        engine = Engine(Path(tmp))
+        engine = Engine(Path(tmp), src)
         try:
             figures = {"engine_ready_s": engine.wait_ready()}
             api = config.new_client_from_config(str(engine.kubeconfig), context="probelab")
@@ -199,15 +205,54 @@ def run() -> list[dict]:
     return rows(measure(3, MANIFESTS))
 
 
+def compare(rounds: int, manifests: Path, trees: dict[str, Path]) -> None:
+    """Alternate the trees within each round; per tree the median and spread (min–max)."""
+    figures: dict[str, dict[str, list[float]]] = {label: {} for label in trees}
+    print(f"{rounds} alternating rounds of {', '.join(trees)}; {os.cpu_count()} cores, "
+          f"load {os.getloadavg()[0]:.2f}")
+    for i in range(rounds):
+        for label, src in trees.items():
+            try:
+                got = one_round(manifests, src=src)
+            except SystemExit as exc:
+                print(f"  round {i + 1} {label}: failed: {exc}", flush=True)
+                continue
+            print(f"  round {i + 1} {label}: engine ready {got['engine_ready_s']:.2f} s, "
+                  f"{REPLICAS} ready {got['ready_s']:.2f} s after create", flush=True)
+            for key, value in got.items():
+                figures[label].setdefault(key, []).append(value)
+    this = next(iter(trees))
+    for key, name in (("engine_ready_s", "cluster up → API ready"),
+                      ("ready_s", f"create → {REPLICAS} pods ready")):
+        base = statistics.median(figures[this].get(key) or [float("nan")])
+        for label in trees:
+            values = figures[label].get(key) or [float("nan")]
+            med = statistics.median(values)
+            print(f"{name} [{label}]: median {med:.2f} s (min {min(values):.2f}, max "
+                  f"{max(values):.2f}, n={len(figures[label].get(key) or [])}); "
+                  f"{med / base:.2f}× {this}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--manifests", type=Path, default=MANIFESTS)
+    parser.add_argument("--also", action="append", default=[], metavar="LABEL=SRC_DIR",
+                        help="another source tree to alternate with this one")
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     if not args.manifests.is_dir():
         parser.error(f"--manifests {args.manifests} is not a folder")
+    if args.also:
+        trees = {"this": ROOT / "src"}
+        for spec in args.also:
+            label, _, src = spec.partition("=")
+            if not label or not (Path(src) / "probelab").is_dir():
+                parser.error(f"--also {spec}: want LABEL=SRC_DIR with a probelab package in it")
+            trees[label] = Path(src)
+        compare(args.rounds, args.manifests, trees)
+        return 0
     results = measure(args.rounds, args.manifests)
     for r in rows(results):
         ratio = f"  ({r['ratio']:.2f}× {r['baseline']})" if r["ratio"] is not None else ""

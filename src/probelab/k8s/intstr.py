@@ -1,6 +1,6 @@
 """IntOrString values (`maxSurge: 25%`, `targetPort: http`) and their scaling rules.
 
-Read by validation (is it a valid count or percentage?), by the typed views in `objects.py` and by
+Read by validation (is it a valid count or percentage?), by `probelab check` and by
 the deployment controller (how many pods may surge or be missing). Rules follow
 `staging/src/k8s.io/apimachinery/pkg/util/intstr/intstr.go` (`GetScaledValueFromIntOrPercent`)
 and `pkg/controller/deployment/util/deployment_util.go` (`ResolveFenceposts`).

@@ -2,8 +2,8 @@
 victims first on scale-down, and report replicas / ready / available in the status.
 
 Neighbours: the store (ReplicaSets written by the API server and by `controllers.deployment`,
-pods run by the kubelet), `probelab.engine.core.deletion.delete_pod` (graceful deletion: the kubelet
-then runs preStop, SIGTERM, grace), `events.record_event`. Rules follow
+pods run by the kubelet) and the API client it writes through (a pod delete is graceful: the
+API marks the pod, the kubelet then runs preStop, SIGTERM, grace). Rules follow
 `pkg/controller/replicaset/replica_set.go` (manageReplicas, calculateStatus) and
 `pkg/controller/controller_utils.go` (ActivePodsWithRanks, GetPodFromTemplate); they are the pure
 functions below, tested with tables in tests/test_controllers_replicaset.py.

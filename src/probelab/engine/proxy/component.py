@@ -2,8 +2,8 @@
 lagging view of the EndpointSlices.
 
 Neighbours: the store (Services from the API registry, EndpointSlices from
-`controllers.endpoints`), `proxy_rules` (pure: where to listen, which endpoints are usable),
-`proxy_dataplane` (the listeners and the byte splice), `events.record_event`.
+`controllers.endpoints`), `proxy.rules` (pure: where to listen, which endpoints are usable),
+`proxy.dataplane` (the listeners and the byte splice), its event recorder.
 
 Services are applied as soon as they are seen: listeners open on `clusterIP:port` and, for
 NodePort/LoadBalancer Services, on 127.0.0.1:nodePort, and close when the Service goes.

@@ -2,7 +2,7 @@
 
 `proxy.component` (the control plane) owns one `Route` per Service port and replaces its
 `usable` tuple when it applies an endpoints change; this module only reads it, once per new
-connection, and picks a backend with `proxy_rules.pick_endpoint`. Established connections keep
+connection, and picks a backend with `rules.pick_endpoint`. Established connections keep
 their backend whatever happens to the route (what conntrack does for kube-proxy's DNAT).
 
 Speed matters (the proxy sits in every request of a load test), so the splice is two asyncio

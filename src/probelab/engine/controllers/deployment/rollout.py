@@ -6,7 +6,7 @@ revisions, scaling, status and conditions.
 scale / cleanupDeployment, rolling.go, recreate.go, progress.go syncRolloutStatus) on copies of
 the objects and returns what to write; it reads no clock and touches no store, so the rules
 are tested with tables (`tests/test_controllers_deployment.py`). The arithmetic lives in
-`deployment_util`; `controllers.deployment` runs it against the store.
+`deployment.util`; `deployment.controller` runs the plan against the store and the API.
 """
 
 from __future__ import annotations
