@@ -101,3 +101,13 @@ def test_text_table_and_json(tmp_path) -> None:
     assert doc["verdict"]["passed"] is True
     assert doc["table"][0]["refused"] == 1
     assert doc["runs"][0]["failure_times"]["refused"] == [3.5]
+
+
+def test_every_outcome_class_has_a_colour_and_words() -> None:
+    """The classes come from the load generator; one it adds must not vanish from the report."""
+    from probelab.report.html import COLORS
+    from probelab.report.model import FAILURE_CLASSES, OUTCOME_CLASSES
+    from probelab.report.summary import CLASS_WORDS
+
+    assert set(OUTCOME_CLASSES) <= set(COLORS)
+    assert set(FAILURE_CLASSES) <= set(CLASS_WORDS)

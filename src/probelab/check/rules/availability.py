@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from probelab.check.model import Severity, TimingModel
-from probelab.check.rules import Hit, rule
+from probelab.check.rules.catalogue import Hit, rule
 from probelab.check.rules.common import names, serving_containers, unmatched
 from probelab.check.workloads import Budget, Inventory, Workload, mapping
 from probelab.k8s.defaults import ROLLING_UPDATE_DEFAULTS

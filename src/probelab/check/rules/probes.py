@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from probelab.check.model import Severity, TimingModel
-from probelab.check.rules import Hit, rule
+from probelab.check.rules.catalogue import Hit, rule
 from probelab.check.rules.traffic import DOCS_PROBES
 from probelab.check.workloads import Container, Inventory
 from probelab.k8s.defaults import PROBE_DEFAULTS

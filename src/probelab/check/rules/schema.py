@@ -14,7 +14,7 @@ import difflib
 from collections.abc import Iterator
 
 from probelab.check.model import Severity, TimingModel
-from probelab.check.rules import Hit, rule
+from probelab.check.rules.catalogue import Hit, rule
 from probelab.check.workloads import Inventory
 from probelab.k8s import schema, validation
 

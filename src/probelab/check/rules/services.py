@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from probelab.check.model import PROXY_TERMINATING_ENDPOINTS, Severity, TimingModel
-from probelab.check.rules import Hit, rule
+from probelab.check.rules.catalogue import Hit, rule
 from probelab.check.rules.common import unmatched
 from probelab.check.workloads import Inventory
 from probelab.k8s.intstr import is_int

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from probelab.check.model import SLEEP_ACTION_ALPHA, SLEEP_ZERO, Severity, TimingModel
 from probelab.check.prestop import PreStop, may_lack_shell, prestop
-from probelab.check.rules import Hit, rule
+from probelab.check.rules.catalogue import Hit, rule
 from probelab.check.rules.common import lag_text, names, safe_delay, secs, serving_containers
 from probelab.check.workloads import DRAIN_ANNOTATION, Container, Inventory, Workload
 
