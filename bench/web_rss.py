@@ -1,6 +1,7 @@
 """Resident memory of the sample service after 10k requests (goal: at most 30 MiB).
 
     .venv/bin/python bench/web_rss.py [--requests 10000] [--connections 20] [--new-connections 2000]
+        [--src DIR]
 
 Starts `python -m probelab web` on free loopback ports, reads its RSS from /proc once it is
 ready, sends `--requests` GET / over `--connections` keep-alive connections, then
@@ -108,9 +109,10 @@ def wait_ready(admin_port: int, proc: subprocess.Popen, timeout_s: float = 20) -
     raise SystemExit("probelab web did not become ready")
 
 
-def measure(requests: int = 10_000, connections: int = 20, new_connections: int = 2_000) -> dict:
+def measure(requests: int = 10_000, connections: int = 20, new_connections: int = 2_000,
+            src: Path = SRC) -> dict:
     port, admin_port = free_port(), free_port()
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    env = {**os.environ, "PYTHONPATH": str(src)}
     argv = [sys.executable, "-m", "probelab", "web", "--host", HOST, "--port", str(port),
             "--admin-port", str(admin_port)]
     proc = subprocess.Popen(argv, env=env, start_new_session=True,
@@ -136,8 +138,9 @@ def measure(requests: int = 10_000, connections: int = 20, new_connections: int 
             "requests": requests + new_connections, "seconds": seconds}
 
 
-def run(requests: int = 10_000, connections: int = 20, new_connections: int = 2_000) -> list[dict]:
-    m = measure(requests, connections, new_connections)
+def run(requests: int = 10_000, connections: int = 20, new_connections: int = 2_000,
+        src: Path = SRC) -> list[dict]:
+    m = measure(requests, connections, new_connections, src)
     mib = {k: m[k] / 1024 for k in ("idle_kib", "rss_kib", "hwm_kib")}
     name = "web_rss"
     limit = f"limit {LIMIT_MIB:g} MiB"
@@ -160,11 +163,15 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--connections", type=int, default=20)
     parser.add_argument("--new-connections", type=int, default=2_000)
+    parser.add_argument("--src", type=Path, default=SRC, metavar="DIR",
+                        help="the probelab src/ to run (e.g. an older commit's, to compare)")
     args = parser.parse_args()
+    if not (args.src / "probelab").is_dir():
+        parser.error(f"--src {args.src}: no probelab package there")
     if not (1 <= args.connections <= 1000 and 0 <= args.requests <= 10_000_000
             and 0 <= args.new_connections <= 1_000_000):
         parser.error("out of range: 1-1000 connections, at most 10M requests")
-    rows = run(args.requests, args.connections, args.new_connections)
+    rows = run(args.requests, args.connections, args.new_connections, args.src)
     for row in rows:
         ratio = f"  ({row['ratio']:.0%} of the {row['baseline']})" if row["ratio"] else ""
         print(f"{row['bench']}: {row['metric']}: {row['value']:g} {row['unit']}{ratio}")
