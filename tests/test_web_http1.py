@@ -220,6 +220,17 @@ def test_pipelined_requests_are_answered_in_order(server: Web) -> None:
     assert (third[0], third[2]) == (404, b"404: Not Found")
 
 
+def test_a_long_pipeline_is_answered_whole_and_in_order(server: Web) -> None:
+    """500 requests in one send, read only afterwards: every one answered, in order, nothing
+    lost between the parser's queue, the handler and the write buffer."""
+    count = 500
+    with connect(server) as sock:
+        sock.sendall((GET + b"GET /nope HTTP/1.1\r\nHost: t\r\n\r\n") * (count // 2))
+        responses = Responses(sock)
+        got = [responses.next()[0] for _ in range(count)]
+    assert got == [200, 404] * (count // 2)
+
+
 def test_nothing_after_connection_close_is_processed(server: Web) -> None:
     """RFC 9112 §9.6: after a request with `Connection: close`, the server answers it and
     closes; a request pipelined behind it is not processed."""
