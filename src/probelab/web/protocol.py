@@ -166,6 +166,8 @@ class Connection(asyncio.Protocol):
         self._update_reading()
 
     # -- httptools callbacks (names fixed by httptools) -------------------------------------
+    # No on_message_begin: each callback is a call from C into Python, so the per-request
+    # fields are reset once a request is complete (and at the start) instead.
     def _start_request(self) -> None:
         self._url = b""
         self._headers = 0
@@ -176,9 +178,6 @@ class Connection(asyncio.Protocol):
         self._length = 0
         self._body = 0
         self._upgrade = False
-
-    def on_message_begin(self) -> None:
-        self._start_request()
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -229,6 +228,7 @@ class Connection(asyncio.Protocol):
                           parser.should_keep_alive() and not self._upgrade,
                           parser.get_http_version() == "1.0")
         self._ended = not request.keep_alive
+        self._start_request()
         if self._busy or self._queue:
             self._queue.append(request)
         else:
