@@ -9,11 +9,14 @@ smuggled request never answered), versions, Expect, Upgrade. RFC sections are ci
 from __future__ import annotations
 
 import email.utils
+import signal
 import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
 
+from helpers import wait_until
 from probelab.web.app import parse_ms
 from probelab.web.http1 import (
     Request,
@@ -376,3 +379,57 @@ def test_a_client_that_sends_after_the_close_sees_a_clean_close(server: Web) -> 
 def test_server_answers_a_fresh_connection_after_all_of_the_above(server: Web) -> None:
     assert server.get("/").status == 200
     assert server.proc.poll() is None
+
+
+def test_a_pipelining_client_that_reads_slowly_gets_everything(server: Web) -> None:
+    """2,000 HTML pages (about 3 MiB) pipelined by a client with a small receive buffer, sent
+    from another thread while this one reads: the server's write buffer fills, it stops reading
+    until the client catches up (no unbounded buffering), and every answer arrives in order."""
+    count = 2_000
+    html = b"GET / HTTP/1.1\r\nHost: t\r\nAccept: text/html\r\n\r\n"
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(15)
+        sock.connect((HOST, server.port))
+        sender = threading.Thread(target=sock.sendall, args=(html * count,), daemon=True)
+        sender.start()
+        responses = Responses(sock)
+        pages = [responses.next() for _ in range(count)]
+        sender.join(15)
+    assert all(status == 200 and body.startswith(b"<!doctype html>")
+               for status, _, body in pages)
+    served = [int(body.split(b"<dt>Requests served</dt><dd>")[1].split(b"<")[0])
+              for _, _, body in pages]
+    assert served == sorted(served) and len(set(served)) == count  # in order, none twice
+
+
+def test_shutdown_closes_a_connection_with_unfinished_headers_at_once() -> None:
+    """A client in the middle of its headers is not a request in flight: at the listener's
+    close it gets its FIN with the idle ones, and the shutdown does not wait for it."""
+    with web("--idle-timeout", "300", "--shutdown-timeout", "300") as w:
+        serving(w)
+        with socket.create_connection((HOST, w.port), timeout=15) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n")  # never finished
+            w.proc.send_signal(signal.SIGTERM)
+            assert sock.recv(1) == b""
+            code, log = w.finish(timeout_s=30)  # far less than either 300 s
+    assert code == 0
+    assert "closing 1 connections, 0 requests in flight" in log
+
+
+def test_a_request_pipelined_behind_a_busy_one_at_shutdown_is_not_answered() -> None:
+    """The listener closes while /slow runs on a keep-alive connection with a second request
+    queued behind it: /slow is answered with Connection: close, the queued one is dropped
+    (RFC 9112 §9.6: nothing after the last response), and the connection closes cleanly."""
+    with web("--shutdown-timeout", "30") as w:
+        serving(w)
+        with socket.create_connection((HOST, w.port), timeout=15) as sock:
+            sock.sendall(b"GET /slow?ms=1500 HTTP/1.1\r\nHost: t\r\n\r\n" + GET)
+            wait_until(lambda: w.in_flight() == 1, what="request in flight")
+            w.proc.send_signal(signal.SIGTERM)
+            wait_until(w.refuses, what="listener closed")
+            answer = read_all(sock)
+        code, log = w.finish()
+    assert statuses(answer) == [200]
+    assert b"Connection: close\r\n" in answer and answer.endswith(b"slept 1500 ms\n")
+    assert code == 0 and "1 finished, 0 cancelled" in log
