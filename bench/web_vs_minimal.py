@@ -13,7 +13,8 @@ with pip into a scratch directory on first use; not a dependency of probelab).
 
 Each server runs alone, pinned to CPU 0 with taskset; wrk (`-t1`) runs on CPU 1. Every round
 runs every server once, in turn, so a burst of load from elsewhere hits all of them; medians
-and the spread (min-max) over `--rounds` are printed, and the median of the per-round ratios.
+and the spread (min-max) over `--rounds` are printed, and the median of the per-round ratios;
+the same for the server's CPU time per request (from /proc), steadier on a busy machine.
 wrk and nginx are installed with apt-get when missing (as root, unless `--no-install`). Every
 child is stopped by PID at the end. A benchmark, not a test.
 """
@@ -131,20 +132,30 @@ def nginx_argv(port: int, body_len: int, workdir: Path) -> list[str] | None:
     return [nginx, "-p", str(workdir), "-c", str(workdir / "nginx.conf")]
 
 
-def wrk(port: int, duration_s: int, connections: int) -> float:
+def wrk(port: int, duration_s: int, connections: int) -> tuple[float, int]:
+    """Requests/s and the number of requests answered."""
     argv = pinned(["wrk", "-t1", f"-c{connections}", f"-d{duration_s}s",
                    f"http://{HOST}:{port}/"], WRK_CPU)
     out = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + 30)
-    match = re.search(r"Requests/sec:\s+([\d.]+)", out.stdout)
-    if not match:
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out.stdout)
+    count = re.search(r"(\d+) requests in", out.stdout)
+    if not rate or not count:
         raise SystemExit(f"wrk failed: {out.stdout}{out.stderr}")
-    return float(match.group(1))
+    return float(rate.group(1)), int(count.group(1))
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (proc(5), fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(duration_s: int, connections: int, rounds: int, old_src: str | None = None,
-            uvicorn: bool = False) -> dict[str, list[float]]:
-    """Requests/s per server and round; servers run one at a time so they do not share the CPU,
-    and every round runs each of them once (alternating), so noise spreads over all."""
+            uvicorn: bool = False) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Requests/s and server CPU microseconds per request, per server and round. Servers run one
+    at a time so they do not share the CPU, and every round runs each of them once
+    (alternating), so noise spreads over all. CPU time per request is the steadier figure on a
+    busy machine: time the server waits for its core does not count in it."""
     if not shutil.which("wrk"):
         raise SystemExit("wrk not found: apt-get install -y wrk (or run as root without "
                          "--no-install)")
@@ -155,6 +166,7 @@ def measure(duration_s: int, connections: int, rounds: int, old_src: str | None 
         body_len = len(wait_http(port))
     same_body = [str(port), str(body_len)]
     results: dict[str, list[float]] = {}
+    cpu_us: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="probelab-bench-") as tmp:
         servers: dict[str, tuple[list[str] | None, str]] = {
             "probelab web": (web_argv, str(SRC)),
@@ -172,10 +184,14 @@ def measure(duration_s: int, connections: int, rounds: int, old_src: str | None 
             for name, (argv, path) in servers.items():
                 if argv is None:
                     continue
-                with child(pinned(argv, SERVER_CPU), path):
+                with child(pinned(argv, SERVER_CPU), path) as proc:
                     wait_http(port)
-                    results.setdefault(name, []).append(wrk(port, duration_s, connections))
-    return results
+                    before = cpu_s(proc.pid)  # taskset execs the server: same PID
+                    rate, count = wrk(port, duration_s, connections)
+                    used = cpu_s(proc.pid) - before
+                results.setdefault(name, []).append(rate)
+                cpu_us.setdefault(name, []).append(used / max(count, 1) * 1e6)
+    return results, cpu_us
 
 
 def spread(values: list[float], digits: int = 0) -> str:
@@ -188,8 +204,9 @@ def run(duration_s: int = 3, connections: int = 50, rounds: int = 7,
     the per-round ratios: both figures of a round were taken a few seconds apart, so on a busy
     machine they share its load far better than two medians over the whole run do."""
     ensure_tools(install, want_locust=False)
-    results = measure(duration_s, connections, rounds, old_src, uvicorn)
+    results, cpu_us = measure(duration_s, connections, rounds, old_src, uvicorn)
     web = results.pop("probelab web")
+    web_cpu = cpu_us.pop("probelab web")
     bench = "sample service"
     how = f"wrk -c{connections}, {rounds} rounds"
     rows = [{"bench": bench,
@@ -207,6 +224,19 @@ def run(duration_s: int = 3, connections: int = 50, rounds: int = 7,
         rows.append({"bench": bench,
                      "metric": f"probelab web / {name}, per-round ratio ({how}, median, "
                                f"min-max {spread(ratios, 2)})",
+                     "value": round(statistics.median(ratios), 3), "unit": "x",
+                     "baseline": name, "ratio": round(statistics.median(ratios), 3)})
+    for name, values in {"probelab web": web_cpu, **cpu_us}.items():
+        rows.append({"bench": bench,
+                     "metric": f"server CPU per request, {name} ({how}, median, min-max "
+                               f"{spread(values, 1)})",
+                     "value": round(statistics.median(values), 1), "unit": "us",
+                     "baseline": None, "ratio": None})
+    for name, values in cpu_us.items():
+        ratios = [b / w for w, b in zip(web_cpu, values, strict=True)]
+        rows.append({"bench": bench,
+                     "metric": f"{name} CPU per request / probelab web's, per round = requests/s "
+                               f"on a whole core ({how}, median, min-max {spread(ratios, 2)})",
                      "value": round(statistics.median(ratios), 3), "unit": "x",
                      "baseline": name, "ratio": round(statistics.median(ratios), 3)})
     return rows

@@ -82,15 +82,8 @@ class PublicApp:
 
     def stats_page(self, request: Request) -> Response:
         state = self.state
-        view = StatsView(
-            pod_name=state.pod_name,
-            app_version=state.app_version,
-            build=BUILD,
-            uptime_s=state.uptime_s(),
-            requests_served=state.requests_served,
-            in_flight=state.in_flight,
-            phase=state.phase.value,
-        )
+        view = StatsView(state.pod_name, state.app_version, BUILD, state.uptime_s(),
+                         state.requests_served, state.in_flight, state.phase.value)
         if wants_html(request.accept):
             return Response(200, render_html(view).encode(), HTML)
         return text(render_text(view))

@@ -43,6 +43,7 @@ from probelab.web.http1 import (
 )
 
 LINGER_S = 2.0  # after our FIN, how long to read and drop what a client still sends
+METHODS = {b"GET": "GET", b"HEAD": "HEAD"}  # the common ones, without a decode per request
 Dispatch = Callable[[Request], "Response | Awaitable[Response]"]
 
 
@@ -109,8 +110,9 @@ class Connection(asyncio.Protocol):
 
     __slots__ = (
         "_accept", "_body", "_busy", "_chunked", "_done", "_ended", "_expect", "_headers", "_hosts",
-        "_idle_since", "_length", "_linger", "_loop", "_parser", "_problem", "_queue",
-        "_reading", "_server", "_timer", "_upgrade", "_url", "_write_paused", "transport",
+        "_http10", "_idle_since", "_length", "_linger", "_loop", "_parser", "_problem",
+        "_queue", "_reading", "_server", "_timer", "_upgrade", "_url", "_write_paused",
+        "transport",
     )
 
     def __init__(self, server: HttpServer) -> None:
@@ -178,6 +180,7 @@ class Connection(asyncio.Protocol):
         self._length = 0
         self._body = 0
         self._upgrade = False
+        self._http10 = False
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -208,6 +211,7 @@ class Connection(asyncio.Protocol):
         if status:
             self._reject(status)
         self._upgrade = parser.should_upgrade()
+        self._http10 = version == "1.0"
         if (self._expect and (self._length or self._chunked) and not self._busy
                 and not self._queue and self.transport is not None):
             self.transport.write(CONTINUE)
@@ -223,10 +227,10 @@ class Connection(asyncio.Protocol):
         parser = self._parser
         self._idle_since = None
         path, query = _target(self._url)
-        request = Request(parser.get_method().decode("ascii", "replace"), path, query,
+        method = parser.get_method()
+        request = Request(METHODS.get(method) or method.decode("ascii", "replace"), path, query,
                           self._accept.decode("latin-1"),
-                          parser.should_keep_alive() and not self._upgrade,
-                          parser.get_http_version() == "1.0")
+                          parser.should_keep_alive() and not self._upgrade, self._http10)
         self._ended = not request.keep_alive
         self._start_request()
         if self._busy or self._queue:
