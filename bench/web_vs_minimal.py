@@ -235,8 +235,9 @@ def run(duration_s: int = 3, connections: int = 50, rounds: int = 7,
     for name, values in cpu_us.items():
         ratios = [b / w for w, b in zip(web_cpu, values, strict=True)]
         rows.append({"bench": bench,
-                     "metric": f"{name} CPU per request / probelab web's, per round = requests/s "
-                               f"on a whole core ({how}, median, min-max {spread(ratios, 2)})",
+                     "metric": f"probelab web / {name}, requests per CPU second (= req/s on "
+                               f"a whole core), per-round ratio ({how}, median, min-max "
+                               f"{spread(ratios, 2)})",
                      "value": round(statistics.median(ratios), 3), "unit": "x",
                      "baseline": name, "ratio": round(statistics.median(ratios), 3)})
     return rows
