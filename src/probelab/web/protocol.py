@@ -146,7 +146,8 @@ class Connection(asyncio.Protocol):
         except HttpParserUpgrade:
             pass  # the request is answered with Connection: close (`_upgrade`); nothing follows
         except HttpParserError:  # malformed, smuggling-shaped, or over a limit
-            self._refuse(self._problem or 400)
+            if not self._ended:  # else: llhttp's "Data after `Connection: close`", ignored
+                self._refuse(self._problem or 400)
 
     def eof_received(self) -> bool | None:
         return None  # the client is done sending: close our side too (after pending writes)
@@ -296,6 +297,8 @@ class Connection(asyncio.Protocol):
     def _refuse(self, status: int) -> None:
         """A request we will not process: its status, `Connection: close`, and the end. After
         earlier pipelined requests are answered, if any still are."""
+        if self._done:
+            return
         self._ended = True
         if self._busy or self._queue:
             self._queue.append(status)
