@@ -240,6 +240,18 @@ def test_a_long_pipeline_is_answered_whole_and_in_order(server: Web) -> None:
     assert got == [200, 404] * (count // 2)
 
 
+def test_a_long_pipeline_behind_a_slow_request_is_answered_whole(server: Web) -> None:
+    """2,000 requests queued while /slow runs are answered, in order, once it is done."""
+    count = 2_000
+    with connect(server) as sock:
+        sock.sendall(b"GET /slow?ms=100 HTTP/1.1\r\nHost: t\r\n\r\n" + GET * count)
+        responses = Responses(sock)
+        first = responses.next()
+        rest = [responses.next() for _ in range(count)]
+    assert (first[0], first[2]) == (200, b"slept 100 ms\n")
+    assert all(status == 200 for status, _, _ in rest)
+
+
 def test_nothing_after_connection_close_is_processed(server: Web) -> None:
     """RFC 9112 §9.6: after a request with `Connection: close`, the server answers it and
     closes; a request pipelined behind it is not processed."""

@@ -269,12 +269,13 @@ class Connection(asyncio.Protocol):
             response = Response(500, b"500: Internal Server Error")
         self._busy = False
         self._send(request, response)
+        self._answer_queued()
         self._update_reading()
 
     def _send(self, request: Request, response: Response) -> None:
         transport = self.transport
-        if transport is None or transport.is_closing():
-            return  # the client left while the handler ran
+        if self._done or transport is None or transport.is_closing():
+            return  # the client left while the handler ran, or the connection was ended
         server = self._server
         keep = request.keep_alive and not server.closing and not server.draining()
         transport.write(response_bytes(response, server.date, server.identity,
@@ -282,17 +283,20 @@ class Connection(asyncio.Protocol):
                                        request.method == "HEAD"))
         if not keep:
             self._finish()
-        elif self._queue:
-            self._next()
-        else:
+        elif not self._queue:
             self._become_idle()
 
-    def _next(self) -> None:
-        item = self._queue.popleft()
-        if isinstance(item, Request):
-            self._answer(item)
-        else:
-            self._refuse(item)
+    def _answer_queued(self) -> None:
+        """The requests parsed while an earlier one was being answered, in order, until one
+        waits in its turn. A loop, not a recursion through `_send`: a pipeline can hold
+        thousands of requests."""
+        queue = self._queue
+        while queue and not self._busy and not self._done:
+            item = queue.popleft()
+            if isinstance(item, Request):
+                self._answer(item)
+            else:
+                self._refuse(item)
 
     def _refuse(self, status: int) -> None:
         """A request we will not process: its status, `Connection: close`, and the end. After
