@@ -13,7 +13,7 @@ working through the whole shutdown.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from probelab.web.http1 import Handler, Request, Response, route, text
 from probelab.web.log import Stopwatch
@@ -25,7 +25,7 @@ LogFn = Callable[..., None]
 
 
 def build_admin_app(state: ServiceState, metrics: Metrics, prestop_delay_s: float,
-                    log: LogFn) -> Callable[[Request], Response | Awaitable[Response]]:
+                    log: LogFn) -> Handler:
     def healthz(request: Request) -> Response:
         if is_ready(state.phase):
             return text("ok\n")

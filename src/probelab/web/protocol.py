@@ -31,6 +31,7 @@ from probelab.web.config import MAX_BODY_BYTES, MAX_LINE_BYTES
 from probelab.web.http1 import (
     CONTINUE,
     REASONS,
+    Handler,
     Request,
     Response,
     connection_line,
@@ -44,7 +45,6 @@ from probelab.web.http1 import (
 
 LINGER_S = 2.0  # after our FIN, how long to read and drop what a client still sends
 METHODS = {b"GET": "GET", b"HEAD": "HEAD"}  # the common ones, without a decode per request
-Dispatch = Callable[[Request], "Response | Awaitable[Response]"]
 
 
 class _Rejected(Exception):
@@ -54,7 +54,7 @@ class _Rejected(Exception):
 class HttpServer:
     """The connections of one port: the protocol factory, and what shutdown asks of them."""
 
-    def __init__(self, dispatch: Dispatch, identity: bytes, idle_timeout_s: float,
+    def __init__(self, dispatch: Handler, identity: bytes, idle_timeout_s: float,
                  draining: Callable[[], bool]) -> None:
         self.dispatch = dispatch
         self.identity = identity
