@@ -436,6 +436,33 @@ def test_bytes_after_the_last_request_are_dropped_without_an_error() -> None:
     assert "Traceback" not in log and "Error" not in log, log
 
 
+def tcp_state(sock: socket.socket) -> int:
+    """The kernel's TCP state of a socket (tcp_info's first byte; 7 is TCP_CLOSE)."""
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+
+
+def test_a_client_that_stops_reading_is_dropped_after_the_idle_timeout() -> None:
+    """A slow-read attack: pipelined requests, never read. The server stops reading when its
+    write buffer is full; after --idle-timeout and the linger it resets the connection
+    instead of waiting forever for a buffer the client will never drain."""
+    html = b"GET / HTTP/1.1\r\nHost: t\r\nAccept: text/html\r\n\r\n"
+    with web("--idle-timeout", "1") as w:
+        serving(w)
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect((HOST, w.port))
+            sock.setblocking(False)
+            sent = 0
+            for _ in range(5_000):  # bounded: stop once the server no longer takes more
+                try:
+                    sent += sock.send(html * 100)
+                except BlockingIOError:
+                    break
+            assert sent > 0
+            wait_until(lambda: tcp_state(sock) == 7, timeout_s=30, what="connection reset")
+        assert w.get("/").status == 200
+
+
 def test_shutdown_closes_a_connection_with_unfinished_headers_at_once() -> None:
     """A client in the middle of its headers is not a request in flight: at the listener's
     close it gets its FIN with the idle ones, and the shutdown does not wait for it."""

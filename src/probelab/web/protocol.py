@@ -12,14 +12,17 @@ answers at once (`/`, `/healthz`) is answered inside `data_received`; one that w
 requests stay in the kernel's buffer instead of ours. Reading also stops while the transport's
 write buffer is full (a client that pipelines without reading).
 
-How a connection ends — always with a FIN, never a reset from unread data: `write_eof()` after
-the last response, then whatever the client still sends is read and dropped until it closes or
-LINGER_S passes (RFC 9112 §9.6, "the TCP reset problem").
+How a connection ends — with a FIN, never a reset from unread data: `write_eof()` after the
+last response, then whatever the client still sends is read and dropped until it closes or
+LINGER_S passes (RFC 9112 §9.6, "the TCP reset problem"). Only a client that stops reading gets
+a reset, once --idle-timeout and LINGER_S are over: no connection is held longer than that.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -44,6 +47,7 @@ from probelab.web.http1 import (
 )
 
 LINGER_S = 2.0  # after our FIN, how long to read and drop what a client still sends
+NO_LINGER = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends a reset (socket(7))
 METHODS = {b"GET": "GET", b"HEAD": "HEAD"}  # the common ones, without a decode per request
 
 
@@ -368,13 +372,24 @@ class Connection(asyncio.Protocol):
         if transport.can_write_eof():
             transport.write_eof()
             self._update_reading()
-            self._linger = self._loop.call_later(LINGER_S, transport.close)
+            self._linger = self._loop.call_later(LINGER_S, self.abandon)
         else:
             transport.close()
 
     def abandon(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
+        """Close now. A client that has not read what we wrote by then (a slow reader holding
+        the connection, or one gone silent) gets a reset: a close that waits for the buffer to
+        drain would wait for it forever."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if transport.get_write_buffer_size():
+            sock = transport.get_extra_info("socket")
+            if sock is not None:  # a reset now, not an orphan socket probing a closed window
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, NO_LINGER)
+            transport.abort()
+        else:
+            transport.close()
 
 
 def _target(url: bytes) -> tuple[str, str]:
