@@ -8,9 +8,10 @@ against the real process (tests/test_web.py, tests/test_web_http1.py).
 
 One connection answers its requests in order (RFC 9112 §9.3.2, pipelining): a route that
 answers at once (`/`, `/healthz`) is answered inside `data_received`; one that waits (`/slow`,
-`/prestop`) runs as a task, and the connection stops reading until it is answered, so pipelined
-requests stay in the kernel's buffer instead of ours. Reading also stops while the transport's
-write buffer is full (a client that pipelines without reading).
+`/prestop`) runs as a task, and the connection stops reading until it is answered, so requests
+pipelined behind it wait in the kernel's buffer (only what one read brought in is queued here).
+Reading also stops while the transport's write buffer is full (a client that pipelines without
+reading).
 
 How a connection ends — with a FIN, never a reset from unread data: `write_eof()` after the
 last response, then whatever the client still sends is read and dropped until it closes or
