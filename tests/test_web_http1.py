@@ -493,3 +493,21 @@ def test_a_request_pipelined_behind_a_busy_one_at_shutdown_is_not_answered() -> 
     assert statuses(answer) == [200]
     assert b"Connection: close\r\n" in answer and answer.endswith(b"slept 1500 ms\n")
     assert code == 0 and "1 finished, 0 cancelled" in log
+
+
+def test_admin_port_answers_while_in_flight_requests_finish() -> None:
+    """The kubelet's probes keep working through the whole shutdown: with the public listener
+    closed and /slow still running, /healthz answers 503 `closing` and /metrics still counts."""
+    with web("--shutdown-timeout", "30") as w:
+        serving(w)
+        with socket.create_connection((HOST, w.port), timeout=15) as sock:
+            sock.sendall(b"GET /slow?ms=3000 HTTP/1.1\r\nHost: t\r\n\r\n")
+            wait_until(lambda: w.in_flight() == 1, what="request in flight")
+            w.proc.send_signal(signal.SIGTERM)
+            wait_until(w.refuses, what="listener closed")
+            health = w.get("/healthz", admin=True)
+            in_flight = w.in_flight()
+            assert Responses(sock).next()[2] == b"slept 3000 ms\n"
+        code, _ = w.finish()
+    assert (health.status, health.body, in_flight) == (503, "closing\n", 1)
+    assert code == 0
