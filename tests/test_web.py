@@ -49,10 +49,13 @@ class Web:
         return False
 
     def finish(self, timeout_s: float = 30) -> tuple[int, str]:
-        """Wait for the process to exit on its own; its exit code and log."""
+        """Wait for the process to exit on its own; its exit code and log, which must show no
+        exception (one raised in a protocol callback is only logged, never seen by a client)."""
         code = self.proc.wait(timeout_s)
         assert self.proc.stderr is not None
-        return code, self.proc.stderr.read()
+        log = self.proc.stderr.read()
+        assert "Traceback" not in log, log
+        return code, log
 
 
 @dataclass

@@ -20,6 +20,7 @@ from probelab.web.shutdown import (
 from probelab.web.state import ServiceState
 from probelab.web.stats import (
     StatsView,
+    _rows,
     format_uptime,
     render_html,
     render_text,
@@ -148,6 +149,14 @@ def test_text_page_has_one_key_per_line() -> None:
     assert "Requests served: 42" in lines
     assert "In flight:       3" in lines
     assert "Uptime:          2m 05s" in lines
+
+
+@pytest.mark.parametrize("view", [VIEW, VIEW._replace(uptime_s=4000.0, pod_name="p")])
+def test_text_page_lines_up_every_row_of_the_view(view: StatsView) -> None:
+    width = max(len(key) for key, _ in _rows(view)) + 1
+    expected = [f"simpleweb {view.app_version}"]
+    expected += [f"{key + ':':<{width}} {value}" for key, value in _rows(view)]
+    assert render_text(view) == "\n".join(expected) + "\n"
 
 
 def test_html_page_escapes_and_refreshes() -> None:

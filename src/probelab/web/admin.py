@@ -6,7 +6,8 @@
     /metrics  Prometheus text format
 
 This port is never part of a Service (deploy/kubernetes/*/20-service.yaml), so only the node's
-kubelet can reach it.
+kubelet can reach it. Its responses never carry the drain's `Connection: close`: probes keep
+working through the whole shutdown.
 """
 
 from __future__ import annotations
@@ -14,10 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from aiohttp import web
-
-from probelab.web.app import identity_headers
-from probelab.web.config import MAX_BODY_BYTES
+from probelab.web.http1 import Handler, Request, Response, route, text
 from probelab.web.log import Stopwatch
 from probelab.web.metrics import Metrics
 from probelab.web.shutdown import is_ready
@@ -26,18 +24,17 @@ from probelab.web.state import ServiceState
 LogFn = Callable[..., None]
 
 
-def build_admin_app(
-    state: ServiceState, metrics: Metrics, prestop_delay_s: float, log: LogFn
-) -> web.Application:
-    async def healthz(request: web.Request) -> web.Response:
+def build_admin_app(state: ServiceState, metrics: Metrics, prestop_delay_s: float,
+                    log: LogFn) -> Handler:
+    def healthz(request: Request) -> Response:
         if is_ready(state.phase):
-            return web.Response(text="ok\n")
-        return web.Response(status=503, text=f"{state.phase.value}\n")
+            return text("ok\n")
+        return text(f"{state.phase.value}\n", 503)
 
-    async def livez(request: web.Request) -> web.Response:
-        return web.Response(text="ok\n")
+    def livez(request: Request) -> Response:
+        return text("ok\n")
 
-    async def prestop(request: web.Request) -> web.Response:
+    async def prestop(request: Request) -> Response:
         watch = Stopwatch()
         changed = state.start_prestop()
         what = "readiness 503, public responses close their connection" if changed else (
@@ -45,17 +42,12 @@ def build_admin_app(
         log("prestop", f"{what}; holding the hook {prestop_delay_s:g} s")
         await asyncio.sleep(prestop_delay_s)
         log("prestop", "hook answered; waiting for the stop signal", watch.total())
-        return web.Response(text=f"drained for {prestop_delay_s:g} s\n")
+        return text(f"drained for {prestop_delay_s:g} s\n")
 
-    async def metrics_page(request: web.Request) -> web.Response:
-        response = web.Response(body=metrics.render())
-        response.headers["Content-Type"] = metrics.content_type
-        return response
+    def metrics_page(request: Request) -> Response:
+        return Response(200, metrics.render(), metrics.content_type)
 
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/livez", livez)
-    app.router.add_get("/prestop", prestop)
-    app.router.add_get("/metrics", metrics_page)
-    app.on_response_prepare.append(identity_headers(state, public=False))
-    return app
+    routes: dict[str, Handler] = {
+        "/healthz": healthz, "/livez": livez, "/prestop": prestop, "/metrics": metrics_page,
+    }
+    return lambda request: route(routes, request)

@@ -1,7 +1,8 @@
 """The one owner of simpleweb's mutable state: phase, counters, start time.
 
 Everything runs on one event loop, so plain attributes suffice (no locks). Handlers of both
-applications read it; only `server.py` and the public middleware change it. Metrics mirror it.
+applications read it; only `server.py`, `/prestop` and the public app's counting change it.
+`/metrics` reads it at scrape time.
 """
 
 from __future__ import annotations
