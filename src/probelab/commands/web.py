@@ -1,4 +1,4 @@
-"""`probelab web`: run the sample service simpleweb (design §3).
+"""`probelab web`: run the sample service simpleweb (docs/web.md).
 
 Flags are read as text and checked by `probelab.web.config.parse_config`, so a bad value is one
 line and exit 2. Each flag can also come from an environment variable (`PROBELAB_WEB_<FLAG>`):

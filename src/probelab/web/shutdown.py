@@ -1,9 +1,9 @@
 """Pure rules of simpleweb's life cycle: phases, readiness, signals and the drain window.
 
 `server.py` runs the loop and does the I/O; every decision it takes is one of these functions, so
-the rules are table-tested without sockets or sleeping (tests/test_web_shutdown.py).
+the rules are table-tested without sockets or sleeping (tests/test_web_rules.py).
 
-The sequence they encode (design §3):
+The sequence they encode (docs/web.md, "Life cycle"):
     STARTING   admin port up, /healthz 503; public port bound but not listening (startup delay)
     SERVING    public port listening, /healthz 200
     DRAINING   after GET /prestop or the first SIGTERM/SIGINT: /healthz 503, still accepting, and
