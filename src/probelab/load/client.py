@@ -30,6 +30,7 @@ import select
 import socket
 import time
 from collections.abc import Callable
+from enum import Enum
 
 import httptools
 
@@ -58,6 +59,33 @@ def retry_after_failure(reused: bool, got_bytes: int, exc: BaseException) -> boo
     The caller also checks the method (`REPLAYABLE_METHODS`) and that it is the first try."""
     return reused and got_bytes == 0 and isinstance(
         exc, (ServerClosed, ConnectionResetError, BrokenPipeError))
+
+
+class IdleState(Enum):
+    OPEN = "open"
+    CLOSED_BY_PEER = "closed_by_peer"  # end of stream, reset or error: the server's doing
+    UNUSABLE = "unusable"  # the check itself failed (no such descriptor): the client's
+
+
+# poll(), never select(): select() cannot watch descriptors ≥ FD_SETSIZE (1024) and raises for
+# them, so any run with more than ~1000 connections used to mistake that error for a close.
+_PEER_GONE = select.POLLIN | select.POLLHUP | select.POLLERR | getattr(select, "POLLRDHUP", 0)
+
+
+def idle_socket_state(fd: int) -> IdleState:
+    """What a zero-timeout poll says about an idle connection's socket."""
+    if fd < 0:
+        return IdleState.UNUSABLE
+    poller = select.poll()
+    poller.register(fd, _PEER_GONE)
+    try:
+        events = poller.poll(0)
+    except OSError:
+        return IdleState.UNUSABLE
+    mask = events[0][1] if events else 0
+    if mask & select.POLLNVAL:
+        return IdleState.UNUSABLE
+    return IdleState.CLOSED_BY_PEER if mask & _PEER_GONE else IdleState.OPEN
 
 
 # Idle time after which a pooled connection is polled for a pending close before reuse.
@@ -122,22 +150,22 @@ class HttpConnection(asyncio.Protocol):
         self.transport.write(data)  # type: ignore[union-attr]
 
     def closed_while_idle(self, now: float) -> bool:
-        """Whether the server has already closed this idle connection, though the event loop
-        has not delivered its FIN yet: a zero-timeout poll of the socket, as urllib3 does
-        before reusing a pooled connection. Idle connections have nothing to read, so a
-        readable socket means end of stream or a reset. Only checked after `IDLE_CHECK_S` of
-        idleness, so back-to-back requests pay no system call. Marks the connection closed."""
+        """Whether this idle connection is unusable: the server has already closed it, though
+        the event loop has not delivered its FIN yet (a zero-timeout poll of the socket, as
+        urllib3 does before reusing a pooled connection: idle connections have nothing to read,
+        so a readable socket means end of stream or a reset). Only checked after
+        `IDLE_CHECK_S` of idleness, so back-to-back requests pay no system call. Marks the
+        connection closed, and `idle_closed` only when the server closed it: a failure of the
+        check itself is the client's and blames nobody (the request just takes a new one)."""
         if self.closed or now - self.done_at < IDLE_CHECK_S or self.transport is None:
             return self.closed
         sock = self.transport.get_extra_info("socket")
-        try:
-            readable = bool(sock is not None and select.select([sock], [], [], 0)[0])
-        except (OSError, ValueError):
-            readable = True
-        if readable:
-            self.idle_closed = True
-            self.close()
-        return readable
+        state = idle_socket_state(-1 if sock is None else sock.fileno())
+        if state is IdleState.OPEN:
+            return False
+        self.idle_closed = state is IdleState.CLOSED_BY_PEER
+        self.close()
+        return True
 
     def fail(self, exc: BaseException) -> None:
         """End the current request (if any) with `exc` and drop the connection at once."""
