@@ -130,3 +130,25 @@ def test_idle_socket_state_tells_the_peer_from_the_client() -> None:
         ours.close()
     assert idle_socket_state(gone) is IdleState.UNUSABLE  # closed here: nothing to poll
     assert idle_socket_state(-1) is IdleState.UNUSABLE
+
+
+def test_a_completed_response_marks_when_the_connection_went_idle() -> None:
+    """`done_at` is when the last response completed: the idle check skips connections idle for
+    less than IDLE_CHECK_S, so back-to-back requests cost no extra system call."""
+    server = OneShotServer()
+
+    async def main() -> tuple[float, float, float]:
+        pool = ConnectionPool("127.0.0.1", server.port, REQUEST)
+        await pool.start()
+        try:
+            before = time.perf_counter()
+            conn = await _one_request(pool)
+            return before, conn.done_at, time.perf_counter()
+        finally:
+            pool.close()
+
+    try:
+        before, done_at, after = asyncio.run(main())
+    finally:
+        server.stop()
+    assert before <= done_at <= after

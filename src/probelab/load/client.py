@@ -31,6 +31,7 @@ import socket
 import time
 from collections.abc import Callable
 from enum import Enum
+from time import perf_counter
 
 import httptools
 
@@ -96,7 +97,7 @@ OnDone = Callable[["HttpConnection", BaseException | None], None]
 
 class HttpConnection(asyncio.Protocol):
     """One TCP connection; `send` writes a request and calls `on_done(conn, exc)` once when the
-    response is complete (`exc` None) or the request failed.
+    response is complete (`exc` None) or the request failed; `done_at` is then the time it ended.
 
     After a successful `on_done`, `status`, `version` and `pod` describe that response until
     the next `send`. Callbacks rather than futures: in the closed model the next request is
@@ -245,6 +246,7 @@ class HttpConnection(asyncio.Protocol):
         on_done = self.on_done
         if on_done is not None:  # _complete(), inlined: this runs once per request
             self.on_done = None
+            self.done_at = perf_counter()  # idle from now; the slot reads it as "now" too
             if not self.closed and not self._parser.should_keep_alive():
                 self.close()
             on_done(self, None)
@@ -252,7 +254,7 @@ class HttpConnection(asyncio.Protocol):
     # -- internals ----------------------------------------------------------------------------
     def _complete(self, keep: bool | None = None) -> None:
         on_done, self.on_done = self.on_done, None
-        self.done_at = time.perf_counter()
+        self.done_at = perf_counter()
         if keep is None:
             keep = self._parser.should_keep_alive()
         if not self.closed and not keep:
@@ -262,6 +264,7 @@ class HttpConnection(asyncio.Protocol):
 
     def _finish(self, exc: BaseException) -> None:
         on_done, self.on_done = self.on_done, None
+        self.done_at = perf_counter()
         if on_done is not None:
             on_done(self, exc)
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections import deque
 from collections.abc import Callable
 from time import perf_counter
@@ -105,11 +104,13 @@ class Slot:
         self.resent = False  # the current request already went again (keep-alive race)
         self.callback = self.on_done  # bound once, not once per request
 
-    def run(self, t0: float) -> None:
+    def run(self, t0: float, now: float) -> None:
+        """Start a request whose latency counts from `t0`; `now` is the caller's clock reading
+        (one per request is enough: the slot never reads the clock twice)."""
         self.t0 = t0
         self.resent = False
         conn = self.conn
-        if conn is not None and (conn.closed or conn.closed_while_idle(time.perf_counter())):
+        if conn is not None and (conn.closed or conn.closed_while_idle(now)):
             if retry_on_fresh_connection(conn.requests > 0, conn.idle_closed, False):
                 self.pool.retries += 1
             conn = self.conn = None
@@ -145,7 +146,7 @@ class Slot:
             self.connecting = asyncio.get_running_loop().create_task(self._connect_and_send())
             return
         t0 = self.t0
-        now = perf_counter()
+        now = conn.done_at if conn is not None else perf_counter()
         if exc is None and conn is not None:
             self.log.add(t0 - self.start, now - t0, conn.status, conn.version, conn.pod, None)
             if not self.pool.keepalive:
@@ -176,7 +177,7 @@ async def closed_model(
 
     def after(slot: Slot, now: float) -> None:
         if budget.take(now):
-            slot.run(now)
+            slot.run(now, now)
             return
         if slot.conn is not None:
             slot.conn.close()
@@ -217,7 +218,7 @@ async def open_model(
     def after(slot: Slot, now: float) -> None:
         expire(now)
         if backlog and not stop.is_set():
-            slot.run(backlog.popleft())
+            slot.run(backlog.popleft(), now)
             return
         busy[0] -= 1
         idle.append(slot)  # LIFO: the most recently used connection is the warmest
@@ -237,15 +238,16 @@ async def open_model(
             expire(now)
             while backlog and idle:
                 busy[0] += 1
-                idle.pop().run(backlog.popleft())
+                idle.pop().run(backlog.popleft(), now)
             wait = start + sent / rate - perf_counter()
             await asyncio.sleep(min(max(wait, MIN_TICK_S), MAX_TICK_S))
         done_scheduling = True
         while backlog and not stop.is_set():  # the last due requests still waiting for a slot
-            expire(perf_counter())
+            now = perf_counter()
+            expire(now)
             while backlog and idle:
                 busy[0] += 1
-                idle.pop().run(backlog.popleft())
+                idle.pop().run(backlog.popleft(), now)
             await asyncio.sleep(MAX_TICK_S)
         backlog.clear()
         if busy[0] > 0:
