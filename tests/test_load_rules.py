@@ -15,7 +15,7 @@ from probelab.load.client import retry_after_failure, retry_on_fresh_connection
 from probelab.load.config import LoadConfig, parse_header, parse_url, request_bytes
 from probelab.load.outcome import BadResponse, Outcome, ServerClosed, classify, describe
 from probelab.load.records import Record, RecordLog
-from probelab.load.scheduler import Budget, due_count, open_limit
+from probelab.load.scheduler import Budget, due_count, open_limit, worth_sending
 from probelab.load.summary import percentile, summarize
 
 
@@ -136,6 +136,20 @@ def test_due_count(elapsed, rate, sent, limit, due) -> None:
 )
 def test_open_limit(requests, duration, rate, limit) -> None:
     assert open_limit(requests, duration, rate) == limit
+
+
+@pytest.mark.parametrize(
+    ("deadline", "now", "precision", "send"),
+    [
+        (10.0, 9.0, 0.25, True),
+        (10.0, 9.75, 0.25, False),  # exactly one sweep left: it could only race its deadline
+        (10.0, 9.5, 0.25, True),
+        (10.0, 10.0, 0.25, False),
+        (10.0, 10.5, 0.25, False),
+    ],
+)
+def test_worth_sending(deadline, now, precision, send) -> None:
+    assert worth_sending(deadline, now, precision) is send
 
 
 def test_budget_stops_at_count_time_or_stop() -> None:

@@ -58,6 +58,15 @@ def open_limit(requests: int | None, duration_s: float | None, rate_rps: float) 
     return requests if by_time is None else min(requests, by_time)
 
 
+def worth_sending(deadline: float, now: float, precision_s: float) -> bool:
+    """Whether a request waiting for a connection still has time to be sent: more than the
+    precision of the timeouts (the pool's sweep interval) before its deadline. One with less
+    could only race its own deadline, and timing noise would decide between "connect timed
+    out", "no complete response" and "no free connection"; it stays queued and expires at its
+    deadline as "no free connection within the timeout"."""
+    return deadline - now > precision_s
+
+
 class Budget:
     """Closed model: hands out permission for the next request until a bound is reached."""
 
@@ -209,16 +218,29 @@ async def open_model(
     busy = [0]
     drained = loop.create_future()
 
+    precision_s = pool.sweep_interval_s
+    doomed: deque[float] = deque()  # due requests too close to their deadline to be sent
+
     def expire(now: float) -> None:
-        while backlog and backlog[0] + timeout_s <= now:
+        for queue in (doomed, backlog):
+            while queue and queue[0] + timeout_s <= now:
+                scheduled = queue.popleft()
+                log.add(scheduled - start, now - scheduled, None, None, None,
+                        TimeoutError(BACKLOG_TIMEOUT))
+
+    def next_sendable(now: float) -> float | None:
+        while backlog:
             scheduled = backlog.popleft()
-            log.add(scheduled - start, now - scheduled, None, None, None,
-                    TimeoutError(BACKLOG_TIMEOUT))
+            if worth_sending(scheduled + timeout_s, now, precision_s):
+                return scheduled
+            doomed.append(scheduled)  # it expires at its deadline, never sent
+        return None
 
     def after(slot: Slot, now: float) -> None:
         expire(now)
-        if backlog and not stop.is_set():
-            slot.run(backlog.popleft(), now)
+        scheduled = None if stop.is_set() else next_sendable(now)
+        if scheduled is not None:
+            slot.run(scheduled, now)
             return
         busy[0] -= 1
         idle.append(slot)  # LIFO: the most recently used connection is the warmest
@@ -236,20 +258,21 @@ async def open_model(
                 backlog.append(start + sent / rate)
                 sent += 1
             expire(now)
-            while backlog and idle:
+            while idle and (scheduled := next_sendable(now)) is not None:
                 busy[0] += 1
-                idle.pop().run(backlog.popleft(), now)
+                idle.pop().run(scheduled, now)
             wait = start + sent / rate - perf_counter()
             await asyncio.sleep(min(max(wait, MIN_TICK_S), MAX_TICK_S))
         done_scheduling = True
-        while backlog and not stop.is_set():  # the last due requests still waiting for a slot
+        while (backlog or doomed) and not stop.is_set():  # the last due requests still waiting
             now = perf_counter()
             expire(now)
-            while backlog and idle:
+            while idle and (scheduled := next_sendable(now)) is not None:
                 busy[0] += 1
-                idle.pop().run(backlog.popleft(), now)
+                idle.pop().run(scheduled, now)
             await asyncio.sleep(MAX_TICK_S)
         backlog.clear()
+        doomed.clear()
         if busy[0] > 0:
             await drained
     finally:
