@@ -133,3 +133,26 @@ def test_ctrl_c_stops_and_still_prints_the_summary(tmp_path) -> None:
     doc = json.loads(out.read_text())
     assert doc["interrupted"] is True and doc["requests"] >= 100
     assert doc["by_class"]["ok"] == doc["requests"]
+
+
+def _low_fd_limit() -> None:  # runs in the child before exec
+    import resource
+    resource.setrlimit(resource.RLIMIT_NOFILE, (100, 300))
+
+
+def test_concurrency_beyond_the_fd_limit_is_capped_and_said_never_a_failure(tmp_path) -> None:
+    """-c 400 in a process whose soft descriptor limit is 100 (hard 300): the client raises
+    its soft limit to the hard one, uses as many connections as fit and says so. Running out
+    of its own descriptors (EMFILE) is the client's problem: never a failed request."""
+    out = tmp_path / "run.json"
+    with thread_server(Behaviour.ANSWER) as server:
+        proc = run_probelab("load", "-n", "1200", "-c", "400", "--json", str(out), server.url,
+                            preexec_fn=_low_fd_limit)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    assert (doc["ok"], doc["failed"]) == (1200, 0), doc["error_examples"]
+    assert doc["fd_limit"] == 300 and doc["concurrency"] == 400
+    assert 100 < doc["connections_opened"] == doc["concurrency_used"] < 300
+    said = " ".join(proc.stdout.split())
+    assert "-c 400 exceeds the file descriptors this process may open (300, its hard" in said
+    assert "-c 400 exceeds" in proc.stderr  # also said at the start, on stderr

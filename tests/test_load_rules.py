@@ -13,7 +13,15 @@ from probelab.commands.load import parse_duration
 from probelab.errors import UsageError
 from probelab.load.client import retry_after_failure, retry_on_fresh_connection
 from probelab.load.config import LoadConfig, parse_header, parse_url, request_bytes
-from probelab.load.outcome import BadResponse, Outcome, ServerClosed, classify, describe
+from probelab.load.fdlimit import SPARE_FDS, connection_cap, fd_note
+from probelab.load.outcome import (
+    BadResponse,
+    Outcome,
+    ServerClosed,
+    classify,
+    client_side,
+    describe,
+)
 from probelab.load.records import Record, RecordLog
 from probelab.load.scheduler import Budget, due_count, open_limit, worth_sending
 from probelab.load.summary import percentile, summarize
@@ -298,3 +306,32 @@ def test_request_bytes() -> None:
 def test_parse_header_rejects(text) -> None:
     with pytest.raises(UsageError):
         parse_header(text)
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "limit", "in_use", "used"),
+    [
+        (50, 1024, 10, 50),
+        (2000, 1024, 10, 1024 - 10 - SPARE_FDS),
+        (2000, 20000, 10, 2000),
+        (5, 20, 30, 1),  # never zero: one connection still shows what the server does
+    ],
+)
+def test_connection_cap(concurrency, limit, in_use, used) -> None:
+    assert connection_cap(concurrency, limit, in_use) == used
+    assert (fd_note(concurrency, used, limit) is None) is (used == concurrency)
+
+
+@pytest.mark.parametrize(
+    ("exc", "ours"),
+    [
+        (OSError(errno.EMFILE, "Too many open files"), True),
+        (OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address"), True),
+        (ConnectionRefusedError(errno.ECONNREFUSED, "refused"), False),
+        (ServerClosed(0, True), False),
+        (TimeoutError("x"), False),
+        (None, False),
+    ],
+)
+def test_client_side_errors_are_the_clients(exc, ours) -> None:
+    assert client_side(exc) is ours

@@ -21,7 +21,7 @@ from probelab.load.config import DEFAULT_CONCURRENCY, DEFAULT_REQUESTS, LoadConf
 from probelab.load.output import render_summary, show_progress, write_csv, write_json
 from probelab.load.records import RecordLog
 from probelab.load.runner import LoadResult, run_load
-from probelab.load.summary import summarize
+from probelab.load.summary import summarize_run
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -95,11 +95,8 @@ def command(url: str, requests: int | None, concurrency: int, duration: str | No
             _check_writable(path)
     console = Console(stderr=True)
     show_bar = console.is_terminal and not no_progress
-    result = _run(config, console if show_bar else None)
-    summary = summarize(result.records, result.elapsed_s, retries=result.retries,
-                        resent=result.resent,
-                        connections=result.connections, interrupted=result.interrupted,
-                        abandoned=result.abandoned, cpu_s=result.cpu_s)
+    result = _run(config, console, show_bar)
+    summary = summarize_run(result)
     if json_path is not None:
         write_json(json_path, config, summary, result.started_at)
     if csv_path is not None:
@@ -118,7 +115,7 @@ def _check_writable(path: Path) -> None:
         raise UsageError(f"cannot write {path}: permission denied")
 
 
-def _run(config: LoadConfig, progress_console: Console | None) -> LoadResult:
+def _run(config: LoadConfig, console: Console, show_bar: bool) -> LoadResult:
     async def main() -> LoadResult:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
@@ -136,11 +133,12 @@ def _run(config: LoadConfig, progress_console: Console | None) -> LoadResult:
         log = RecordLog()
         bar_done = asyncio.Event()
         bar = None
-        if progress_console is not None:
-            bar = loop.create_task(show_progress(progress_console, config, log, bar_done),
+        if show_bar:
+            bar = loop.create_task(show_progress(console, config, log, bar_done),
                                    name="load-progress")
         try:
-            return await run_load(config, stop_event=stop, log=log)
+            return await run_load(config, stop_event=stop, log=log,
+                                  notify=lambda note: console.print(f"note: {note}"))
         finally:
             bar_done.set()
             if bar is not None:

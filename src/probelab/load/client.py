@@ -36,7 +36,7 @@ from time import perf_counter
 import httptools
 
 from probelab.errors import RuntimeFailure
-from probelab.load.outcome import BadResponse, ServerClosed
+from probelab.load.outcome import BadResponse, Outcome, ServerClosed, describe
 
 _VERSION = b"x-app-version"
 _POD = b"x-pod-name"
@@ -297,6 +297,8 @@ class ConnectionPool:
         self.retries = 0  # requests moved to a fresh connection (pooled one closed while idle)
         self.resent = 0  # requests sent again after the keep-alive race (retry_after_failure)
         self.opened = 0  # connections opened
+        self.client_errors = 0  # requests not sent: the client's own limits (outcome.client_side)
+        self.client_error_example: str | None = None
         self._open: set[HttpConnection] = set()  # every connection not yet seen closed
         self._address: tuple[int, str] | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -346,6 +348,12 @@ class ConnectionPool:
         self.opened += 1
         self._open.add(conn)
         return conn
+
+    def count_client_error(self, exc: BaseException) -> None:
+        """A request the client could not send (its own limits): counted, in no class."""
+        self.client_errors += 1
+        if self.client_error_example is None:
+            self.client_error_example = describe(Outcome.OTHER, None, exc)
 
     def _new_protocol(self) -> HttpConnection:
         return HttpConnection(self.head_only)

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from probelab.errors import UsageError
 from probelab.load.config import LoadConfig
+from probelab.load.fdlimit import fd_note
 from probelab.load.outcome import Outcome
 from probelab.load.records import RecordLog
 
@@ -99,6 +100,13 @@ def render_summary(console: Console, summary: dict[str, Any]) -> None:
                      "race (the server closed their reused connection before any response "
                      "byte) and were sent once more on a new connection; --no-resend counts "
                      "them as failures")
+    fd = fd_note(summary["concurrency"], summary["concurrency_used"], summary["fd_limit"])
+    if fd is not None:
+        notes.append(fd)
+    if summary["not_sent_client_error"]:
+        notes.append(f"{summary['not_sent_client_error']} requests were not sent because of "
+                     f"the client's own error ({summary['client_error_example']}): the "
+                     "client's, not the server's, so in no class")
     if summary["abandoned_in_flight"]:
         notes.append(f"{summary['abandoned_in_flight']} requests still in flight at the stop "
                      "were abandoned (not counted)")

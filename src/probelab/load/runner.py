@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from probelab.load.client import REPLAYABLE_METHODS, ConnectionPool
 from probelab.load.config import LoadConfig, request_bytes
+from probelab.load.fdlimit import connection_cap, fd_note, open_fds, raise_fd_limit
 from probelab.load.records import Record, RecordLog
 from probelab.load.scheduler import closed_model, open_model
 
@@ -33,6 +34,10 @@ class LoadResult:
     interrupted: bool  # stopped by the stop event (Ctrl-C, the demo) before its bounds
     abandoned: int  # requests in flight when the stop grace ran out
     cpu_s: float = 0.0  # CPU time this process used during the run (all threads)
+    concurrency_used: int = 0  # -c, or fewer when that many descriptors are not allowed
+    fd_limit: int = 0  # the soft RLIMIT_NOFILE the run had (raised to the hard limit)
+    client_errors: int = 0  # requests not sent because of the client's own limits
+    client_error_example: str | None = None
 
 
 async def run_load(
@@ -40,10 +45,21 @@ async def run_load(
     on_result: Callable[[Record], object] | None = None,
     stop_event: asyncio.Event | None = None,
     log: RecordLog | None = None,
+    notify: Callable[[str], object] | None = None,
 ) -> LoadResult:
     """Run the load described by `config` until its bounds or `stop_event`; never raises for
     request failures (they are records). Raises RuntimeFailure if the host cannot be resolved.
+    `notify` hears, before the run, what the user should know about the client's own limits
+    (`-c` beyond the file-descriptor limit).
     """
+    fd_limit = raise_fd_limit()
+    asked = config.concurrency
+    used = connection_cap(asked, fd_limit, open_fds())
+    note = fd_note(asked, used, fd_limit)
+    if note is not None:
+        config = replace(config, concurrency=used)
+        if notify is not None:
+            notify(note)
     loop = asyncio.get_running_loop()
     stop = stop_event if stop_event is not None else asyncio.Event()
     if log is None:
@@ -82,7 +98,7 @@ async def run_load(
             task.cancel()
         pool.close()
     return LoadResult(
-        config=config,
+        config=replace(config, concurrency=asked),
         records=log,
         started_at=started_at,
         elapsed_s=time.perf_counter() - start,
@@ -92,4 +108,8 @@ async def run_load(
         interrupted=interrupted,
         abandoned=abandoned,
         cpu_s=time.process_time() - cpu_start,
+        concurrency_used=used,
+        fd_limit=fd_limit,
+        client_errors=pool.client_errors,
+        client_error_example=pool.client_error_example,
     )

@@ -29,6 +29,7 @@ from probelab.load.client import (
     retry_on_fresh_connection,
 )
 from probelab.load.config import LoadConfig
+from probelab.load.outcome import client_side
 from probelab.load.records import RecordLog
 
 MAX_TICK_S = 0.05  # the open-model loop wakes at least this often to notice a stop
@@ -156,6 +157,11 @@ class Slot:
             return
         t0 = self.t0
         now = conn.done_at if conn is not None else perf_counter()
+        if exc is not None and client_side(exc):  # never sent: counted apart, in no class
+            self.pool.count_client_error(exc)
+            self.conn = None
+            self.after(self, now)
+            return
         if exc is None and conn is not None:
             self.log.add(t0 - self.start, now - t0, conn.status, conn.version, conn.pod, None)
             if not self.pool.keepalive:
