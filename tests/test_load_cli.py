@@ -156,3 +156,16 @@ def test_concurrency_beyond_the_fd_limit_is_capped_and_said_never_a_failure(tmp_
     said = " ".join(proc.stdout.split())
     assert "-c 400 exceeds the file descriptors this process may open (300, its hard" in said
     assert "-c 400 exceeds" in proc.stderr  # also said at the start, on stderr
+
+
+def test_a_rate_the_client_cannot_keep_is_said_and_not_blamed_on_the_server(tmp_path) -> None:
+    out = tmp_path / "run.json"
+    with thread_server(Behaviour.ANSWER) as server:
+        proc = run_probelab("load", "--rate", "1000000", "-z", "0.3s", "-c", "20", "-t", "5",
+                            "--json", str(out), server.url)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    assert doc["failed"] == 0 and doc["scheduled"] == 300_000
+    assert doc["not_sent"] == 300_000 - doc["requests"] > 0
+    said = " ".join(proc.stdout.split())
+    assert f"the client could not keep the schedule: {doc['not_sent']} of 300000" in said

@@ -11,6 +11,7 @@ import pytest
 
 from probelab.commands.load import parse_duration
 from probelab.errors import UsageError
+from probelab.load.backlog import Backlog, worth_sending
 from probelab.load.client import retry_after_failure, retry_on_fresh_connection
 from probelab.load.config import LoadConfig, parse_header, parse_url, request_bytes
 from probelab.load.fdlimit import SPARE_FDS, connection_cap, fd_note
@@ -23,7 +24,7 @@ from probelab.load.outcome import (
     describe,
 )
 from probelab.load.records import Record, RecordLog
-from probelab.load.scheduler import Budget, due_count, open_limit, worth_sending
+from probelab.load.scheduler import Budget, due_count, open_limit
 from probelab.load.summary import percentile, summarize
 
 
@@ -335,3 +336,21 @@ def test_connection_cap(concurrency, limit, in_use, used) -> None:
 )
 def test_client_side_errors_are_the_clients(exc, ours) -> None:
     assert client_side(exc) is ours
+
+
+def test_backlog_is_a_fifo_of_scheduled_times_with_deadlines() -> None:
+    """Rate 10/s from t=100, timeout 1 s, precision 0.25 s: request i is due at 100 + i/10."""
+    backlog = Backlog(100.0, 10.0, 1.0, 0.25)
+    backlog.due = 5
+    assert len(backlog) == 5
+    assert backlog.next_sendable(100.5) == 100.0  # 0.5 s left: worth sending
+    # at 100.9: request 1 (deadline 101.1) has less than 0.25 s left, request 2 has 0.3 s
+    assert backlog.next_sendable(100.9) == pytest.approx(100.2)
+    assert list(backlog.doomed) == pytest.approx([100.1]) and len(backlog) == 3
+    assert backlog.expired(101.05) == []
+    assert backlog.expired(101.15) == pytest.approx([100.1])  # the doomed: at their deadline
+    assert backlog.expired(101.45) == pytest.approx([100.3, 100.4])
+    assert len(backlog) == 0
+    backlog.due = 1_000_000  # far behind: a count, not a million floats
+    assert len(backlog) == 1_000_000 - 5
+    assert backlog.drop() == 999_995 and len(backlog) == 0

@@ -179,3 +179,53 @@ def test_open_model_requests_waiting_for_a_connection_time_out_too(rate) -> None
     errors = Counter(r.error for r in result.records)
     assert errors == {"no complete response within the timeout": 1,
                       "no free connection within the timeout (raise -c)": 4}
+
+
+def test_open_model_stops_at_the_duration_and_counts_what_the_client_did_not_send() -> None:
+    """--rate 1000000 for 0.3 s: far more than this client can send. The run ends at the
+    duration, not a timeout later; the requests it could not send are counted as not sent
+    (the client's), never as the server's timeouts. It used to run on for the timeout and
+    report the client's own queue as timeouts."""
+
+    async def main():  # type: ignore[no-untyped-def]
+        server = LoopServer(Behaviour.ANSWER)
+        await server.start()
+        try:
+            return await run_load(LoadConfig(url=server.url, requests=None, duration_s=0.3,
+                                             rate_rps=1_000_000, concurrency=20, timeout_s=5))
+        finally:
+            await server.stop()
+
+    result = asyncio.run(main())
+    outcomes = Counter(r.outcome for r in result.records)
+    assert set(outcomes) == {Outcome.OK}
+    assert result.scheduled == 300_000
+    assert 0 < result.not_sent == result.scheduled - len(result.records)
+    assert result.elapsed_s < result.config.timeout_s  # did not wait out the timeout
+
+
+def test_stop_during_a_stall_still_accounts_for_every_due_request() -> None:
+    """Open model, a server that holds every response, -c 3: three requests hang in flight and
+    the next due ones wait for a connection. Stopping then reports all of them: the three as
+    abandoned, the waiting ones as not sent; nothing due disappears silently."""
+
+    async def main():  # type: ignore[no-untyped-def]
+        server = LoopServer(Behaviour.HOLD)
+        await server.start()
+        try:
+            stop = asyncio.Event()
+            run = asyncio.ensure_future(run_load(
+                LoadConfig(url=server.url, requests=None, duration_s=60, rate_rps=200,
+                           concurrency=3, timeout_s=30), stop_event=stop))
+            await until(lambda: server.requests == 3, what="3 held requests")
+            first = time.perf_counter()
+            await until(lambda: time.perf_counter() - first > 0.05, what="more due requests")
+            stop.set()
+            return await run
+        finally:
+            await server.stop()
+
+    result = asyncio.run(main())
+    assert result.interrupted and result.abandoned == 3 and len(result.records) == 0
+    assert result.not_sent >= 7  # at 200/s, at least 10 came due in those 50 ms
+    assert len(result.records) + result.abandoned + result.not_sent == result.scheduled

@@ -17,7 +17,7 @@ from probelab.load.client import REPLAYABLE_METHODS, ConnectionPool
 from probelab.load.config import LoadConfig, request_bytes
 from probelab.load.fdlimit import connection_cap, fd_note, open_fds, raise_fd_limit
 from probelab.load.records import Record, RecordLog
-from probelab.load.scheduler import closed_model, open_model
+from probelab.load.scheduler import Schedule, closed_model, open_model
 
 STOP_GRACE_S = 1.0
 
@@ -38,6 +38,8 @@ class LoadResult:
     fd_limit: int = 0  # the soft RLIMIT_NOFILE the run had (raised to the hard limit)
     client_errors: int = 0  # requests not sent because of the client's own limits
     client_error_example: str | None = None
+    scheduled: int = 0  # open model: requests that came due
+    not_sent: int = 0  # open model: due, still waiting for a connection at the end or stop
 
 
 async def run_load(
@@ -77,9 +79,11 @@ async def run_load(
         sweep_interval_s=min(0.05, config.timeout_s / 10),
     )
     await pool.start()
-    model = open_model if config.rate_rps is not None else closed_model
+    schedule = Schedule()
     started_at, start, cpu_start = time.time(), time.perf_counter(), time.process_time()
-    main = loop.create_task(model(config, pool, log, stop, start), name="load-scheduler")
+    model = (open_model(config, pool, log, stop, start, schedule)
+             if config.rate_rps is not None else closed_model(config, pool, log, stop, start))
+    main = loop.create_task(model, name="load-scheduler")
     stopped = loop.create_task(stop.wait(), name="load-stop-watch")
     abandoned = 0
     try:
@@ -112,4 +116,6 @@ async def run_load(
         fd_limit=fd_limit,
         client_errors=pool.client_errors,
         client_error_example=pool.client_error_example,
+        scheduled=schedule.scheduled,
+        not_sent=schedule.not_sent,
     )

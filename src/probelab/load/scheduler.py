@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from time import perf_counter
 
+from probelab.load.backlog import Backlog
 from probelab.load.client import (
     ConnectionPool,
     HttpConnection,
@@ -57,15 +58,6 @@ def open_limit(requests: int | None, duration_s: float | None, rate_rps: float) 
     if requests is None:
         return by_time
     return requests if by_time is None else min(requests, by_time)
-
-
-def worth_sending(deadline: float, now: float, precision_s: float) -> bool:
-    """Whether a request waiting for a connection still has time to be sent: more than the
-    precision of the timeouts (the pool's sweep interval) before its deadline. One with less
-    could only race its own deadline, and timing noise would decide between "connect timed
-    out", "no complete response" and "no free connection"; it stays queued and expires at its
-    deadline as "no free connection within the timeout"."""
-    return deadline - now > precision_s
 
 
 class Budget:
@@ -211,43 +203,57 @@ async def closed_model(
             slot.halt()
 
 
+@dataclass
+class Schedule:
+    """What the open model owed and did not do: requests that came due, and those of them it
+    never sent (still waiting for a connection when the run ended or was stopped). Not sent is
+    not a failure of the server: those requests are counted here, in no class."""
+
+    scheduled: int = 0
+    not_sent: int = 0
+
+
 async def open_model(
-    config: LoadConfig, pool: ConnectionPool, log: RecordLog, stop: asyncio.Event, start: float
+    config: LoadConfig, pool: ConnectionPool, log: RecordLog, stop: asyncio.Event, start: float,
+    schedule: Schedule | None = None,
 ) -> None:
+    """Send on schedule until the limit, the end of the duration or the stop, whichever first.
+
+    At the end of the duration (or at the stop) the requests still waiting for a connection
+    are not sent and are counted in `schedule.not_sent`: the run ends when asked, not a
+    timeout later, and a client that cannot keep up with `--rate` does not report its own
+    queue as the server's timeouts. With only -n, the last ones wait (or expire) as usual.
+    """
     loop = asyncio.get_running_loop()
     rate = config.rate_rps
     assert rate is not None
+    tally = schedule if schedule is not None else Schedule()
     timeout_s = config.timeout_s
     limit = open_limit(config.requests, config.duration_s, rate)
-    backlog: deque[float] = deque()  # scheduled times of due requests waiting for a slot
+    end = math.inf if config.duration_s is None else start + config.duration_s
+    backlog = Backlog(start, rate, timeout_s, pool.sweep_interval_s)
     idle: list[Slot] = []
     busy = [0]
     drained = loop.create_future()
 
-    precision_s = pool.sweep_interval_s
-    doomed: deque[float] = deque()  # due requests too close to their deadline to be sent
-
     def expire(now: float) -> None:
-        for queue in (doomed, backlog):
-            while queue and queue[0] + timeout_s <= now:
-                scheduled = queue.popleft()
-                log.add(scheduled - start, now - scheduled, None, None, None,
-                        TimeoutError(BACKLOG_TIMEOUT))
+        for scheduled in backlog.expired(now):
+            log.add(scheduled - start, now - scheduled, None, None, None,
+                    TimeoutError(BACKLOG_TIMEOUT))
 
-    def next_sendable(now: float) -> float | None:
-        while backlog:
-            scheduled = backlog.popleft()
-            if worth_sending(scheduled + timeout_s, now, precision_s):
-                return scheduled
-            doomed.append(scheduled)  # it expires at its deadline, never sent
-        return None
+    def dispatch(now: float) -> None:
+        while idle and (scheduled := backlog.next_sendable(now)) is not None:
+            busy[0] += 1
+            idle.pop().run(scheduled, now)
 
     def after(slot: Slot, now: float) -> None:
-        expire(now)
-        scheduled = None if stop.is_set() else next_sendable(now)
-        if scheduled is not None:
-            slot.run(scheduled, now)
-            return
+        if backlog.due > backlog.head or backlog.doomed:
+            expire(now)
+            if now < end and not stop.is_set():
+                scheduled = backlog.next_sendable(now)
+                if scheduled is not None:
+                    slot.run(scheduled, now)
+                    return
         busy[0] -= 1
         idle.append(slot)  # LIFO: the most recently used connection is the warmest
         if busy[0] == 0 and done_scheduling and not drained.done():
@@ -256,31 +262,27 @@ async def open_model(
     slots = [Slot(pool, log, timeout_s, start, after) for _ in range(config.concurrency)]
     idle.extend(reversed(slots))
     done_scheduling = False
-    sent = 0
     try:
-        while not stop.is_set() and (limit is None or sent < limit):
+        while not stop.is_set() and (limit is None or backlog.due < limit):
             now = perf_counter()
-            for _ in range(due_count(now - start, rate, sent, limit)):
-                backlog.append(start + sent / rate)
-                sent += 1
+            backlog.due += due_count(now - start, rate, backlog.due, limit)
+            tally.scheduled = backlog.due
             expire(now)
-            while idle and (scheduled := next_sendable(now)) is not None:
-                busy[0] += 1
-                idle.pop().run(scheduled, now)
-            wait = start + sent / rate - perf_counter()
+            dispatch(now)
+            wait = backlog.scheduled(backlog.due) - perf_counter()
             await asyncio.sleep(min(max(wait, MIN_TICK_S), MAX_TICK_S))
         done_scheduling = True
-        while (backlog or doomed) and not stop.is_set():  # the last due requests still waiting
+        while backlog and not stop.is_set():  # the last due requests still waiting
             now = perf_counter()
+            if now >= end:
+                break
             expire(now)
-            while idle and (scheduled := next_sendable(now)) is not None:
-                busy[0] += 1
-                idle.pop().run(scheduled, now)
-            await asyncio.sleep(MAX_TICK_S)
-        backlog.clear()
-        doomed.clear()
+            dispatch(now)
+            await asyncio.sleep(min(MAX_TICK_S, max(MIN_TICK_S, end - now)))
+        tally.not_sent += backlog.drop()
         if busy[0] > 0:
             await drained
     finally:
+        tally.not_sent += backlog.drop()  # cancelled (stop grace over): still accounted
         for slot in slots:
             slot.halt()

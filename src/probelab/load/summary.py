@@ -52,6 +52,8 @@ def summarize(
     fd_limit: int = 0,
     client_errors: int = 0,
     client_error_example: str | None = None,
+    scheduled: int = 0,
+    not_sent: int = 0,
 ) -> dict[str, Any]:
     """Totals by class (every class present, zeros included), status codes, latency, rate,
     versions and pods seen, one example message per failure class, and the per-second series.
@@ -92,6 +94,8 @@ def summarize(
         "fd_limit": fd_limit,
         "not_sent_client_error": client_errors,
         "client_error_example": client_error_example,
+        "scheduled": scheduled,
+        "not_sent": not_sent,
         "series": series(log),
     }
 
@@ -103,7 +107,8 @@ def summarize_run(result: LoadResult) -> dict[str, Any]:
         connections=result.connections, interrupted=result.interrupted,
         abandoned=result.abandoned, cpu_s=result.cpu_s, concurrency=result.config.concurrency,
         concurrency_used=result.concurrency_used, fd_limit=result.fd_limit,
-        client_errors=result.client_errors, client_error_example=result.client_error_example)
+        client_errors=result.client_errors, client_error_example=result.client_error_example,
+        scheduled=result.scheduled, not_sent=result.not_sent)
 
 
 def _origins(log: RecordLog, counts: Counter[int]) -> tuple[Counter[str], Counter[str]]:
