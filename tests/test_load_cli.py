@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import signal
+import time
 
 import pytest
 
@@ -169,3 +170,24 @@ def test_a_rate_the_client_cannot_keep_is_said_and_not_blamed_on_the_server(tmp_
     assert doc["not_sent"] == 300_000 - doc["requests"] > 0
     said = " ".join(proc.stdout.split())
     assert f"the client could not keep the schedule: {doc['not_sent']} of 300000" in said
+
+
+def test_ctrl_c_during_a_stall_reports_the_stalled_requests(tmp_path) -> None:
+    """The server holds every response: Ctrl-C still prints a summary that accounts for the
+    requests in flight (abandoned) and those waiting for a connection (not sent)."""
+    out = tmp_path / "run.json"
+    with thread_server(Behaviour.HOLD) as server, started(probelab_cmd(
+            "load", "-z", "10m", "--rate", "1000", "-c", "3", "--json", str(out),
+            server.url)) as proc:
+        wait_until(lambda: server.requests == 3, what="3 held requests")
+        since = time.monotonic()
+        wait_until(lambda: time.monotonic() - since > 0.1, what="more requests due")
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    doc = json.loads(out.read_text())
+    assert doc["interrupted"] and doc["abandoned_in_flight"] == 3 and doc["requests"] == 0
+    assert doc["not_sent"] > 0 and doc["not_sent"] + 3 == doc["scheduled"]
+    said = " ".join(stdout.split())
+    assert "3 requests still in flight at the stop were abandoned" in said
+    assert f"{doc['not_sent']} of {doc['scheduled']} requests due were still waiting" in said
