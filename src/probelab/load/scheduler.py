@@ -24,6 +24,7 @@ from time import perf_counter
 
 from probelab.load.backlog import Backlog
 from probelab.load.client import (
+    IDLE_CHECK_S,
     ConnectionPool,
     HttpConnection,
     retry_after_failure,
@@ -67,17 +68,18 @@ class Budget:
 
     def __init__(self, requests: int | None, end_time: float | None, stop: asyncio.Event) -> None:
         self.left = requests
-        self.end = end_time
+        self.end = math.inf if end_time is None else end_time
         self.stop = stop
 
     def take(self, now: float) -> bool:
-        if self.stop.is_set() or (self.end is not None and now >= self.end):
+        if now >= self.end or self.stop.is_set():
             return False
-        if self.left is None:
+        left = self.left
+        if left is None:
             return True
-        if self.left <= 0:
+        if left <= 0:
             return False
-        self.left -= 1
+        self.left = left - 1
         return True
 
 
@@ -91,8 +93,8 @@ class Slot:
     retry: nothing had been written on the dead one.
     """
 
-    __slots__ = ("after", "callback", "conn", "connecting", "halted", "log", "pool", "request",
-                 "resent", "start", "t0", "timeout_s")
+    __slots__ = ("after", "callback", "close_after", "conn", "connecting", "halted", "log",
+                 "pool", "request", "resent", "start", "t0", "timeout_s")
 
     def __init__(self, pool: ConnectionPool, log: RecordLog, timeout_s: float, start: float,
                  after: Callable[[Slot, float], None]) -> None:
@@ -105,6 +107,7 @@ class Slot:
         self.halted = False  # the run was cancelled: results arriving now are not recorded
         self.resent = False  # the current request already went again (keep-alive race)
         self.callback = self.on_done  # bound once, not once per request
+        self.close_after = not pool.keepalive  # --disable-keepalive: one request a connection
 
     def run(self, t0: float, now: float) -> None:
         """Start a request whose latency counts from `t0`; `now` is the caller's clock reading
@@ -112,7 +115,8 @@ class Slot:
         self.t0 = t0
         self.resent = False
         conn = self.conn
-        if conn is not None and (conn.closed or conn.closed_while_idle(now)):
+        if conn is not None and (conn.closed or (now - conn.done_at >= IDLE_CHECK_S
+                                                 and conn.closed_while_idle(now))):
             if retry_on_fresh_connection(conn.requests > 0, conn.idle_closed, False):
                 self.pool.retries += 1
             conn = self.conn = None
@@ -136,8 +140,17 @@ class Slot:
         conn.send(self.request, deadline, self.callback)
 
     def on_done(self, conn: HttpConnection | None, exc: BaseException | None) -> None:
-        if self.halted:
-            return
+        if exc is None and conn is not None and not self.halted:  # a response: the hot path
+            now = conn.done_at
+            t0 = self.t0
+            self.log.add(t0 - self.start, now - t0, conn.status, conn.version, conn.pod, None)
+            if self.close_after:
+                conn.close()
+            self.after(self, now)
+        elif not self.halted:
+            self._failed(conn, exc)
+
+    def _failed(self, conn: HttpConnection | None, exc: BaseException | None) -> None:
         if exc is not None and conn is not None and self.pool.resend_reused \
                 and not self.resent and retry_after_failure(conn.requests > 1, conn.got, exc):
             # The keep-alive race: the same request on a fresh connection, within its deadline
@@ -154,12 +167,7 @@ class Slot:
             self.conn = None
             self.after(self, now)
             return
-        if exc is None and conn is not None:
-            self.log.add(t0 - self.start, now - t0, conn.status, conn.version, conn.pod, None)
-            if not self.pool.keepalive:
-                conn.close()
-        else:
-            self.log.add(t0 - self.start, now - t0, None, None, None, exc)
+        self.log.add(t0 - self.start, now - t0, None, None, None, exc)
         self.after(self, now)
 
     def halt(self) -> None:
