@@ -17,7 +17,7 @@ from probelab.load.client import REPLAYABLE_METHODS, ConnectionPool
 from probelab.load.config import LoadConfig, request_bytes
 from probelab.load.fdlimit import connection_cap, fd_note, open_fds, raise_fd_limit
 from probelab.load.records import Record, RecordLog
-from probelab.load.scheduler import Schedule, closed_model, open_model
+from probelab.load.scheduler import Schedule, Share, closed_model, open_model
 
 STOP_GRACE_S = 1.0
 
@@ -42,17 +42,29 @@ class LoadResult:
     not_sent: int = 0  # open model: due, still waiting for a connection at the end or stop
 
 
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed (a dependency on Linux): it roughly doubles the request rate."""
+    try:
+        import uvloop
+    except ImportError:  # not on Linux: the standard loop works, just slower
+        return None
+    return uvloop.new_event_loop
+
+
 async def run_load(
     config: LoadConfig,
     on_result: Callable[[Record], object] | None = None,
     stop_event: asyncio.Event | None = None,
     log: RecordLog | None = None,
     notify: Callable[[str], object] | None = None,
+    share: Share | None = None,
+    start_at: float | None = None,
 ) -> LoadResult:
     """Run the load described by `config` until its bounds or `stop_event`; never raises for
     request failures (they are records). Raises RuntimeFailure if the host cannot be resolved.
     `notify` hears, before the run, what the user should know about the client's own limits
-    (`-c` beyond the file-descriptor limit).
+    (`-c` beyond the file-descriptor limit). `share` and `start_at` (a `perf_counter` time,
+    the same in every process on Linux) make this one of several processes (`workers`).
     """
     fd_limit = raise_fd_limit()
     asked = config.concurrency
@@ -79,9 +91,12 @@ async def run_load(
         sweep_interval_s=min(0.05, config.timeout_s / 10),
     )
     await pool.start()
+    if start_at is not None:  # the other workers start at the same moment
+        await asyncio.sleep(max(0.0, start_at - time.perf_counter()))
     schedule = Schedule()
-    started_at, start, cpu_start = time.time(), time.perf_counter(), time.process_time()
-    model = (open_model(config, pool, log, stop, start, schedule)
+    started_at, cpu_start = time.time(), time.process_time()
+    start = time.perf_counter() if start_at is None else start_at
+    model = (open_model(config, pool, log, stop, start, schedule, share)
              if config.rate_rps is not None else closed_model(config, pool, log, stop, start))
     main = loop.create_task(model, name="load-scheduler")
     stopped = loop.create_task(stop.wait(), name="load-stop-watch")

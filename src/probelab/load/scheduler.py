@@ -211,6 +211,20 @@ async def closed_model(
             slot.halt()
 
 
+@dataclass(frozen=True)
+class Share:
+    """This process's part of an open-model run spread over `count` processes (--workers):
+    request k of the whole schedule is this one's when k % count == index, so together they
+    send exactly the schedule one process would (due at k / rate), from one common start."""
+
+    index: int = 0
+    count: int = 1
+
+    def limit(self, total: int | None) -> int | None:
+        """How many of the run's first `total` requests are this share's."""
+        return None if total is None else max(0, -(-(total - self.index) // self.count))
+
+
 @dataclass
 class Schedule:
     """What the open model owed and did not do: requests that came due, and those of them it
@@ -223,7 +237,7 @@ class Schedule:
 
 async def open_model(
     config: LoadConfig, pool: ConnectionPool, log: RecordLog, stop: asyncio.Event, start: float,
-    schedule: Schedule | None = None,
+    schedule: Schedule | None = None, share: Share | None = None,
 ) -> None:
     """Send on schedule until the limit, the end of the duration or the stop, whichever first.
 
@@ -237,9 +251,12 @@ async def open_model(
     assert rate is not None
     tally = schedule if schedule is not None else Schedule()
     timeout_s = config.timeout_s
-    limit = open_limit(config.requests, config.duration_s, rate)
+    share = share if share is not None else Share()
+    limit = share.limit(open_limit(config.requests, config.duration_s, rate))
     end = math.inf if config.duration_s is None else start + config.duration_s
-    backlog = Backlog(start, rate, timeout_s, pool.sweep_interval_s)
+    first = start + share.index / rate  # this share's requests: first + j * count / rate
+    rate /= share.count
+    backlog = Backlog(first, rate, timeout_s, pool.sweep_interval_s)
     idle: list[Slot] = []
     busy = [0]
     drained = loop.create_future()
@@ -273,7 +290,7 @@ async def open_model(
     try:
         while not stop.is_set() and (limit is None or backlog.due < limit):
             now = perf_counter()
-            backlog.due += due_count(now - start, rate, backlog.due, limit)
+            backlog.due += due_count(now - first, rate, backlog.due, limit)
             tally.scheduled = backlog.due
             expire(now)
             dispatch(now)
