@@ -15,7 +15,6 @@ from probelab.load.backlog import Backlog, worth_sending
 from probelab.load.client import retry_after_failure, retry_on_fresh_connection
 from probelab.load.config import LoadConfig, parse_header, parse_url, request_bytes
 from probelab.load.fdlimit import SPARE_FDS, connection_cap, fd_note
-from probelab.load.head import head_end, read_head
 from probelab.load.outcome import (
     BadResponse,
     Outcome,
@@ -355,24 +354,3 @@ def test_backlog_is_a_fifo_of_scheduled_times_with_deadlines() -> None:
     backlog.due = 1_000_000  # far behind: a count, not a million floats
     assert len(backlog) == 1_000_000 - 5
     assert backlog.drop() == 999_995 and len(backlog) == 0
-
-
-@pytest.mark.parametrize(
-    ("head", "facts"),
-    [
-        (b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 3\r\n\r\n", (True, None, None)),
-        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", (True, None, None)),
-        (b"HTTP/1.1 200 OK\r\nX-Other: 1\r\n\r\n", (False, None, None)),  # body until EOF
-        (b"HTTP/1.1 200 OK\r\nx-APP-version:  V2.0 \r\nX-Pod-Name:Web-1\r\n"
-         b"content-length: 0\r\n\r\n", (True, "V2.0", "Web-1")),  # names any case, values kept
-        (b"HTTP/1.1 200 OK\nX-Pod-Name: p\nContent-Length: 0\n\n", (True, None, "p")),  # bare LF
-        (b"HTTP/1.1 200 OK\r\nX-Content-Length: 3\r\nX-App-Version-Old: 1\r\n\r\n",
-         (False, None, None)),  # names match whole, not as a suffix or prefix
-        (b"HTTP/1.1 200 OK\r\nX-App-Version: 1\r\nX-App-Version: 2\r\n\r\n",
-         (False, "1", None)),  # the first of a repeated header
-    ],
-)
-def test_read_head(head, facts) -> None:
-    assert tuple(read_head(head)) == facts
-    assert head_end(head + b"body") == len(head)
-    assert head_end(head[:-1]) == -1
