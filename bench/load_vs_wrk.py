@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/load_vs_wrk.py [--duration-s 5] [--connections 50] [--rounds 3]
         [--server nginx|python] [--cpus 0,1] [--no-locust] [--no-install]
-        [--also LABEL=SRC_DIR ...]
+        [--also LABEL=SRC_DIR ...] [--workers N]
 
 The target is nginx from Debian (one worker, `return 200`, private config in a temp dir) or, if
 nginx is missing, a minimal keep-alive server on uvloop. wrk (`-t1`), `probelab load`
@@ -152,8 +152,9 @@ def children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def wrk(url: str, duration_s: int, connections: int, cpu: str | None) -> tuple[float, int]:
-    argv = pinned(["wrk", "-t1", f"-c{connections}", f"-d{duration_s}s", url], cpu)
+def wrk(url: str, duration_s: int, connections: int, cpu: str | None,
+        threads: int = 1) -> tuple[float, int]:
+    argv = pinned(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", url], cpu)
     out = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + 60)
     match = re.search(r"Requests/sec:\s+([\d.]+)", out.stdout)
     total = re.search(r"(\d+) requests in", out.stdout)
@@ -163,12 +164,14 @@ def wrk(url: str, duration_s: int, connections: int, cpu: str | None) -> tuple[f
 
 
 def probelab(url: str, duration_s: int, connections: int, cpu: str | None,
-             workdir: Path, src: Path = REPO / "src") -> tuple[float, int, float]:
+             workdir: Path, src: Path = REPO / "src", workers: int = 1
+             ) -> tuple[float, int, float]:
     """One run of `probelab load` from the source tree `src` (another checkout's, to compare
     versions in the same rounds)."""
     out = workdir / "probelab.json"
     argv = pinned([sys.executable, "-m", "probelab", "load", "-z", f"{duration_s}s",
-                   "-c", str(connections), "--no-progress", "--json", str(out), url], cpu)
+                   "-c", str(connections), "--no-progress", "--json", str(out), url]
+                  + (["--workers", str(workers)] if workers != 1 else []), cpu)
     env = {**os.environ, "PYTHONPATH": str(src)}
     proc = subprocess.run(argv, capture_output=True, text=True, env=env,
                           timeout=duration_s + 120)
@@ -205,9 +208,10 @@ def locust(cmd: list[str], url: str, duration_s: int, connections: int, cpu: str
 # ---- the comparison ------------------------------------------------------------------------
 def compare(duration_s: int = 5, connections: int = 50, rounds: int = 3, server: str = "nginx",
             cpus: str = "0,1", with_locust: bool = True, install: bool = True,
-            also: dict[str, Path] | None = None) -> list[dict]:
+            also: dict[str, Path] | None = None, workers: int = 1) -> list[dict]:
     """`also`: other source trees of probelab (label → src directory), run in the same rounds
-    right after this one, so that versions are compared under the same machine load."""
+    right after this one, so that versions are compared under the same machine load.
+    `workers`: probelab's --workers and wrk's -t (pinning then makes little sense: --cpus '')."""
     ensure_tools(install, with_locust)
     if not shutil.which("wrk"):
         print("skipped: wrk not found (Debian package wrk: apt-get install -y wrk)")
@@ -232,12 +236,13 @@ def compare(duration_s: int = 5, connections: int = 50, rounds: int = 3, server:
               f"-c {connections}, {duration_s} s each; {os.cpu_count()} cores, "
               f"load {os.getloadavg()[0]:.2f}", flush=True)
         clients = {
-            "wrk": lambda: wrk(url, duration_s, connections, cpu_client),
-            "probelab": lambda: probelab(url, duration_s, connections, cpu_client, Path(tmp)),
+            "wrk": lambda: wrk(url, duration_s, connections, cpu_client, workers),
+            "probelab": lambda: probelab(url, duration_s, connections, cpu_client, Path(tmp),
+                                         workers=workers),
         }
         for name, src in others.items():
             clients[name] = (lambda src=src: probelab(url, duration_s, connections, cpu_client,
-                                                      Path(tmp), src))
+                                                      Path(tmp), src, workers))
         if lcmd:
             clients["locust"] = lambda: locust(lcmd, url, duration_s, connections, cpu_client,
                                                Path(tmp))
@@ -306,6 +311,8 @@ def main() -> None:
     p.add_argument("--no-install", action="store_true")
     p.add_argument("--also", action="append", default=[], metavar="LABEL=SRC_DIR",
                    help="another probelab source tree to run in the same rounds (repeatable)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="probelab --workers and wrk -t (default 1)")
     p.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.serve:
@@ -318,7 +325,7 @@ def main() -> None:
             p.error(f"--also wants LABEL=SRC_DIR with a probelab package in it, got {item!r}")
         also[label] = Path(src).resolve()
     compare(args.duration_s, args.connections, args.rounds, args.server, args.cpus,
-            not args.no_locust, not args.no_install, also)
+            not args.no_locust, not args.no_install, also, args.workers)
 
 
 if __name__ == "__main__":
