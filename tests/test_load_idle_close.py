@@ -45,31 +45,39 @@ async def _one_request(pool: ConnectionPool):
     return conn
 
 
-def test_pending_close_is_seen_without_the_event_loop() -> None:
+def _after_one_request(inspect):  # type: ignore[no-untyped-def]
+    """One request on a pooled connection to a OneShotServer, then `inspect(server, conn)`
+    inside the loop; its value is returned. The pool and the server are always stopped."""
     server = OneShotServer()
 
-    async def main() -> tuple[bool, bool, bool]:
+    async def main():  # type: ignore[no-untyped-def]
         pool = ConnectionPool("127.0.0.1", server.port, REQUEST)
         await pool.start()
         try:
-            conn = await _one_request(pool)
-            later = time.perf_counter() + IDLE_CHECK_S * 2
-            still_open = conn.closed_while_idle(later)  # the server keeps it: reusable
-            server.close_now.set()
-            assert server.closed.wait(10)
-            # Wait for the FIN in the kernel while blocking the loop on purpose (a bounded
-            # select, not a fixed sleep): asyncio gets no chance to deliver it.
-            sock = conn.transport.get_extra_info("socket")
-            assert select.select([sock], [], [], 10)[0], "the server's FIN never arrived"
-            loop_knew = conn.closed
-            return still_open, loop_knew, conn.closed_while_idle(later)
+            return inspect(server, await _one_request(pool))
         finally:
             pool.close()
 
     try:
-        still_open, loop_knew, seen = asyncio.run(main())
+        return asyncio.run(main())
     finally:
         server.stop()
+
+
+def test_pending_close_is_seen_without_the_event_loop() -> None:
+    def inspect(server: OneShotServer, conn) -> tuple[bool, bool, bool]:  # type: ignore[no-untyped-def]
+        later = time.perf_counter() + IDLE_CHECK_S * 2
+        still_open = conn.closed_while_idle(later)  # the server keeps it: reusable
+        server.close_now.set()
+        assert server.closed.wait(10)
+        # Wait for the FIN in the kernel while blocking the loop on purpose (a bounded
+        # select, not a fixed sleep): asyncio gets no chance to deliver it.
+        sock = conn.transport.get_extra_info("socket")
+        assert select.select([sock], [], [], 10)[0], "the server's FIN never arrived"
+        loop_knew = conn.closed
+        return still_open, loop_knew, conn.closed_while_idle(later)
+
+    still_open, loop_knew, seen = _after_one_request(inspect)
     assert not still_open
     assert not loop_knew  # the situation of the race: asyncio has not processed the FIN
     assert seen  # ... and the poll before reuse still sees it
@@ -94,24 +102,16 @@ def _fds_above_1024() -> list[socket.socket]:
 def test_idle_check_works_on_descriptors_past_1024() -> None:
     """The idle check on a kept connection whose descriptor is ≥ 1024 (any run with -c > ~1000)
     must say "still open", not mistake its own error for a close by the server."""
-    server = OneShotServer()
+
+    def inspect(server: OneShotServer, conn) -> tuple[int, bool, bool]:  # type: ignore[no-untyped-def]
+        fd = conn.transport.get_extra_info("socket").fileno()
+        seen = conn.closed_while_idle(time.perf_counter() + IDLE_CHECK_S * 2)
+        return fd, seen, conn.idle_closed
+
     pads = _fds_above_1024()
-
-    async def main() -> tuple[int, bool, bool]:
-        pool = ConnectionPool("127.0.0.1", server.port, REQUEST)
-        await pool.start()
-        try:
-            conn = await _one_request(pool)
-            fd = conn.transport.get_extra_info("socket").fileno()
-            seen = conn.closed_while_idle(time.perf_counter() + IDLE_CHECK_S * 2)
-            return fd, seen, conn.idle_closed
-        finally:
-            pool.close()
-
     try:
-        fd, seen, idle_closed = asyncio.run(main())
+        fd, seen, idle_closed = _after_one_request(inspect)
     finally:
-        server.stop()
         for s in pads:
             s.close()
     assert fd >= 1024
@@ -135,20 +135,6 @@ def test_idle_socket_state_tells_the_peer_from_the_client() -> None:
 def test_a_completed_response_marks_when_the_connection_went_idle() -> None:
     """`done_at` is when the last response completed: the idle check skips connections idle for
     less than IDLE_CHECK_S, so back-to-back requests cost no extra system call."""
-    server = OneShotServer()
-
-    async def main() -> tuple[float, float, float]:
-        pool = ConnectionPool("127.0.0.1", server.port, REQUEST)
-        await pool.start()
-        try:
-            before = time.perf_counter()
-            conn = await _one_request(pool)
-            return before, conn.done_at, time.perf_counter()
-        finally:
-            pool.close()
-
-    try:
-        before, done_at, after = asyncio.run(main())
-    finally:
-        server.stop()
+    before = time.perf_counter()
+    done_at, after = _after_one_request(lambda server, conn: (conn.done_at, time.perf_counter()))
     assert before <= done_at <= after

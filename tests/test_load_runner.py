@@ -111,23 +111,32 @@ def test_duration_bound_and_stop_event() -> None:
     asyncio.run(main())
 
 
-def test_stop_abandons_requests_that_outlive_the_grace() -> None:
-    async def main() -> None:
-        server = LoopServer(Behaviour.HANG)
+def _stopped_run(behaviour: Behaviour, ready, **kw):  # type: ignore[no-untyped-def]
+    """A run against a server behaving so, stopped once `await ready(server)` returns."""
+
+    async def main():  # type: ignore[no-untyped-def]
+        server = LoopServer(behaviour)
         await server.start()
         try:
             stop = asyncio.Event()
             run = asyncio.ensure_future(run_load(
-                LoadConfig(url=server.url, requests=None, duration_s=60, concurrency=3,
-                           timeout_s=60), stop_event=stop))
-            await until(lambda: server.requests == 3, what="3 hanging requests")
+                LoadConfig(url=server.url, requests=None, duration_s=60, **kw),
+                stop_event=stop))
+            await ready(server)
             stop.set()
-            result = await run
+            return await run
         finally:
             await server.stop()
-        assert result.interrupted and result.abandoned == 3 and len(result.records) == 0
 
-    asyncio.run(main())
+    return asyncio.run(main())
+
+
+def test_stop_abandons_requests_that_outlive_the_grace() -> None:
+    async def ready(server: LoopServer) -> None:
+        await until(lambda: server.requests == 3, what="3 hanging requests")
+
+    result = _stopped_run(Behaviour.HANG, ready, concurrency=3, timeout_s=60)
+    assert result.interrupted and result.abandoned == 3 and len(result.records) == 0
 
 
 def test_demo_driver_collects_per_second_buckets() -> None:
@@ -209,23 +218,12 @@ def test_stop_during_a_stall_still_accounts_for_every_due_request() -> None:
     the next due ones wait for a connection. Stopping then reports all of them: the three as
     abandoned, the waiting ones as not sent; nothing due disappears silently."""
 
-    async def main():  # type: ignore[no-untyped-def]
-        server = LoopServer(Behaviour.HOLD)
-        await server.start()
-        try:
-            stop = asyncio.Event()
-            run = asyncio.ensure_future(run_load(
-                LoadConfig(url=server.url, requests=None, duration_s=60, rate_rps=200,
-                           concurrency=3, timeout_s=30), stop_event=stop))
-            await until(lambda: server.requests == 3, what="3 held requests")
-            first = time.perf_counter()
-            await until(lambda: time.perf_counter() - first > 0.05, what="more due requests")
-            stop.set()
-            return await run
-        finally:
-            await server.stop()
+    async def ready(server: LoopServer) -> None:
+        await until(lambda: server.requests == 3, what="3 held requests")
+        first = time.perf_counter()
+        await until(lambda: time.perf_counter() - first > 0.05, what="more due requests")
 
-    result = asyncio.run(main())
+    result = _stopped_run(Behaviour.HOLD, ready, rate_rps=200, concurrency=3, timeout_s=30)
     assert result.interrupted and result.abandoned == 3 and len(result.records) == 0
     assert result.not_sent >= 7  # at 200/s, at least 10 came due in those 50 ms
     assert len(result.records) + result.abandoned + result.not_sent == result.scheduled
