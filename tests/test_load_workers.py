@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from helpers import probelab_cmd, run_probelab, started, wait_until
+from helpers import descendants, probelab_cmd, run_probelab, started, wait_until
 from load_servers import Behaviour, LoopServer, thread_server
 from probelab.errors import UsageError
 from probelab.load.config import LoadConfig
@@ -115,3 +115,24 @@ def test_ctrl_c_with_workers_still_prints_the_merged_summary(tmp_path) -> None:
     doc = json.loads(out.read_text())
     assert doc["interrupted"] is True and doc["requests"] >= 100
     assert doc["by_class"]["ok"] == doc["requests"] and "interrupted" in stdout
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_workers_stop_when_the_parent_is_killed() -> None:
+    """A parent killed outright (SIGKILL: no chance to pass a stop on) leaves no worker
+    running on alone for the rest of a -z 10m."""
+    with thread_server(Behaviour.ANSWER) as server, started(probelab_cmd(
+            "load", "-z", "10m", "-c", "4", "--workers", "2", server.url)) as proc:
+        wait_until(lambda: server.answered >= 100, what="load reached the server")
+        workers = descendants(proc.pid)
+        assert len(workers) == 2
+        proc.kill()
+        proc.wait(10)
+        wait_until(lambda: not any(_running(pid) for pid in workers), what="workers gone")

@@ -12,6 +12,7 @@ to every worker, whose summary still comes back; a second one ends them at once.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import multiprocessing
 import signal
 import time
@@ -25,6 +26,7 @@ from probelab.load.records import RecordLog
 from probelab.load.runner import LoadResult, loop_factory, run_load
 from probelab.load.scheduler import Share
 
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 START_MARGIN_S = 0.2  # from "all workers ready" to the common start: for their connect probes
 READY_TIMEOUT_S = 60.0
 
@@ -159,9 +161,20 @@ def _expect(message: tuple[str, Any]) -> Any:
     return value
 
 
+def _stop_with_parent() -> None:
+    """Linux: SIGTERM to this worker when the parent dies (even by SIGKILL), so that a worker
+    never runs on alone for the rest of a long -z; elsewhere nothing (the run's bounds hold)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
 def _worker(config: LoadConfig, share: Share | None, pipe: Connection) -> None:
     """A worker process: ready, wait for the common start, run, send the result back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent passes a stop on as SIGTERM
+    _stop_with_parent()
     try:
         pipe.send(("ready", None))
         start_at = pipe.recv()
