@@ -12,6 +12,7 @@ import pytest
 from probelab.commands.load import parse_duration
 from probelab.errors import UsageError
 from probelab.load.backlog import Backlog, worth_sending
+from probelab.load.busy import client_bound
 from probelab.load.client import retry_after_failure, retry_on_fresh_connection
 from probelab.load.config import LoadConfig, parse_header, parse_url, request_bytes
 from probelab.load.fdlimit import SPARE_FDS, connection_cap, fd_note
@@ -354,3 +355,12 @@ def test_backlog_is_a_fifo_of_scheduled_times_with_deadlines() -> None:
     backlog.due = 1_000_000  # far behind: a count, not a million floats
     assert len(backlog) == 1_000_000 - 5
     assert backlog.drop() == 999_995 and len(backlog) == 0
+
+
+@pytest.mark.parametrize(
+    ("busy", "wall", "bound"),
+    [(1.0, 1.0, True), (0.9, 1.0, True), (0.89, 1.0, False), (0.0, 1.0, False), (0.0, 0.0, False)],
+)
+def test_client_bound(busy, wall, bound) -> None:
+    """Busy (on a CPU or queued for one) at least 90% of the window: the client is the limit."""
+    assert client_bound(busy, wall) is bound

@@ -227,3 +227,24 @@ def test_stop_during_a_stall_still_accounts_for_every_due_request() -> None:
     assert result.interrupted and result.abandoned == 3 and len(result.records) == 0
     assert result.not_sent >= 7  # at 200/s, at least 10 came due in those 50 ms
     assert len(result.records) + result.abandoned + result.not_sent == result.scheduled
+
+
+def test_a_client_that_cannot_keep_the_rate_does_not_report_its_queue_as_timeouts() -> None:
+    """--rate 1000000 -n 200000 (no duration): the requests this client could not send wait
+    in its queue past their timeout. The client was the limit (never idle), so they are not
+    sent, the client's, not the server's `timeout`. It used to report them as timeouts."""
+
+    async def main():  # type: ignore[no-untyped-def]
+        server = LoopServer(Behaviour.ANSWER)
+        await server.start()
+        try:
+            return await run_load(LoadConfig(url=server.url, requests=200_000,
+                                             rate_rps=1_000_000, concurrency=20,
+                                             timeout_s=0.5))
+        finally:
+            await server.stop()
+
+    result = asyncio.run(main())
+    assert Counter(r.outcome for r in result.records) == {Outcome.OK: len(result.records)}
+    assert result.client_bound and result.not_sent > 0
+    assert len(result.records) + result.not_sent == result.scheduled == 200_000

@@ -139,9 +139,11 @@ def schedule_note(summary: dict[str, Any]) -> str | None:
                 "when the run was stopped: not sent, in no class")
     elapsed = summary["elapsed_s"]
     share = summary["client_cpu_s"] / elapsed if elapsed > 0 else 0.0
-    why = (f"it used {share:.0%} of a CPU core: lower --rate, or add --workers"
-           if share >= CLIENT_BOUND_SHARE else
-           f"all {summary['concurrency_used']} connections were busy: raise -c")
+    if summary["client_bound"] or share >= CLIENT_BOUND_SHARE:
+        why = (f"the client itself was the limit, never idle; it used {share:.0%} of a CPU "
+               "core: lower --rate, or add --workers")
+    else:
+        why = f"all {summary['concurrency_used']} connections were busy: raise -c"
     return (f"the client could not keep the schedule: {not_sent} of {scheduled} requests due "
             f"were not sent by the end of the run ({why}). Not sending is the client's doing, "
             "not the server's: those requests are in no class")

@@ -40,6 +40,7 @@ class LoadResult:
     client_error_example: str | None = None
     scheduled: int = 0  # open model: requests that came due
     not_sent: int = 0  # open model: due, still waiting for a connection at the end or stop
+    client_bound: bool = False  # open model: the client itself was the limit at some point
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -133,4 +134,5 @@ async def run_load(
         client_error_example=pool.client_error_example,
         scheduled=schedule.scheduled,
         not_sent=schedule.not_sent,
+        client_bound=schedule.client_bound,
     )

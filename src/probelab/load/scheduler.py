@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from time import perf_counter
 
 from probelab.load.backlog import Backlog
+from probelab.load.busy import ClientLoad
 from probelab.load.client import (
     IDLE_CHECK_S,
     ConnectionPool,
@@ -228,11 +229,13 @@ class Share:
 @dataclass
 class Schedule:
     """What the open model owed and did not do: requests that came due, and those of them it
-    never sent (still waiting for a connection when the run ended or was stopped). Not sent is
-    not a failure of the server: those requests are counted here, in no class."""
+    never sent: still waiting for a connection when the run ended or was stopped, or past
+    their timeout in the queue while the client itself was the limit. Not sent is not a
+    failure of the server: those requests are counted here, in no class."""
 
     scheduled: int = 0
     not_sent: int = 0
+    client_bound: bool = False  # the client was the limit at some point (busy.ClientLoad)
 
 
 async def open_model(
@@ -244,7 +247,9 @@ async def open_model(
     At the end of the duration (or at the stop) the requests still waiting for a connection
     are not sent and are counted in `schedule.not_sent`: the run ends when asked, not a
     timeout later, and a client that cannot keep up with `--rate` does not report its own
-    queue as the server's timeouts. With only -n, the last ones wait (or expire) as usual.
+    queue as the server's timeouts. With only -n, the last ones wait as usual. A queued
+    request past its timeout is the server's `no free connection` timeout when the client was
+    not the limit meanwhile (`busy.ClientLoad`), else one more request not sent.
     """
     loop = asyncio.get_running_loop()
     rate = config.rate_rps
@@ -261,8 +266,16 @@ async def open_model(
     busy = [0]
     drained = loop.create_future()
 
+    load = ClientLoad(perf_counter())
+
     def expire(now: float) -> None:
-        for scheduled in backlog.expired(now):
+        late = backlog.expired(now)
+        if not late:
+            return
+        if load.bound:  # the client could not send them on time: its own doing, in no class
+            tally.not_sent += len(late)
+            return
+        for scheduled in late:  # every connection was held by the server all along
             log.add(scheduled - start, now - scheduled, None, None, None,
                     TimeoutError(BACKLOG_TIMEOUT))
 
@@ -292,6 +305,7 @@ async def open_model(
             now = perf_counter()
             backlog.due += due_count(now - first, rate, backlog.due, limit)
             tally.scheduled = backlog.due
+            tally.client_bound |= load.update(now)
             expire(now)
             dispatch(now)
             wait = backlog.scheduled(backlog.due) - perf_counter()
@@ -301,6 +315,7 @@ async def open_model(
             now = perf_counter()
             if now >= end:
                 break
+            tally.client_bound |= load.update(now)
             expire(now)
             dispatch(now)
             await asyncio.sleep(min(MAX_TICK_S, max(MIN_TICK_S, end - now)))

@@ -54,6 +54,7 @@ def summarize(
     client_error_example: str | None = None,
     scheduled: int = 0,
     not_sent: int = 0,
+    client_bound: bool = False,
 ) -> dict[str, Any]:
     """Totals by class (every class present, zeros included), status codes, latency, rate,
     versions and pods seen, one example message per failure class, and the per-second series.
@@ -96,6 +97,7 @@ def summarize(
         "client_error_example": client_error_example,
         "scheduled": scheduled,
         "not_sent": not_sent,
+        "client_bound": client_bound,
         "series": series(log),
     }
 
@@ -108,7 +110,7 @@ def summarize_run(result: LoadResult) -> dict[str, Any]:
         abandoned=result.abandoned, cpu_s=result.cpu_s, concurrency=result.config.concurrency,
         concurrency_used=result.concurrency_used, fd_limit=result.fd_limit,
         client_errors=result.client_errors, client_error_example=result.client_error_example,
-        scheduled=result.scheduled, not_sent=result.not_sent)
+        scheduled=result.scheduled, not_sent=result.not_sent, client_bound=result.client_bound)
 
 
 def _origins(log: RecordLog, counts: Counter[int]) -> tuple[Counter[str], Counter[str]]:

@@ -84,6 +84,7 @@ def merge_results(config: LoadConfig, results: list[LoadResult]) -> LoadResult:
                                    if r.client_error_example), None),
         scheduled=total("scheduled"),
         not_sent=total("not_sent"),
+        client_bound=any(result.client_bound for result in results),
     )
 
 
