@@ -10,11 +10,13 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from probelab.load.outcome import OUTCOMES, Outcome
 from probelab.load.records import RecordLog
-from probelab.load.runner import LoadResult
+
+if TYPE_CHECKING:  # the numbers need no runner: only its result's type
+    from probelab.load.runner import LoadResult
 
 PERCENTILES = (50, 90, 99)
 
