@@ -14,6 +14,7 @@ from load_servers import Behaviour, LoopServer, until
 from probelab.load.config import LoadConfig
 from probelab.load.outcome import Outcome
 from probelab.load.runner import run_load
+from probelab.load.scheduler import BACKLOG_TIMEOUT
 from probelab.report.model import RunRecord
 from probelab.scenario.loaddriver import LoadRun, fill_record
 
@@ -233,7 +234,10 @@ def test_stop_during_a_stall_still_accounts_for_every_due_request() -> None:
 def test_a_client_that_cannot_keep_the_rate_does_not_report_its_queue_as_timeouts() -> None:
     """--rate 1000000 -n 200000 (no duration): the requests this client could not send wait
     in its queue past their timeout. The client was the limit (never idle), so they are not
-    sent, the client's, not the server's `timeout`. It used to report them as timeouts."""
+    sent, the client's, not the server's `no free connection` timeouts (it reported 192,200
+    of those). Requests it did send, late, keep their deadline from the schedule: on a busy
+    machine a few may still time out (connecting or in flight), which the run's client_bound
+    tells apart."""
 
     async def main():  # type: ignore[no-untyped-def]
         server = LoopServer(Behaviour.ANSWER)
@@ -246,6 +250,8 @@ def test_a_client_that_cannot_keep_the_rate_does_not_report_its_queue_as_timeout
             await server.stop()
 
     result = asyncio.run(main())
-    assert Counter(r.outcome for r in result.records) == {Outcome.OK: len(result.records)}
+    errors = Counter(r.error for r in result.records)
+    assert errors[BACKLOG_TIMEOUT] == 0 and errors[None] > 0
+    assert {r.outcome for r in result.records} <= {Outcome.OK, Outcome.TIMEOUT}  # sent late
     assert result.client_bound and result.not_sent > 0
     assert len(result.records) + result.not_sent == result.scheduled == 200_000
