@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/load_vs_wrk.py [--duration-s 5] [--connections 50] [--rounds 3]
         [--server nginx|python] [--cpus 0,1] [--no-locust] [--no-install]
+        [--also LABEL=SRC_DIR ...] [--workers N]
 
 The target is nginx from Debian (one worker, `return 200`, private config in a temp dir) or, if
 nginx is missing, a minimal keep-alive server on uvloop. wrk (`-t1`), `probelab load`
@@ -151,8 +152,9 @@ def children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def wrk(url: str, duration_s: int, connections: int, cpu: str | None) -> tuple[float, int]:
-    argv = pinned(["wrk", "-t1", f"-c{connections}", f"-d{duration_s}s", url], cpu)
+def wrk(url: str, duration_s: int, connections: int, cpu: str | None,
+        threads: int = 1) -> tuple[float, int]:
+    argv = pinned(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", url], cpu)
     out = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + 60)
     match = re.search(r"Requests/sec:\s+([\d.]+)", out.stdout)
     total = re.search(r"(\d+) requests in", out.stdout)
@@ -162,11 +164,15 @@ def wrk(url: str, duration_s: int, connections: int, cpu: str | None) -> tuple[f
 
 
 def probelab(url: str, duration_s: int, connections: int, cpu: str | None,
-             workdir: Path) -> tuple[float, int, float]:
+             workdir: Path, src: Path = REPO / "src", workers: int = 1
+             ) -> tuple[float, int, float]:
+    """One run of `probelab load` from the source tree `src` (another checkout's, to compare
+    versions in the same rounds)."""
     out = workdir / "probelab.json"
     argv = pinned([sys.executable, "-m", "probelab", "load", "-z", f"{duration_s}s",
-                   "-c", str(connections), "--no-progress", "--json", str(out), url], cpu)
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+                   "-c", str(connections), "--no-progress", "--json", str(out), url]
+                  + (["--workers", str(workers)] if workers != 1 else []), cpu)
+    env = {**os.environ, "PYTHONPATH": str(src)}
     proc = subprocess.run(argv, capture_output=True, text=True, env=env,
                           timeout=duration_s + 120)
     if proc.returncode != 0:
@@ -201,7 +207,11 @@ def locust(cmd: list[str], url: str, duration_s: int, connections: int, cpu: str
 
 # ---- the comparison ------------------------------------------------------------------------
 def compare(duration_s: int = 5, connections: int = 50, rounds: int = 3, server: str = "nginx",
-            cpus: str = "0,1", with_locust: bool = True, install: bool = True) -> list[dict]:
+            cpus: str = "0,1", with_locust: bool = True, install: bool = True,
+            also: dict[str, Path] | None = None, workers: int = 1) -> list[dict]:
+    """`also`: other source trees of probelab (label → src directory), run in the same rounds
+    right after this one, so that versions are compared under the same machine load.
+    `workers`: probelab's --workers and wrk's -t (pinning then makes little sense: --cpus '')."""
     ensure_tools(install, with_locust)
     if not shutil.which("wrk"):
         print("skipped: wrk not found (Debian package wrk: apt-get install -y wrk)")
@@ -215,8 +225,10 @@ def compare(duration_s: int = 5, connections: int = 50, rounds: int = 3, server:
     cpu_server, cpu_client = ([*cpus.split(","), None][:2] if cpus else [None, None])
     port = free_port()
     url = f"http://{HOST}:{port}/"
-    rps: dict[str, list[float]] = {"wrk": [], "probelab": [], "locust": []}
-    cpu_us: dict[str, list[float]] = {"wrk": [], "probelab": [], "locust": []}
+    others = {f"probelab[{label}]": src for label, src in (also or {}).items()}
+    names = ["wrk", "probelab", *others, "locust"]
+    rps: dict[str, list[float]] = {name: [] for name in names}
+    cpu_us: dict[str, list[float]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory(prefix="probelab-bench-") as tmp, \
             child(pinned(server_argv(server, port, Path(tmp)), cpu_server)):
         wait_port(port)
@@ -224,9 +236,13 @@ def compare(duration_s: int = 5, connections: int = 50, rounds: int = 3, server:
               f"-c {connections}, {duration_s} s each; {os.cpu_count()} cores, "
               f"load {os.getloadavg()[0]:.2f}", flush=True)
         clients = {
-            "wrk": lambda: wrk(url, duration_s, connections, cpu_client),
-            "probelab": lambda: probelab(url, duration_s, connections, cpu_client, Path(tmp)),
+            "wrk": lambda: wrk(url, duration_s, connections, cpu_client, workers),
+            "probelab": lambda: probelab(url, duration_s, connections, cpu_client, Path(tmp),
+                                         workers=workers),
         }
+        for name, src in others.items():
+            clients[name] = (lambda src=src: probelab(url, duration_s, connections, cpu_client,
+                                                      Path(tmp), src, workers))
         if lcmd:
             clients["locust"] = lambda: locust(lcmd, url, duration_s, connections, cpu_client,
                                                Path(tmp))
@@ -266,6 +282,12 @@ def compare(duration_s: int = 5, connections: int = 50, rounds: int = 3, server:
     print("client CPU per request (median; probelab: during the run, as it reports it; "
           "the others: whole process): "
           + ", ".join(f"{n} {v:.1f} µs" for n, v in cpu.items()))
+    for name in ["probelab", *others]:
+        ratios = [p / w for p, w in zip(rps[name], rps["wrk"], strict=True)]
+        cpu_ratios = [p / w for p, w in zip(cpu_us[name], cpu_us["wrk"], strict=True)]
+        print(f"{name}/wrk per round: rate {statistics.median(ratios):.2f} median "
+              f"({min(ratios):.2f}-{max(ratios):.2f}), CPU/request "
+              f"{statistics.median(cpu_ratios):.2f}x wrk's ({cpu[name]:.1f} µs)")
     print(f"probelab/wrk = {med['probelab'] / med['wrk']:.2f} median, "
           f"{best['probelab'] / best['wrk']:.2f} best (goal ≥ 0.9, floor 0.5)"
           + (f"; probelab/locust = {med['probelab'] / med['locust']:.1f} (goal ≥ 5)"
@@ -287,13 +309,23 @@ def main() -> None:
     p.add_argument("--cpus", default="0,1", help="taskset CPUs for server,client ('' = none)")
     p.add_argument("--no-locust", action="store_true")
     p.add_argument("--no-install", action="store_true")
+    p.add_argument("--also", action="append", default=[], metavar="LABEL=SRC_DIR",
+                   help="another probelab source tree to run in the same rounds (repeatable)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="probelab --workers and wrk -t (default 1)")
     p.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.serve:
         serve(args.serve)
         return
+    also = {}
+    for item in args.also:
+        label, sep, src = item.partition("=")
+        if not sep or not Path(src, "probelab").is_dir():
+            p.error(f"--also wants LABEL=SRC_DIR with a probelab package in it, got {item!r}")
+        also[label] = Path(src).resolve()
     compare(args.duration_s, args.connections, args.rounds, args.server, args.cpus,
-            not args.no_locust, not args.no_install)
+            not args.no_locust, not args.no_install, also, args.workers)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import signal
+import time
 
 import pytest
 
@@ -133,3 +134,60 @@ def test_ctrl_c_stops_and_still_prints_the_summary(tmp_path) -> None:
     doc = json.loads(out.read_text())
     assert doc["interrupted"] is True and doc["requests"] >= 100
     assert doc["by_class"]["ok"] == doc["requests"]
+
+
+def _low_fd_limit() -> None:  # runs in the child before exec
+    import resource
+    resource.setrlimit(resource.RLIMIT_NOFILE, (100, 300))
+
+
+def test_concurrency_beyond_the_fd_limit_is_capped_and_said_never_a_failure(tmp_path) -> None:
+    """-c 400 in a process whose soft descriptor limit is 100 (hard 300): the client raises
+    its soft limit to the hard one, uses as many connections as fit and says so. Running out
+    of its own descriptors (EMFILE) is the client's problem: never a failed request."""
+    out = tmp_path / "run.json"
+    with thread_server(Behaviour.ANSWER) as server:
+        proc = run_probelab("load", "-n", "1200", "-c", "400", "--json", str(out), server.url,
+                            preexec_fn=_low_fd_limit)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    assert (doc["ok"], doc["failed"]) == (1200, 0), doc["error_examples"]
+    assert doc["fd_limit"] == 300 and doc["concurrency"] == 400
+    assert 100 < doc["connections_opened"] == doc["concurrency_used"] < 300
+    said = " ".join(proc.stdout.split())
+    assert "-c 400 exceeds the file descriptors this process may open (300, its hard" in said
+    assert "-c 400 exceeds" in proc.stderr  # also said at the start, on stderr
+
+
+def test_a_rate_the_client_cannot_keep_is_said_and_not_blamed_on_the_server(tmp_path) -> None:
+    out = tmp_path / "run.json"
+    with thread_server(Behaviour.ANSWER) as server:
+        proc = run_probelab("load", "--rate", "1000000", "-z", "0.3s", "-c", "20", "-t", "5",
+                            "--json", str(out), server.url)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    assert doc["failed"] == 0 and doc["scheduled"] == 300_000
+    assert doc["not_sent"] == 300_000 - doc["requests"] > 0
+    said = " ".join(proc.stdout.split())
+    assert f"the client could not keep the schedule: {doc['not_sent']} of 300000" in said
+
+
+def test_ctrl_c_during_a_stall_reports_the_stalled_requests(tmp_path) -> None:
+    """The server holds every response: Ctrl-C still prints a summary that accounts for the
+    requests in flight (abandoned) and those waiting for a connection (not sent)."""
+    out = tmp_path / "run.json"
+    with thread_server(Behaviour.HOLD) as server, started(probelab_cmd(
+            "load", "-z", "10m", "--rate", "1000", "-c", "3", "--json", str(out),
+            server.url)) as proc:
+        wait_until(lambda: server.requests == 3, what="3 held requests")
+        since = time.monotonic()
+        wait_until(lambda: time.monotonic() - since > 0.1, what="more requests due")
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    doc = json.loads(out.read_text())
+    assert doc["interrupted"] and doc["abandoned_in_flight"] == 3 and doc["requests"] == 0
+    assert doc["not_sent"] > 0 and doc["not_sent"] + 3 == doc["scheduled"]
+    said = " ".join(stdout.split())
+    assert "3 requests still in flight at the stop were abandoned" in said
+    assert f"{doc['not_sent']} of {doc['scheduled']} requests due were still waiting" in said

@@ -11,9 +11,19 @@ import pytest
 
 from probelab.commands.load import parse_duration
 from probelab.errors import UsageError
+from probelab.load.backlog import Backlog, worth_sending
+from probelab.load.busy import client_bound
 from probelab.load.client import retry_after_failure, retry_on_fresh_connection
 from probelab.load.config import LoadConfig, parse_header, parse_url, request_bytes
-from probelab.load.outcome import BadResponse, Outcome, ServerClosed, classify, describe
+from probelab.load.fdlimit import SPARE_FDS, connection_cap, fd_note
+from probelab.load.outcome import (
+    BadResponse,
+    Outcome,
+    ServerClosed,
+    classify,
+    client_side,
+    describe,
+)
 from probelab.load.records import Record, RecordLog
 from probelab.load.scheduler import Budget, due_count, open_limit
 from probelab.load.summary import percentile, summarize
@@ -136,6 +146,20 @@ def test_due_count(elapsed, rate, sent, limit, due) -> None:
 )
 def test_open_limit(requests, duration, rate, limit) -> None:
     assert open_limit(requests, duration, rate) == limit
+
+
+@pytest.mark.parametrize(
+    ("deadline", "now", "precision", "send"),
+    [
+        (10.0, 9.0, 0.25, True),
+        (10.0, 9.75, 0.25, False),  # exactly one sweep left: it could only race its deadline
+        (10.0, 9.5, 0.25, True),
+        (10.0, 10.0, 0.25, False),
+        (10.0, 10.5, 0.25, False),
+    ],
+)
+def test_worth_sending(deadline, now, precision, send) -> None:
+    assert worth_sending(deadline, now, precision) is send
 
 
 def test_budget_stops_at_count_time_or_stop() -> None:
@@ -284,3 +308,59 @@ def test_request_bytes() -> None:
 def test_parse_header_rejects(text) -> None:
     with pytest.raises(UsageError):
         parse_header(text)
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "limit", "in_use", "used"),
+    [
+        (50, 1024, 10, 50),
+        (2000, 1024, 10, 1024 - 10 - SPARE_FDS),
+        (2000, 20000, 10, 2000),
+        (5, 20, 30, 1),  # never zero: one connection still shows what the server does
+    ],
+)
+def test_connection_cap(concurrency, limit, in_use, used) -> None:
+    assert connection_cap(concurrency, limit, in_use) == used
+    assert (fd_note(concurrency, used, limit) is None) is (used == concurrency)
+
+
+@pytest.mark.parametrize(
+    ("exc", "ours"),
+    [
+        (OSError(errno.EMFILE, "Too many open files"), True),
+        (OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address"), True),
+        (ConnectionRefusedError(errno.ECONNREFUSED, "refused"), False),
+        (ServerClosed(0, True), False),
+        (TimeoutError("x"), False),
+        (None, False),
+    ],
+)
+def test_client_side_errors_are_the_clients(exc, ours) -> None:
+    assert client_side(exc) is ours
+
+
+def test_backlog_is_a_fifo_of_scheduled_times_with_deadlines() -> None:
+    """Rate 10/s from t=100, timeout 1 s, precision 0.25 s: request i is due at 100 + i/10."""
+    backlog = Backlog(100.0, 10.0, 1.0, 0.25)
+    backlog.due = 5
+    assert len(backlog) == 5
+    assert backlog.next_sendable(100.5) == 100.0  # 0.5 s left: worth sending
+    # at 100.9: request 1 (deadline 101.1) has less than 0.25 s left, request 2 has 0.3 s
+    assert backlog.next_sendable(100.9) == pytest.approx(100.2)
+    assert list(backlog.doomed) == pytest.approx([100.1]) and len(backlog) == 3
+    assert backlog.expired(101.05) == []
+    assert backlog.expired(101.15) == pytest.approx([100.1])  # the doomed: at their deadline
+    assert backlog.expired(101.45) == pytest.approx([100.3, 100.4])
+    assert len(backlog) == 0
+    backlog.due = 1_000_000  # far behind: a count, not a million floats
+    assert len(backlog) == 1_000_000 - 5
+    assert backlog.drop() == 999_995 and len(backlog) == 0
+
+
+@pytest.mark.parametrize(
+    ("busy", "wall", "bound"),
+    [(1.0, 1.0, True), (0.9, 1.0, True), (0.89, 1.0, False), (0.0, 1.0, False), (0.0, 0.0, False)],
+)
+def test_client_bound(busy, wall, bound) -> None:
+    """Busy (on a CPU or queued for one) at least 90% of the window: the client is the limit."""
+    assert client_bound(busy, wall) is bound

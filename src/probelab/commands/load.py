@@ -10,7 +10,6 @@ import asyncio
 import os
 import re
 import signal
-from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -20,8 +19,9 @@ from probelab.errors import RuntimeFailure, UsageError
 from probelab.load.config import DEFAULT_CONCURRENCY, DEFAULT_REQUESTS, LoadConfig, parse_header
 from probelab.load.output import render_summary, show_progress, write_csv, write_json
 from probelab.load.records import RecordLog
-from probelab.load.runner import LoadResult, run_load
-from probelab.load.summary import summarize
+from probelab.load.runner import LoadResult, loop_factory, run_load
+from probelab.load.summary import summarize_run
+from probelab.load.workers import run_workers, worker_configs
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -65,6 +65,9 @@ def parse_duration(text: str) -> float:
               help="Report the keep-alive race as failures: by default a GET/HEAD whose reused "
                    "connection the server closed before any response byte is sent once more "
                    "on a new connection (counted), as hey and browsers do.")
+@click.option("--workers", "workers", type=int, default=1, show_default=True,
+              help="Processes that share the load (like wrk's -t), for more than one core "
+                   "can send; -c, -n and --rate are totals, split between them.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the summary and the per-second series as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -73,7 +76,7 @@ def parse_duration(text: str) -> float:
 @click.option("--no-progress", is_flag=True, help="No progress bar, even on a terminal.")
 def command(url: str, requests: int | None, concurrency: int, duration: str | None,
             rate: float | None, timeout: float, method: str, headers: tuple[str, ...],
-            disable_keepalive: bool, no_resend: bool, json_path: Path | None,
+            disable_keepalive: bool, no_resend: bool, workers: int, json_path: Path | None,
             csv_path: Path | None,
             fail_on_error: bool, no_progress: bool) -> None:
     """Send HTTP load to URL and classify every failed request.
@@ -95,11 +98,12 @@ def command(url: str, requests: int | None, concurrency: int, duration: str | No
             _check_writable(path)
     console = Console(stderr=True)
     show_bar = console.is_terminal and not no_progress
-    result = _run(config, console if show_bar else None)
-    summary = summarize(result.records, result.elapsed_s, retries=result.retries,
-                        resent=result.resent,
-                        connections=result.connections, interrupted=result.interrupted,
-                        abandoned=result.abandoned, cpu_s=result.cpu_s)
+    if workers != 1:
+        worker_configs(config, workers)  # bad input fails here, before anything starts
+        result = run_workers(config, workers)
+    else:
+        result = _run(config, console, show_bar)
+    summary = summarize_run(result)
     if json_path is not None:
         write_json(json_path, config, summary, result.started_at)
     if csv_path is not None:
@@ -118,7 +122,7 @@ def _check_writable(path: Path) -> None:
         raise UsageError(f"cannot write {path}: permission denied")
 
 
-def _run(config: LoadConfig, progress_console: Console | None) -> LoadResult:
+def _run(config: LoadConfig, console: Console, show_bar: bool) -> LoadResult:
     async def main() -> LoadResult:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
@@ -136,11 +140,12 @@ def _run(config: LoadConfig, progress_console: Console | None) -> LoadResult:
         log = RecordLog()
         bar_done = asyncio.Event()
         bar = None
-        if progress_console is not None:
-            bar = loop.create_task(show_progress(progress_console, config, log, bar_done),
+        if show_bar:
+            bar = loop.create_task(show_progress(console, config, log, bar_done),
                                    name="load-progress")
         try:
-            return await run_load(config, stop_event=stop, log=log)
+            return await run_load(config, stop_event=stop, log=log,
+                                  notify=lambda note: console.print(f"note: {note}"))
         finally:
             bar_done.set()
             if bar is not None:
@@ -149,16 +154,7 @@ def _run(config: LoadConfig, progress_console: Console | None) -> LoadResult:
                 loop.remove_signal_handler(sig)
 
     try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
             return runner.run(main())
     except asyncio.CancelledError:
         raise KeyboardInterrupt from None
-
-
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop when installed (a dependency on Linux): it roughly doubles the request rate."""
-    try:
-        import uvloop
-    except ImportError:  # not on Linux: the standard loop works, just slower
-        return None
-    return uvloop.new_event_loop

@@ -30,11 +30,13 @@ import select
 import socket
 import time
 from collections.abc import Callable
+from enum import Enum
+from time import perf_counter
 
 import httptools
 
 from probelab.errors import RuntimeFailure
-from probelab.load.outcome import BadResponse, ServerClosed
+from probelab.load.outcome import BadResponse, Outcome, ServerClosed, describe
 
 _VERSION = b"x-app-version"
 _POD = b"x-pod-name"
@@ -60,6 +62,33 @@ def retry_after_failure(reused: bool, got_bytes: int, exc: BaseException) -> boo
         exc, (ServerClosed, ConnectionResetError, BrokenPipeError))
 
 
+class IdleState(Enum):
+    OPEN = "open"
+    CLOSED_BY_PEER = "closed_by_peer"  # end of stream, reset or error: the server's doing
+    UNUSABLE = "unusable"  # the check itself failed (no such descriptor): the client's
+
+
+# poll(), never select(): select() cannot watch descriptors ≥ FD_SETSIZE (1024) and raises for
+# them, so any run with more than ~1000 connections used to mistake that error for a close.
+_PEER_GONE = select.POLLIN | select.POLLHUP | select.POLLERR | getattr(select, "POLLRDHUP", 0)
+
+
+def idle_socket_state(fd: int) -> IdleState:
+    """What a zero-timeout poll says about an idle connection's socket."""
+    if fd < 0:
+        return IdleState.UNUSABLE
+    poller = select.poll()
+    poller.register(fd, _PEER_GONE)
+    try:
+        events = poller.poll(0)
+    except OSError:
+        return IdleState.UNUSABLE
+    mask = events[0][1] if events else 0
+    if mask & select.POLLNVAL:
+        return IdleState.UNUSABLE
+    return IdleState.CLOSED_BY_PEER if mask & _PEER_GONE else IdleState.OPEN
+
+
 # Idle time after which a pooled connection is polled for a pending close before reuse.
 IDLE_CHECK_S = 0.005
 
@@ -68,7 +97,7 @@ OnDone = Callable[["HttpConnection", BaseException | None], None]
 
 class HttpConnection(asyncio.Protocol):
     """One TCP connection; `send` writes a request and calls `on_done(conn, exc)` once when the
-    response is complete (`exc` None) or the request failed.
+    response is complete (`exc` None) or the request failed; `done_at` is then the time it ended.
 
     After a successful `on_done`, `status`, `version` and `pod` describe that response until
     the next `send`. Callbacks rather than futures: in the closed model the next request is
@@ -122,22 +151,22 @@ class HttpConnection(asyncio.Protocol):
         self.transport.write(data)  # type: ignore[union-attr]
 
     def closed_while_idle(self, now: float) -> bool:
-        """Whether the server has already closed this idle connection, though the event loop
-        has not delivered its FIN yet: a zero-timeout poll of the socket, as urllib3 does
-        before reusing a pooled connection. Idle connections have nothing to read, so a
-        readable socket means end of stream or a reset. Only checked after `IDLE_CHECK_S` of
-        idleness, so back-to-back requests pay no system call. Marks the connection closed."""
+        """Whether this idle connection is unusable: the server has already closed it, though
+        the event loop has not delivered its FIN yet (a zero-timeout poll of the socket, as
+        urllib3 does before reusing a pooled connection: idle connections have nothing to read,
+        so a readable socket means end of stream or a reset). Only checked after
+        `IDLE_CHECK_S` of idleness, so back-to-back requests pay no system call. Marks the
+        connection closed, and `idle_closed` only when the server closed it: a failure of the
+        check itself is the client's and blames nobody (the request just takes a new one)."""
         if self.closed or now - self.done_at < IDLE_CHECK_S or self.transport is None:
             return self.closed
         sock = self.transport.get_extra_info("socket")
-        try:
-            readable = bool(sock is not None and select.select([sock], [], [], 0)[0])
-        except (OSError, ValueError):
-            readable = True
-        if readable:
-            self.idle_closed = True
-            self.close()
-        return readable
+        state = idle_socket_state(-1 if sock is None else sock.fileno())
+        if state is IdleState.OPEN:
+            return False
+        self.idle_closed = state is IdleState.CLOSED_BY_PEER
+        self.close()
+        return True
 
     def fail(self, exc: BaseException) -> None:
         """End the current request (if any) with `exc` and drop the connection at once."""
@@ -217,6 +246,7 @@ class HttpConnection(asyncio.Protocol):
         on_done = self.on_done
         if on_done is not None:  # _complete(), inlined: this runs once per request
             self.on_done = None
+            self.done_at = perf_counter()  # idle from now; the slot reads it as "now" too
             if not self.closed and not self._parser.should_keep_alive():
                 self.close()
             on_done(self, None)
@@ -224,7 +254,7 @@ class HttpConnection(asyncio.Protocol):
     # -- internals ----------------------------------------------------------------------------
     def _complete(self, keep: bool | None = None) -> None:
         on_done, self.on_done = self.on_done, None
-        self.done_at = time.perf_counter()
+        self.done_at = perf_counter()
         if keep is None:
             keep = self._parser.should_keep_alive()
         if not self.closed and not keep:
@@ -234,6 +264,7 @@ class HttpConnection(asyncio.Protocol):
 
     def _finish(self, exc: BaseException) -> None:
         on_done, self.on_done = self.on_done, None
+        self.done_at = perf_counter()
         if on_done is not None:
             on_done(self, exc)
 
@@ -266,6 +297,8 @@ class ConnectionPool:
         self.retries = 0  # requests moved to a fresh connection (pooled one closed while idle)
         self.resent = 0  # requests sent again after the keep-alive race (retry_after_failure)
         self.opened = 0  # connections opened
+        self.client_errors = 0  # requests not sent: the client's own limits (outcome.client_side)
+        self.client_error_example: str | None = None
         self._open: set[HttpConnection] = set()  # every connection not yet seen closed
         self._address: tuple[int, str] | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -315,6 +348,12 @@ class ConnectionPool:
         self.opened += 1
         self._open.add(conn)
         return conn
+
+    def count_client_error(self, exc: BaseException) -> None:
+        """A request the client could not send (its own limits): counted, in no class."""
+        self.client_errors += 1
+        if self.client_error_example is None:
+            self.client_error_example = describe(Outcome.OTHER, None, exc)
 
     def _new_protocol(self) -> HttpConnection:
         return HttpConnection(self.head_only)

@@ -91,6 +91,17 @@ def _by_errno(code: int) -> Outcome:
     return Outcome.OTHER
 
 
+# The client's own resources ran out: too many open files (process or system), no buffer
+# memory, no local port left. Such a request was never sent: it says nothing about the server.
+_CLIENT_SIDE = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EADDRNOTAVAIL}
+
+
+def client_side(exc: BaseException | None) -> bool:
+    """Whether a failure is the client's own (its limits), not an outcome of the server: such
+    requests are counted apart (`not sent: client error`), never put in a class."""
+    return isinstance(exc, OSError) and exc.errno in _CLIENT_SIDE
+
+
 def describe(outcome: Outcome, status: int | None, exc: BaseException | None) -> str | None:
     """A short message for the error table and CSV, identical for identical failures."""
     if exc is None:

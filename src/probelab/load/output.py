@@ -19,6 +19,7 @@ from rich.table import Table
 
 from probelab.errors import UsageError
 from probelab.load.config import LoadConfig
+from probelab.load.fdlimit import fd_note
 from probelab.load.outcome import Outcome
 from probelab.load.records import RecordLog
 
@@ -99,15 +100,53 @@ def render_summary(console: Console, summary: dict[str, Any]) -> None:
                      "race (the server closed their reused connection before any response "
                      "byte) and were sent once more on a new connection; --no-resend counts "
                      "them as failures")
+    fd = fd_note(summary["concurrency"], summary["concurrency_used"], summary["fd_limit"])
+    if fd is not None:
+        notes.append(fd)
+    if summary["not_sent_client_error"]:
+        notes.append(f"{summary['not_sent_client_error']} requests were not sent because of "
+                     f"the client's own error ({summary['client_error_example']}): the "
+                     "client's, not the server's, so in no class")
     if summary["abandoned_in_flight"]:
         notes.append(f"{summary['abandoned_in_flight']} requests still in flight at the stop "
                      "were abandoned (not counted)")
-    if summary["elapsed_s"] > 1 and summary["client_cpu_s"] > 0.9 * summary["elapsed_s"]:
+    late = schedule_note(summary)
+    if late is not None:
+        notes.append(late)
+    if summary["elapsed_s"] > 1 and (
+            summary["client_cpu_s"] > CLIENT_BOUND_SHARE * summary["elapsed_s"]):
         share = 100 * summary["client_cpu_s"] / summary["elapsed_s"]
         notes.append(f"the load generator used {share:.0f}% of a CPU core: the rate and "
                      "latency may be limited by this client, not by the server")
     for note in notes:
         console.print(f"note: {note}")
+
+
+CLIENT_BOUND_SHARE = 0.9  # of a CPU core: above it, the client is the limit
+
+
+def schedule_note(summary: dict[str, Any]) -> str | None:
+    """What to say about due requests the open model did not send; None when it sent all.
+
+    Those requests are the client's: it did not send them when due, so no server outcome can
+    be given to them. Which limit held them back, the client's CPU or its -c connections,
+    decides the advice."""
+    not_sent, scheduled = summary["not_sent"], summary["scheduled"]
+    if not not_sent:
+        return None
+    if summary["interrupted"]:
+        return (f"{not_sent} of {scheduled} requests due were still waiting for a connection "
+                "when the run was stopped: not sent, in no class")
+    elapsed = summary["elapsed_s"]
+    share = summary["client_cpu_s"] / elapsed if elapsed > 0 else 0.0
+    if summary["client_bound"] or share >= CLIENT_BOUND_SHARE:
+        why = (f"the client itself was the limit, never idle; it used {share:.0%} of a CPU "
+               "core: lower --rate, or add --workers")
+    else:
+        why = f"all {summary['concurrency_used']} connections were busy: raise -c"
+    return (f"the client could not keep the schedule: {not_sent} of {scheduled} requests due "
+            f"were not sent by the end of the run ({why}). Not sending is the client's doing, "
+            "not the server's: those requests are in no class")
 
 
 def _counts(counts: dict[str, int]) -> str:

@@ -72,15 +72,28 @@ class RecordLog:
         if version is None and pod is None:
             self.origin.append(0)
         else:
-            key = (version, pod)
-            origin = self._origin_ids.get(key)
-            if origin is None:
-                origin = self._origin_ids[key] = len(self.origins)
-                self.origins.append(key)
-            self.origin.append(origin)
+            self.origin.append(self._origin_id((version, pod)))
         self.error.append(err)
         if self.on_result is not None:
             self.on_result(self[len(self.code) - 1])
+
+    def extend(self, other: RecordLog) -> None:
+        """Append another log's records (another worker's), after this one's."""
+        origins = [self._origin_id(key) for key in other.origins]
+        messages = [self._message_id(message) for message in other.messages]
+        self.start_s.extend(other.start_s)
+        self.latency_s.extend(other.latency_s)
+        self.code.extend(other.code)
+        self.origin.extend(array("I", [origins[i] for i in other.origin]))
+        self.error.extend(array("I", [messages[i] for i in other.error]))
+        self.failed += other.failed
+
+    def _origin_id(self, key: tuple[str | None, str | None]) -> int:
+        origin = self._origin_ids.get(key)
+        if origin is None:
+            origin = self._origin_ids[key] = len(self.origins)
+            self.origins.append(key)
+        return origin
 
     def _message_id(self, message: str | None) -> int:
         got = self._message_ids.get(message)

@@ -18,18 +18,21 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
-from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from time import perf_counter
 
+from probelab.load.backlog import Backlog
+from probelab.load.busy import ClientLoad
 from probelab.load.client import (
+    IDLE_CHECK_S,
     ConnectionPool,
     HttpConnection,
     retry_after_failure,
     retry_on_fresh_connection,
 )
 from probelab.load.config import LoadConfig
+from probelab.load.outcome import client_side
 from probelab.load.records import RecordLog
 
 MAX_TICK_S = 0.05  # the open-model loop wakes at least this often to notice a stop
@@ -66,17 +69,18 @@ class Budget:
 
     def __init__(self, requests: int | None, end_time: float | None, stop: asyncio.Event) -> None:
         self.left = requests
-        self.end = end_time
+        self.end = math.inf if end_time is None else end_time
         self.stop = stop
 
     def take(self, now: float) -> bool:
-        if self.stop.is_set() or (self.end is not None and now >= self.end):
+        if now >= self.end or self.stop.is_set():
             return False
-        if self.left is None:
+        left = self.left
+        if left is None:
             return True
-        if self.left <= 0:
+        if left <= 0:
             return False
-        self.left -= 1
+        self.left = left - 1
         return True
 
 
@@ -90,8 +94,8 @@ class Slot:
     retry: nothing had been written on the dead one.
     """
 
-    __slots__ = ("after", "callback", "conn", "connecting", "halted", "log", "pool", "request",
-                 "resent", "start", "t0", "timeout_s")
+    __slots__ = ("after", "callback", "close_after", "conn", "connecting", "halted", "log",
+                 "pool", "request", "resent", "start", "t0", "timeout_s")
 
     def __init__(self, pool: ConnectionPool, log: RecordLog, timeout_s: float, start: float,
                  after: Callable[[Slot, float], None]) -> None:
@@ -104,12 +108,16 @@ class Slot:
         self.halted = False  # the run was cancelled: results arriving now are not recorded
         self.resent = False  # the current request already went again (keep-alive race)
         self.callback = self.on_done  # bound once, not once per request
+        self.close_after = not pool.keepalive  # --disable-keepalive: one request a connection
 
-    def run(self, t0: float) -> None:
+    def run(self, t0: float, now: float) -> None:
+        """Start a request whose latency counts from `t0`; `now` is the caller's clock reading
+        (one per request is enough: the slot never reads the clock twice)."""
         self.t0 = t0
         self.resent = False
         conn = self.conn
-        if conn is not None and (conn.closed or conn.closed_while_idle(time.perf_counter())):
+        if conn is not None and (conn.closed or (now - conn.done_at >= IDLE_CHECK_S
+                                                 and conn.closed_while_idle(now))):
             if retry_on_fresh_connection(conn.requests > 0, conn.idle_closed, False):
                 self.pool.retries += 1
             conn = self.conn = None
@@ -133,8 +141,17 @@ class Slot:
         conn.send(self.request, deadline, self.callback)
 
     def on_done(self, conn: HttpConnection | None, exc: BaseException | None) -> None:
-        if self.halted:
-            return
+        if exc is None and conn is not None and not self.halted:  # a response: the hot path
+            now = conn.done_at
+            t0 = self.t0
+            self.log.add(t0 - self.start, now - t0, conn.status, conn.version, conn.pod, None)
+            if self.close_after:
+                conn.close()
+            self.after(self, now)
+        elif not self.halted:
+            self._failed(conn, exc)
+
+    def _failed(self, conn: HttpConnection | None, exc: BaseException | None) -> None:
         if exc is not None and conn is not None and self.pool.resend_reused \
                 and not self.resent and retry_after_failure(conn.requests > 1, conn.got, exc):
             # The keep-alive race: the same request on a fresh connection, within its deadline
@@ -145,13 +162,13 @@ class Slot:
             self.connecting = asyncio.get_running_loop().create_task(self._connect_and_send())
             return
         t0 = self.t0
-        now = perf_counter()
-        if exc is None and conn is not None:
-            self.log.add(t0 - self.start, now - t0, conn.status, conn.version, conn.pod, None)
-            if not self.pool.keepalive:
-                conn.close()
-        else:
-            self.log.add(t0 - self.start, now - t0, None, None, None, exc)
+        now = conn.done_at if conn is not None else perf_counter()
+        if exc is not None and client_side(exc):  # never sent: counted apart, in no class
+            self.pool.count_client_error(exc)
+            self.conn = None
+            self.after(self, now)
+            return
+        self.log.add(t0 - self.start, now - t0, None, None, None, exc)
         self.after(self, now)
 
     def halt(self) -> None:
@@ -176,7 +193,7 @@ async def closed_model(
 
     def after(slot: Slot, now: float) -> None:
         if budget.take(now):
-            slot.run(now)
+            slot.run(now, now)
             return
         if slot.conn is not None:
             slot.conn.close()
@@ -195,30 +212,86 @@ async def closed_model(
             slot.halt()
 
 
+@dataclass(frozen=True)
+class Share:
+    """This process's part of an open-model run spread over `count` processes (--workers):
+    request k of the whole schedule is this one's when k % count == index, so together they
+    send exactly the schedule one process would (due at k / rate), from one common start."""
+
+    index: int = 0
+    count: int = 1
+
+    def limit(self, total: int | None) -> int | None:
+        """How many of the run's first `total` requests are this share's."""
+        return None if total is None else max(0, -(-(total - self.index) // self.count))
+
+
+@dataclass
+class Schedule:
+    """What the open model owed and did not do: requests that came due, and those of them it
+    never sent: still waiting for a connection when the run ended or was stopped, or past
+    their timeout in the queue while the client itself was the limit. Not sent is not a
+    failure of the server: those requests are counted here, in no class."""
+
+    scheduled: int = 0
+    not_sent: int = 0
+    client_bound: bool = False  # the client was the limit at some point (busy.ClientLoad)
+
+
 async def open_model(
-    config: LoadConfig, pool: ConnectionPool, log: RecordLog, stop: asyncio.Event, start: float
+    config: LoadConfig, pool: ConnectionPool, log: RecordLog, stop: asyncio.Event, start: float,
+    schedule: Schedule | None = None, share: Share | None = None,
 ) -> None:
+    """Send on schedule until the limit, the end of the duration or the stop, whichever first.
+
+    At the end of the duration (or at the stop) the requests still waiting for a connection
+    are not sent and are counted in `schedule.not_sent`: the run ends when asked, not a
+    timeout later, and a client that cannot keep up with `--rate` does not report its own
+    queue as the server's timeouts. With only -n, the last ones wait as usual. A queued
+    request past its timeout is the server's `no free connection` timeout when the client was
+    not the limit meanwhile (`busy.ClientLoad`), else one more request not sent.
+    """
     loop = asyncio.get_running_loop()
     rate = config.rate_rps
     assert rate is not None
+    tally = schedule if schedule is not None else Schedule()
     timeout_s = config.timeout_s
-    limit = open_limit(config.requests, config.duration_s, rate)
-    backlog: deque[float] = deque()  # scheduled times of due requests waiting for a slot
+    share = share if share is not None else Share()
+    limit = share.limit(open_limit(config.requests, config.duration_s, rate))
+    end = math.inf if config.duration_s is None else start + config.duration_s
+    first = start + share.index / rate  # this share's requests: first + j * count / rate
+    rate /= share.count
+    backlog = Backlog(first, rate, timeout_s, pool.sweep_interval_s)
     idle: list[Slot] = []
     busy = [0]
     drained = loop.create_future()
 
+    load = ClientLoad(perf_counter())
+
     def expire(now: float) -> None:
-        while backlog and backlog[0] + timeout_s <= now:
-            scheduled = backlog.popleft()
+        late = backlog.expired(now)
+        if not late:
+            return
+        if load.bound:  # the client could not send them on time: its own doing, in no class
+            tally.not_sent += len(late)
+            return
+        for scheduled in late:  # every connection was held by the server all along
             log.add(scheduled - start, now - scheduled, None, None, None,
                     TimeoutError(BACKLOG_TIMEOUT))
 
+    def dispatch(now: float) -> None:
+        while idle and (scheduled := backlog.next_sendable(now)) is not None:
+            busy[0] += 1
+            idle.pop().run(scheduled, now)
+
     def after(slot: Slot, now: float) -> None:
-        expire(now)
-        if backlog and not stop.is_set():
-            slot.run(backlog.popleft())
-            return
+        if backlog.due > backlog.head or backlog.doomed:
+            expire(now)
+            if now < end and not stop.is_set():
+                scheduled = backlog.next_sendable(now)
+                if scheduled is not None:
+                    slot.run(scheduled, now)
+                    return
         busy[0] -= 1
         idle.append(slot)  # LIFO: the most recently used connection is the warmest
         if busy[0] == 0 and done_scheduling and not drained.done():
@@ -227,29 +300,29 @@ async def open_model(
     slots = [Slot(pool, log, timeout_s, start, after) for _ in range(config.concurrency)]
     idle.extend(reversed(slots))
     done_scheduling = False
-    sent = 0
     try:
-        while not stop.is_set() and (limit is None or sent < limit):
+        while not stop.is_set() and (limit is None or backlog.due < limit):
             now = perf_counter()
-            for _ in range(due_count(now - start, rate, sent, limit)):
-                backlog.append(start + sent / rate)
-                sent += 1
+            backlog.due += due_count(now - first, rate, backlog.due, limit)
+            tally.scheduled = backlog.due
+            tally.client_bound |= load.update(now)
             expire(now)
-            while backlog and idle:
-                busy[0] += 1
-                idle.pop().run(backlog.popleft())
-            wait = start + sent / rate - perf_counter()
+            dispatch(now)
+            wait = backlog.scheduled(backlog.due) - perf_counter()
             await asyncio.sleep(min(max(wait, MIN_TICK_S), MAX_TICK_S))
         done_scheduling = True
-        while backlog and not stop.is_set():  # the last due requests still waiting for a slot
-            expire(perf_counter())
-            while backlog and idle:
-                busy[0] += 1
-                idle.pop().run(backlog.popleft())
-            await asyncio.sleep(MAX_TICK_S)
-        backlog.clear()
+        while backlog and not stop.is_set():  # the last due requests still waiting
+            now = perf_counter()
+            if now >= end:
+                break
+            tally.client_bound |= load.update(now)
+            expire(now)
+            dispatch(now)
+            await asyncio.sleep(min(MAX_TICK_S, max(MIN_TICK_S, end - now)))
+        tally.not_sent += backlog.drop()
         if busy[0] > 0:
             await drained
     finally:
+        tally.not_sent += backlog.drop()  # cancelled (stop grace over): still accounted
         for slot in slots:
             slot.halt()

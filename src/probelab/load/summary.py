@@ -10,10 +10,13 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from probelab.load.outcome import OUTCOMES, Outcome
 from probelab.load.records import RecordLog
+
+if TYPE_CHECKING:  # the numbers need no runner: only its result's type
+    from probelab.load.runner import LoadResult
 
 PERCENTILES = (50, 90, 99)
 
@@ -46,6 +49,14 @@ def summarize(
     interrupted: bool = False,
     abandoned: int = 0,
     cpu_s: float = 0.0,
+    concurrency: int = 0,
+    concurrency_used: int = 0,
+    fd_limit: int = 0,
+    client_errors: int = 0,
+    client_error_example: str | None = None,
+    scheduled: int = 0,
+    not_sent: int = 0,
+    client_bound: bool = False,
 ) -> dict[str, Any]:
     """Totals by class (every class present, zeros included), status codes, latency, rate,
     versions and pods seen, one example message per failure class, and the per-second series.
@@ -81,8 +92,27 @@ def summarize(
         "interrupted": interrupted,
         "abandoned_in_flight": abandoned,
         "client_cpu_s": round(cpu_s, 3),
+        "concurrency": concurrency,
+        "concurrency_used": concurrency_used,
+        "fd_limit": fd_limit,
+        "not_sent_client_error": client_errors,
+        "client_error_example": client_error_example,
+        "scheduled": scheduled,
+        "not_sent": not_sent,
+        "client_bound": client_bound,
         "series": series(log),
     }
+
+
+def summarize_run(result: LoadResult) -> dict[str, Any]:
+    """`summarize` with everything a run counted besides its records."""
+    return summarize(
+        result.records, result.elapsed_s, retries=result.retries, resent=result.resent,
+        connections=result.connections, interrupted=result.interrupted,
+        abandoned=result.abandoned, cpu_s=result.cpu_s, concurrency=result.config.concurrency,
+        concurrency_used=result.concurrency_used, fd_limit=result.fd_limit,
+        client_errors=result.client_errors, client_error_example=result.client_error_example,
+        scheduled=result.scheduled, not_sent=result.not_sent, client_bound=result.client_bound)
 
 
 def _origins(log: RecordLog, counts: Counter[int]) -> tuple[Counter[str], Counter[str]]:
