@@ -48,6 +48,21 @@ def test_resent_requests_are_told_in_the_sentence() -> None:
                                  "new connection, as hey and browsers do.")
 
 
+def test_requests_the_client_never_sent_keep_a_clean_run_from_passing() -> None:
+    """Zero failures among the requests sent is no proof when the load client itself fell
+    behind its schedule: the server was never asked for those requests."""
+    run = make_run("withprobes", {})
+    run.not_sent = 40
+    assert explain(run).endswith("The load client could not send 40 requests on schedule (its "
+                                 "own limit, not the server's), so this run does not show zero "
+                                 "downtime.")
+    ok, message = verdict([run])
+    assert not ok and "could not keep its schedule" in message and "40 not sent" in message
+    noprobes = make_run("noprobes", {"reset": [3.5]})
+    noprobes.not_sent = 5  # a run meant to fail may fall behind without changing the verdict
+    assert verdict([make_run("withprobes", {}), noprobes])[0]
+
+
 def test_termination_race_is_named_with_counts_and_times() -> None:
     marks = [PodMark(3.2, "web-a", PodStep.TERMINATING), PodMark(3.3, "web-a", PodStep.SIGTERM)]
     run = make_run("noprobes", {"refused": [3.5, 4.25], "reset": [3.9]}, marks)

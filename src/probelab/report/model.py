@@ -82,6 +82,9 @@ class RunRecord:
     # Requests the load client sent once more after the keep-alive race (see docs/load.md):
     # they count by their second try's outcome; told in the run's sentence.
     resent: int = 0
+    # Requests due on the schedule that the load client itself never sent (it ran out of
+    # connections or CPU): the server was never asked, so the run cannot prove zero downtime.
+    not_sent: int = 0
 
     @property
     def requests(self) -> int:

@@ -74,13 +74,23 @@ def _resent(run: RunRecord) -> str:
             "connection, as hey and browsers do.")
 
 
+def _not_sent(run: RunRecord) -> str:
+    if not run.not_sent:
+        return ""
+    return (f" The load client could not send {run.not_sent} request"
+            f"{'s' if run.not_sent > 1 else ''} on schedule (its own limit, not the server's), "
+            "so this run does not show zero downtime.")
+
+
 def explain(run: RunRecord) -> str:
-    """One sentence on what happened in the run (and one more when requests were resent)."""
+    """One sentence on what happened in the run (and more when requests were resent or not
+    sent)."""
     if run.requests == 0:
         return "No requests were sent."
     if run.failed == 0:
         action = f" during {run.action}" if run.action else ""
-        return f"All {run.requests} requests succeeded{action}.{_resent(run)}"
+        return (f"All {run.requests} requests succeeded{action}.{_resent(run)}"
+                f"{_not_sent(run)}")
     parts = []
     all_times: list[float] = []
     for cls in FAILURE_CLASSES:
@@ -100,7 +110,7 @@ def explain(run: RunRecord) -> str:
     if run.local_engine and run.totals.get("reset") and not run.totals.get("refused"):
         note = (" (behind a real cluster's iptables these would mostly show as refused; the local "
                 "proxy has already accepted the connection when the pod refuses it)")
-    return f"{sentence}: {cause}{note}.{_resent(run)}"
+    return f"{sentence}: {cause}{note}.{_resent(run)}{_not_sent(run)}"
 
 
 def row(run: RunRecord) -> Row:
@@ -119,6 +129,10 @@ def verdict(runs: list[RunRecord]) -> tuple[bool, str]:
     if bad:
         names = ", ".join(f"{r.variant}/{r.scenario} ({r.failed} failed)" for r in bad)
         return False, f"withprobes runs with failures: {names}"
+    unsent = [r for r in runs if r.variant == "withprobes" and r.not_sent]
+    if unsent:  # a pass needs every scheduled request answered, not merely none failed
+        names = ", ".join(f"{r.variant}/{r.scenario} ({r.not_sent} not sent)" for r in unsent)
+        return False, f"the load client could not keep its schedule: {names}"
     probes = [r for r in runs if r.variant == "withprobes"]
     noprobes_failed = [r for r in runs if r.variant == "noprobes" and r.failed]
     if probes:

@@ -65,6 +65,7 @@ def fill_record(record: RunRecord, result: LoadResult) -> None:
     record.totals = dict(totals)
     record.failure_times = failure_times
     record.resent = result.resent
+    record.not_sent = result.not_sent
 
 
 # How long the Service must answer without a single failure before the measured load starts.
