@@ -3,7 +3,7 @@
 The client (`client.py`) raises ordinary socket exceptions plus the two below; the runner asks
 `classify` for the class and `describe` for a short, stable message (no local ports, so that
 the error table groups identical failures). Nothing here does I/O, so the rules are tested
-with tables in `tests/test_load_outcome.py`.
+with tables in `tests/test_load_rules.py`.
 """
 
 from __future__ import annotations
