@@ -27,19 +27,6 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from helpers import (
-    PYTHON,
-    cmdline,
-    descendants,
-    free_port,
-    pid_alive,
-    port_open,
-    probelab_cmd,
-    run_probelab,
-    started,
-    stop_process,
-    wait_until,
-)
 from probelab.commands.cluster import parse_images
 from probelab.engine import engine as engine_cluster
 from probelab.engine.core.context import EngineConfig
@@ -47,6 +34,18 @@ from probelab.engine.host import kubeconfig as kc
 from probelab.engine.host import pidfile, watchdog
 from probelab.engine.host.pidfile import EngineRecord, Liveness, ProcInfo
 from probelab.errors import UsageError
+from support.paths import PYTHON
+from support.processes import (
+    cmdline,
+    descendants,
+    pid_alive,
+    probelab_cmd,
+    run_probelab,
+    started,
+    stop_process,
+)
+from support.sockets import free_port, port_open
+from support.waiting import wait_until
 
 USER_CONFIG = {
     "apiVersion": "v1", "kind": "Config",

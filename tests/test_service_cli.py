@@ -15,10 +15,11 @@ import pytest
 import yaml
 from kubernetes import client, config
 
-from helpers import probelab_cmd, run_probelab, started, wait_until
 from probelab.commands.service import service_urls
 from probelab.engine.host import kubeconfig as kc
 from probelab.errors import UsageError
+from support.processes import probelab_cmd, run_probelab, started
+from support.waiting import wait_until
 
 
 def svc(kind: str | None, ports: list[dict], cluster_ip: str = "10.96.0.10") -> dict:
