@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -20,43 +20,45 @@ INTERVAL_S = 0.02
 NOT_YET = (OSError, ConnectionError)
 
 
-def _poll(predicate: Callable[[], T]) -> tuple[T | None, BaseException | None]:
-    try:
-        return predicate(), None
-    except NOT_YET as exc:
-        return None, exc
+class _Poll(Generic[T]):
+    """One bounded wait: each call asks the predicate and returns its value if truthy, None if
+    not yet, and raises once the deadline has passed (after a last ask, so a slow last poll
+    cannot fail a condition that holds)."""
 
+    def __init__(self, predicate: Callable[[], T], timeout_s: float, what: str) -> None:
+        self.predicate, self.timeout_s, self.what = predicate, timeout_s, what
+        self.deadline = time.monotonic() + timeout_s
 
-def _timed_out(predicate: Callable[[], object], timeout_s: float, what: str,
-               last_exc: BaseException | None) -> AssertionError:
-    detail = f": {last_exc!r}" if last_exc is not None else ""
-    return AssertionError(f"timed out after {timeout_s}s waiting for {what or predicate}{detail}")
+    def __call__(self) -> T | None:
+        try:
+            value = self.predicate()
+        except NOT_YET as exc:
+            value, last_exc = None, exc
+        else:
+            last_exc = None
+        if value:
+            return value
+        if time.monotonic() >= self.deadline:
+            detail = f": {last_exc!r}" if last_exc is not None else ""
+            raise AssertionError(f"timed out after {self.timeout_s}s waiting for "
+                                 f"{self.what or self.predicate}{detail}")
+        return None
 
 
 def wait_until(predicate: Callable[[], T], *, timeout_s: float = TIMEOUT_S, what: str = "",
                interval_s: float = INTERVAL_S) -> T:
-    """Poll `predicate` until it returns something truthy and return that; the predicate is
-    asked once more at the deadline, so a slow last poll cannot fail a condition that holds."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value, last_exc = _poll(predicate)
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise _timed_out(predicate, timeout_s, what, last_exc)
+    """Poll `predicate` until it returns something truthy and return that."""
+    poll = _Poll(predicate, timeout_s, what)
+    while not (value := poll()):
         time.sleep(interval_s)
+    return value
 
 
 async def until(predicate: Callable[[], T], *, timeout_s: float = TIMEOUT_S, what: str = "",
                 interval_s: float = INTERVAL_S) -> T:
     """`wait_until` inside an event loop: it yields to the loop between polls, so the
     components under test (in the same loop) make the progress it waits for."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        value, last_exc = _poll(predicate)
-        if value:
-            return value
-        if loop.time() >= deadline:
-            raise _timed_out(predicate, timeout_s, what, last_exc)
+    poll = _Poll(predicate, timeout_s, what)
+    while not (value := poll()):
         await asyncio.sleep(interval_s)
+    return value
