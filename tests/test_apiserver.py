@@ -17,9 +17,9 @@ import pytest
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
-from apiserver_support import ApiEngine
-from helpers import wait_until
 from probelab.engine.controllers.namespace import NamespaceController
+from support.api_engine import ApiEngine
+from support.waiting import wait_until
 
 _names = itertools.count()
 
@@ -800,7 +800,7 @@ def test_demo_manifests_through_create_from_directory(engine: ApiEngine,
     does to them: scale, new image, delete the namespace."""
     from kubernetes import utils
 
-    from helpers import REPO
+    from support.paths import REPO
 
     # One file at a time in name order (the namespace first): `create_from_directory` takes
     # the files in directory order, which a real cluster would refuse just the same.

@@ -8,13 +8,13 @@ import random
 
 import pytest
 
-from controllers_support import NAMESPACE, deployment, namespace, replica_set
 from probelab.engine.core.client import NAMESPACE_TERMINATING, Rejected
 from probelab.engine.core.context import EngineConfig
 from probelab.engine.core.store import AlreadyExists, Conflict, NotFound, Store
 from probelab.engine.engine import build_context
 from probelab.engine.kubelet.pod import Termination
 from probelab.engine.kubelet.termination import KillReason
+from support.controllers import NAMESPACE, deployment, namespace, replica_set
 
 
 def client_on(store: Store | None = None):

@@ -14,9 +14,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from helpers import REPO, run_probelab
 from probelab.check.rules import load_rules
 from probelab.k8s.patch import strategic_merge_patch
+from support.paths import REPO
+from support.processes import run_probelab
 
 DEPLOY = REPO / "deploy" / "kubernetes"
 SARIF_SCHEMA = REPO / "tests" / "fixtures" / "sarif-2.1.0-subset.schema.json"
@@ -206,7 +207,7 @@ def test_invalid_yaml_names_the_file_and_the_line(tmp_path: Path) -> None:
 def test_undecodable_stdin_and_unreadable_files_are_one_line(tmp_path: Path) -> None:
     import subprocess
 
-    from helpers import probelab_cmd
+    from support.processes import probelab_cmd
 
     result = subprocess.run(probelab_cmd("check", "-"), input=b"kind: \xff\xfe\n",
                             capture_output=True, timeout=60)

@@ -14,9 +14,9 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 
-from helpers import REPO
 from probelab.check import analyze, fix, sources
 from probelab.check.model import Severity, TimingModel, timing_model
+from support.paths import REPO
 
 CORPUS = REPO / "tests" / "fixtures" / "check"
 FIXTURES = sorted(CORPUS.glob("*.yaml"))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from check_support import container, workload
 from probelab.check import lines
 from probelab.check.model import PROFILES, TimingModel, parse_version, timing_model
 from probelab.check.prestop import duration, exec_sleep_seconds, may_lack_shell, prestop
 from probelab.check.workloads import inventory
 from probelab.errors import UsageError
+from support.check_manifests import container, workload
 
 
 @pytest.mark.parametrize(("command", "seconds"), [
@@ -107,9 +107,9 @@ def test_timing_model_from_flags() -> None:
 
 
 def test_the_fast_loader_agrees_with_probelab_k8s_manifests() -> None:
-    from helpers import REPO
     from probelab.check import sources
     from probelab.k8s import manifests
+    from support.paths import REPO
 
     paths = [*sorted((REPO / "tests" / "fixtures" / "check").glob("*.yaml")),
              *sorted((REPO / "deploy" / "kubernetes").glob("*/*.yaml"))]
@@ -135,8 +135,8 @@ def test_unusual_input_gets_the_canonical_one_line_error(text: str, needle: str)
 
 
 def test_check_ignore_annotation_silences_only_the_listed_rules() -> None:
-    from check_support import service
     from probelab.check.analyze import findings_for
+    from support.check_manifests import service
 
     bare = workload(containers=[container()])
     assert {f.rule for f in findings_for([bare, service()], TimingModel())} == {

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from check_support import (
+from probelab.check.model import Severity
+from probelab.check.rules import load_rules
+from support.check_manifests import (
     container,
     exec_hook,
     good_container,
@@ -21,8 +23,6 @@ from check_support import (
     sleep_hook,
     workload,
 )
-from probelab.check.model import Severity
-from probelab.check.rules import load_rules
 
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO  # noqa: E741
 
@@ -295,7 +295,7 @@ def test_the_missing_prestop_fix_depends_on_the_version() -> None:
 
 
 def test_docs_list_every_rule_with_its_severity_and_source() -> None:
-    from helpers import REPO
+    from support.paths import REPO
 
     docs = (REPO / "docs" / "check.md").read_text()
     for rule in load_rules().values():

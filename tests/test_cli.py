@@ -1,8 +1,8 @@
 """The CLI surface: help, version, unknown commands; one line and exit 2 on bad input."""
 
-from helpers import run_probelab
 from probelab import __version__
 from probelab.cli import SUBCOMMANDS
+from support.processes import run_probelab
 
 
 def test_version() -> None:

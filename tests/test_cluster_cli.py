@@ -3,15 +3,15 @@
 End-to-end (each test's docstring lists the steps): up writes a 0600 context the official client
 can use, SIGTERM/SIGINT/`down` stop it and remove the context (restoring the previous one),
 bad input fails in one line with nothing written, and after `kill -9` the same port and
-kubeconfig work again. Pure rules (IMAGE=COMMAND parsing, pid liveness, command lines) and the
-engine's signal handling (in-process, with fake components) are table- and step-tested.
+kubeconfig work again; with pods running, no process outlives the engine however it stops.
+IMAGE=COMMAND parsing is table-tested. The engine's record and its watchdog on their own are in
+test_host_pidfile.py and test_host_watchdog.py, its start and stop order in
+test_engine_lifecycle.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import os
 import signal
 import socket
@@ -20,33 +20,27 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from helpers import (
-    PYTHON,
+from probelab.commands.cluster import parse_images
+from probelab.engine.host import kubeconfig as kc
+from probelab.engine.host import pidfile
+from probelab.engine.host.pidfile import EngineRecord
+from probelab.errors import UsageError
+from support.processes import (
     cmdline,
     descendants,
-    free_port,
     pid_alive,
-    port_open,
     probelab_cmd,
     run_probelab,
     started,
-    stop_process,
-    wait_until,
 )
-from probelab.commands.cluster import parse_images
-from probelab.engine import engine as engine_cluster
-from probelab.engine.core.context import EngineConfig
-from probelab.engine.host import kubeconfig as kc
-from probelab.engine.host import pidfile, watchdog
-from probelab.engine.host.pidfile import EngineRecord, Liveness, ProcInfo
-from probelab.errors import UsageError
+from support.sockets import free_port, port_open
+from support.waiting import wait_until
 
 USER_CONFIG = {
     "apiVersion": "v1", "kind": "Config",
@@ -437,74 +431,6 @@ def test_second_signal_forces_past_a_pod_that_ignores_sigterm(tmp_path, env) -> 
     assert record_files(env) == []
 
 
-# ---- the watchdog on its own (no API server or kubelet needed) ------------------------------
-
-FAKE_ENGINE = """
-import subprocess, sys, time
-from probelab.engine.host import watchdog
-pod = subprocess.Popen(["sh", "-c", "sleep 902; true"], start_new_session=True)
-guard = watchdog.start()  # returns once it has seen the pod
-print(guard.pid, pod.pid, flush=True)
-if sys.argv[1] == "close":
-    guard.close()
-    print("closed", flush=True)
-time.sleep(600)
-"""
-
-
-@pytest.mark.parametrize("mode", ["kill", "close"])
-def test_watchdog_sweeps_pod_sessions_when_the_engine_ends(mode) -> None:
-    """Steps: a fake engine starts a 'pod' (a shell with a sleep child, in its own session and
-    without a parent-death signal) and the watchdog -> the engine is killed with SIGKILL, or
-    closes the pipe as at the end of a stop -> the shell and its sleep are killed, and the
-    watchdog exits."""
-    proc = subprocess.Popen([PYTHON, "-c", FAKE_ENGINE, mode], stdout=subprocess.PIPE,
-                            text=True, start_new_session=True)
-    try:
-        guard_pid, shell_pid = map(int, proc.stdout.readline().split())
-        sleep_pid = wait_until(lambda: next(iter(descendants(shell_pid)), 0), what="the sleep")
-        if mode == "kill":
-            proc.kill()
-        else:
-            assert proc.stdout.readline() == "closed\n"
-        wait_until(lambda: not pid_alive(sleep_pid) and not pid_alive(shell_pid),
-                   timeout_s=10, what="the pod's processes to go")
-        wait_until(lambda: not pid_alive(guard_pid), timeout_s=10, what="the watchdog to exit")
-    finally:
-        stop_process(proc)
-        for pid in (shell_pid, sleep_pid):  # never leave our own test processes behind
-            with contextlib.suppress(ProcessLookupError, UnboundLocalError):
-                os.kill(pid, signal.SIGKILL)
-
-
-def proc_stat(pid: int, sid: int, ticks: int, state: str = "S") -> watchdog.Stat:
-    return watchdog.Stat(pid=pid, state=state, ppid=1, sid=sid, start_ticks=ticks)
-
-
-@pytest.mark.parametrize(("procs", "expected"), [
-    ([proc_stat(100, 100, 50), proc_stat(101, 100, 60)], [100, 101]),  # leader and child
-    ([proc_stat(101, 100, 60)], [101]),  # leader gone, orphan left
-    ([proc_stat(101, 100, 60, "Z")], []),  # zombies need no kill
-    ([proc_stat(100, 100, 70), proc_stat(101, 100, 80)], []),  # pid 100 reused by a newer session
-    ([proc_stat(200, 200, 10), proc_stat(7, 1, 1)], []),  # not a noted session
-    ([proc_stat(99, 100, 40)], []),  # older than the session's leader: cannot be its member
-    ([proc_stat(5, 100, 60)], []),  # the watchdog itself
-])
-def test_sweep_targets(procs, expected) -> None:
-    assert watchdog.sweep_targets({100: 50}, procs, me=5) == expected
-
-
-@pytest.mark.parametrize(("text", "expected"), [
-    ("12 (sleep) S 1 12 12 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 777 0 0",
-     watchdog.Stat(12, "S", 1, 12, 777)),
-    ("13 (a) b (c)) Z 2 3 4 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 9 0 0",
-     watchdog.Stat(13, "Z", 2, 4, 9)),
-    ("garbage", None),
-])
-def test_parse_stat(text, expected) -> None:
-    assert watchdog.parse_stat(text) == expected
-
-
 # ---- pure rules ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("values", "expected"), [
@@ -520,146 +446,3 @@ def test_parse_images(values, expected) -> None:
 def test_parse_images_rejects(value) -> None:
     with pytest.raises(UsageError):
         parse_images([value])
-
-
-@pytest.mark.parametrize(("argv", "expected"), [
-    (["/venv/bin/python", "-m", "probelab", "cluster", "up", "--port", "0"], True),
-    (["/venv/bin/python", "/venv/bin/probelab", "cluster", "up"], True),
-    (["probelab", "cluster", "up"], True),
-    (["/venv/bin/python", "-m", "probelab", "cluster", "down"], False),
-    (["/venv/bin/python", "-m", "probelab", "web"], False),
-    (["sleep", "60"], False),
-    ([], False),
-])
-def test_is_engine_cmdline(argv, expected) -> None:
-    assert pidfile.is_engine_cmdline(argv) is expected
-
-
-RECORD = EngineRecord(pid=10, start_ticks=500, api_url="u", kubeconfig="k", context="probelab",
-                      previous_context=None, started_at=0.0)
-ENGINE_ARGV = ("python", "-m", "probelab", "cluster", "up")
-
-
-@pytest.mark.parametrize(("proc", "expected"), [
-    (None, Liveness.GONE),
-    (ProcInfo(zombie=True, start_ticks=500, cmdline=()), Liveness.GONE),
-    (ProcInfo(zombie=False, start_ticks=500, cmdline=ENGINE_ARGV), Liveness.RUNNING),
-    (ProcInfo(zombie=False, start_ticks=None, cmdline=ENGINE_ARGV), Liveness.RUNNING),
-    (ProcInfo(zombie=False, start_ticks=501, cmdline=ENGINE_ARGV), Liveness.REUSED),
-    (ProcInfo(zombie=False, start_ticks=500, cmdline=("sleep", "60")), Liveness.REUSED),
-])
-def test_liveness(proc, expected) -> None:
-    assert pidfile.liveness(RECORD, proc) is expected
-
-
-def test_read_proc_sees_our_own_process() -> None:
-    info = pidfile.read_proc(os.getpid())
-    assert info is not None and not info.zombie and info.start_ticks
-    assert pidfile.own_start_ticks() == info.start_ticks
-
-
-@pytest.mark.parametrize(("env", "expected"), [
-    ({"PROBELAB_STATE_DIR": "/s", "XDG_RUNTIME_DIR": "/run/u"}, Path("/s")),
-    ({"XDG_RUNTIME_DIR": "/run/u"}, Path("/run/u/probelab")),
-    ({}, Path("/h/.cache/probelab")),
-])
-def test_state_dir(env, expected) -> None:
-    assert pidfile.state_dir(env, Path("/h")) == expected
-
-
-def test_records_are_per_kubeconfig_and_round_trip(tmp_path) -> None:
-    a = pidfile.record_path(tmp_path, Path("/x/a"))
-    assert a == pidfile.record_path(tmp_path, Path("/x/a"))
-    assert a != pidfile.record_path(tmp_path, Path("/x/b"))
-    pidfile.write(a, RECORD)
-    assert pidfile.read(a) == RECORD
-    assert pidfile.all_records(tmp_path) == [(a, RECORD)]
-    a.write_text("{torn")
-    assert pidfile.read(a) is None
-
-
-# ---- the engine's signal handling (in process, fake components) -------------------------------
-
-class FakeComponent:
-    """Records its calls; `stop_blocks` makes stop() hang like a pod that never exits."""
-
-    name = "fake"
-    calls: ClassVar[list[str]] = []
-    stop_blocks = False
-    fail_start = False
-
-    async def start(self, ctx) -> None:
-        FakeComponent.calls.append(f"start {self.name}")
-        if self.fail_start:
-            raise UsageError("cannot listen")
-
-    async def stop(self) -> None:
-        FakeComponent.calls.append(f"stop {self.name}")
-        if self.stop_blocks:
-            await asyncio.Event().wait()
-
-
-class First(FakeComponent):
-    name = "first"
-
-
-class Second(FakeComponent):
-    name = "second"
-
-
-@pytest.fixture
-def fakes(monkeypatch):
-    FakeComponent.calls = []
-    FakeComponent.stop_blocks = False
-    FakeComponent.fail_start = False
-    Second.fail_start = False
-    monkeypatch.setattr(engine_cluster, "COMPONENTS", (First, Second))
-    return FakeComponent
-
-
-def run_with_signals(signals: list[signal.Signals]) -> tuple[engine_cluster.Outcome, list[str]]:
-    """Run the engine; once ready, send ourselves `signals` one per loop turn."""
-    seen: list[str] = []
-
-    async def main() -> engine_cluster.Outcome:
-        eng = engine_cluster.Engine(EngineConfig())
-
-        async def send() -> None:
-            for sig in signals:
-                os.kill(os.getpid(), sig)
-                await asyncio.sleep(0)
-                await asyncio.sleep(0)
-
-        def ready() -> None:
-            seen.append("ready")
-            asyncio.get_running_loop().create_task(send())
-
-        return await eng.run_forever(ready, seen.append)
-
-    return asyncio.run(main()), seen
-
-
-def test_first_signal_stops_in_reverse_order(fakes) -> None:
-    outcome, seen = run_with_signals([signal.SIGTERM])
-    assert outcome is engine_cluster.Outcome.GRACEFUL
-    assert seen == ["ready", "SIGTERM"]
-    assert fakes.calls == ["start first", "start second", "stop second", "stop first"]
-    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # handlers removed again
-
-
-def test_second_signal_forces_a_hanging_stop(fakes) -> None:
-    fakes.stop_blocks = True
-    outcome, seen = run_with_signals([signal.SIGINT, signal.SIGINT])
-    assert outcome is engine_cluster.Outcome.FORCED
-    assert seen == ["ready", "SIGINT"]
-
-
-def test_failed_start_stops_what_started(fakes) -> None:
-    Second.fail_start = True
-
-    async def main() -> None:
-        await engine_cluster.Engine(EngineConfig()).run_forever()
-
-    with pytest.raises(UsageError):
-        asyncio.run(main())
-    assert fakes.calls == ["start first", "start second", "stop second", "stop first"]

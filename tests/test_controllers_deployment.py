@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controllers_support import NAMESPACE, deployment
 from probelab.engine.controllers.deployment import util as du
 from probelab.engine.controllers.deployment.rollout import plan_deployment
 from probelab.engine.core.clock import rfc3339
+from support.controllers import NAMESPACE, deployment
 
 NOW = 1_700_000_000.0
 

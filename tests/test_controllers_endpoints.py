@@ -10,8 +10,6 @@ from dataclasses import replace
 
 import pytest
 
-from controllers_support import NAMESPACE, FakeKubelet, controllers, service
-from helpers import free_port
 from probelab.engine.controllers.endpoints import (
     MANAGED_BY,
     MANAGED_BY_LABEL,
@@ -31,7 +29,11 @@ from probelab.engine.core.context import EngineConfig
 from probelab.engine.core.store import Store
 from probelab.engine.proxy.component import ServiceProxy
 from probelab.engine.proxy.rules import endpoints_for_port, usable_endpoints
-from proxy_support import run, until
+from support.controllers import NAMESPACE, controllers, service
+from support.fake_kubelet import FakeKubelet
+from support.loops import run
+from support.sockets import free_port
+from support.waiting import until
 
 NOW = 1_700_000_000.0
 

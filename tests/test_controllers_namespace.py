@@ -4,7 +4,6 @@ a real store, a namespace being deleted: its workloads go first, its pods termin
 
 from __future__ import annotations
 
-from controllers_support import NAMESPACE, FakeKubelet, controllers, deployment, pods, service
 from probelab.engine.controllers.deployment.controller import DeploymentController
 from probelab.engine.controllers.endpoints import EndpointsController
 from probelab.engine.controllers.namespace import (
@@ -20,7 +19,10 @@ from probelab.engine.controllers.replicaset import ReplicaSetController
 from probelab.engine.core.clock import rfc3339
 from probelab.engine.core.store import EventType
 from probelab.k8s.resources import RESOURCES
-from proxy_support import run, until
+from support.controllers import NAMESPACE, controllers, deployment, pods, service
+from support.fake_kubelet import FakeKubelet
+from support.loops import run
+from support.waiting import until
 
 
 class QuickNamespaceController(NamespaceController):

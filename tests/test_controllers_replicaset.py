@@ -9,7 +9,6 @@ import asyncio
 
 import pytest
 
-from controllers_support import NAMESPACE, FakeKubelet, controllers, events, pods, replica_set
 from probelab.engine.controllers.replicaset import (
     BURST_REPLICAS,
     ReplicaSetController,
@@ -24,7 +23,10 @@ from probelab.engine.controllers.replicaset import (
 )
 from probelab.engine.core.clock import FakeClock, rfc3339
 from probelab.engine.core.store import Store
-from proxy_support import run, until
+from support.controllers import NAMESPACE, controllers, events, pods, replica_set
+from support.fake_kubelet import FakeKubelet
+from support.loops import run
+from support.waiting import until
 
 NOW = 1_700_000_000.0
 

@@ -10,19 +10,13 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field
 
-from controllers_support import (
-    NAMESPACE,
-    FakeKubelet,
-    controllers,
-    deployment,
-    events,
-    pods,
-    replica_set,
-)
 from probelab.engine.controllers.deployment.controller import DeploymentController
 from probelab.engine.controllers.replicaset import ReplicaSetController
 from probelab.engine.core.store import EventType, Store
-from proxy_support import run, until
+from support.controllers import NAMESPACE, controllers, deployment, events, pods, replica_set
+from support.fake_kubelet import FakeKubelet
+from support.loops import run
+from support.waiting import until
 
 
 @dataclass

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from controllers_support import FakeKubelet, controllers, deployment, service
 from probelab.engine.controllers.deployment.controller import DeploymentController
 from probelab.engine.controllers.endpoints import EndpointsController
 from probelab.engine.controllers.namespace import NamespaceController
@@ -14,7 +13,10 @@ from probelab.engine.controllers.replicaset import ReplicaSetController
 from probelab.engine.core.context import EngineConfig
 from probelab.engine.engine import COMPONENTS, build_context
 from probelab.k8s import schema, validation
-from proxy_support import run, until
+from support.controllers import controllers, deployment, service
+from support.fake_kubelet import FakeKubelet
+from support.loops import run
+from support.waiting import until
 
 CONTROLLERS = {
     NamespaceController: "namespace",

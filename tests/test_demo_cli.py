@@ -1,6 +1,6 @@
 """`probelab demo` argument handling: bad flags and bad contexts fail in one line, exit 2."""
 
-from helpers import run_probelab
+from support.processes import run_probelab
 
 
 def test_bad_flag_values_exit_2() -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import socket
 
-from e2e_support import engine, quick_manifests
-from helpers import run_probelab
+from support.processes import run_probelab
+from support.real_engine import e2e_engine, quick_manifests
 
 
 def free_node_port() -> int:
@@ -33,7 +33,7 @@ def namespaces(eng) -> set[str]:  # type: ignore[no-untyped-def]
 
 def test_demo_on_a_context_cleans_up_and_asks_for_url_when_nodes_are_unknown(tmp_path) -> None:
     folder = quick_manifests(tmp_path, "withprobes").parent  # noprobes/ is not needed here
-    with engine(tmp_path) as eng:
+    with e2e_engine(tmp_path) as eng:
         common = ["demo", "--context", "probelab", "--kubeconfig", str(eng.kubeconfig),
                   "--manifests", str(folder), "--variant", "withprobes",
                   "--scenario", "scale-down", "--rate", "100"]

@@ -18,9 +18,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from helpers import REPO
 from probelab.commands.web import command as web_command
 from probelab.web.config import WebConfig, parse_config
+from support.paths import REPO
 
 KUBERNETES_VERSION = "1.37.0"  # the newest schemas kubernetes-validate ships (kubectl is 1.37)
 DEPLOY = REPO / "deploy"

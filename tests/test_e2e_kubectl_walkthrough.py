@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 
-from e2e_support import KUBECTL, BackgroundLoad, engine, quick_manifests
-from helpers import wait_until
+from support.load_thread import proof_load
+from support.paths import KUBECTL
+from support.real_engine import e2e_engine, quick_manifests
+from support.waiting import wait_until
 
 RATE = 200  # requests/s during the whole walkthrough
 DEPLOY = "deployment/simpleprobe"
@@ -25,7 +27,7 @@ def test_kubectl_walkthrough_under_load_loses_nothing(tmp_path) -> None:
     2.0 pods left -> `kubectl delete -f withprobes/` -> the namespace is gone."""
     assert KUBECTL.exists(), KUBECTL
     folder = quick_manifests(tmp_path, "withprobes")
-    with engine(tmp_path) as eng:
+    with e2e_engine(tmp_path) as eng:
         out = eng.kubectl("create", "-f", str(folder)).stdout
         assert out.split() == ["namespace/probes", "created", "deployment.apps/simpleprobe",
                                "created", "service/simpleprobe", "created"], out
@@ -48,7 +50,7 @@ def test_kubectl_walkthrough_under_load_loses_nothing(tmp_path) -> None:
         # the instant pods got SIGTERM and closed their idle connections: the keep-alive race,
         # which the load client now answers as hey does (docs/load.md); 8 keep-alive runs of
         # this walkthrough since were clean. The keep-alive proof is in test_e2e_proof.py.
-        with BackgroundLoad(url, RATE, keepalive=False) as load:
+        with proof_load(url, RATE, keepalive=False) as load:
             out = eng.kubectl("--namespace", "probes", "scale", "deployment", "simpleprobe",
                               "--replicas", "3").stdout
             assert out.strip() == "deployment.apps/simpleprobe scaled", out

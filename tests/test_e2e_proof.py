@@ -16,39 +16,34 @@ from pathlib import Path
 
 import pytest
 
-import kubelet_support
-from e2e_support import (
-    MANIFESTS,
-    NAMESPACES,
-    BackgroundLoad,
-    Engine,
-    engine,
-    pod_name_of,
-    quick_manifests,
-    still_alive,
-)
-from helpers import port_open, wait_until
+from support import kubelet_harness
+from support.load_thread import proof_load
+from support.paths import MANIFESTS
+from support.processes import pod_name_of, still_alive
+from support.real_engine import NAMESPACES, RealEngine, e2e_engine, quick_manifests
+from support.sockets import port_open
+from support.waiting import wait_until
 
 RATE = 200  # requests/s, open model: the rate does not drop when pods fail
 IMAGE_1, IMAGE_2 = "probelab/simpleweb:1.0", "probelab/simpleweb:2.0"
 
 
-def create(eng: Engine, folder: Path) -> None:
+def create(eng: RealEngine, folder: Path) -> None:
     eng.kubectl("create", "-f", str(folder))
 
 
-def scale(eng: Engine, namespace: str, replicas: int) -> None:
+def scale(eng: RealEngine, namespace: str, replicas: int) -> None:
     eng.apps.patch_namespaced_deployment_scale("simpleprobe", namespace,
                                                {"spec": {"replicas": replicas}})
 
 
-def set_image(eng: Engine, namespace: str, image: str) -> None:
+def set_image(eng: RealEngine, namespace: str, image: str) -> None:
     patch = {"spec": {"template": {"spec": {"containers": [
         {"name": "simpleweb", "image": image}]}}}}
     eng.apps.patch_namespaced_deployment("simpleprobe", namespace, patch)
 
 
-def rollout_complete(eng: Engine, namespace: str, replicas: int) -> bool:
+def rollout_complete(eng: RealEngine, namespace: str, replicas: int) -> bool:
     """What `kubectl rollout status` waits for: the new generation observed and every replica
     updated, available, and no old one left."""
     d = eng.apps.read_namespaced_deployment("simpleprobe", namespace)
@@ -58,7 +53,7 @@ def rollout_complete(eng: Engine, namespace: str, replicas: int) -> bool:
                 and s.available_replicas == replicas)
 
 
-def stop_events(eng: Engine, namespace: str) -> dict[str, dict[str, object]]:
+def stop_events(eng: RealEngine, namespace: str) -> dict[str, dict[str, object]]:
     """Pod name → {reason: earliest eventTime} for the kubelet's termination steps."""
     out: dict[str, dict[str, object]] = {}
     for ev in eng.core.list_namespaced_event(namespace).items:
@@ -70,7 +65,7 @@ def stop_events(eng: Engine, namespace: str) -> dict[str, dict[str, object]]:
     return out
 
 
-def pod_names(eng: Engine, namespace: str) -> set[str]:
+def pod_names(eng: RealEngine, namespace: str) -> set[str]:
     return {p.metadata.name for p in eng.pods(namespace)}
 
 
@@ -81,13 +76,13 @@ def prove_withprobes(tmp_path: Path, folder: Path, keepalive: bool,
     zero failed requests -> new load -> set image 2.0 -> rollout complete, the old pods gone
     -> requests after that answer 2.0 only -> zero failed requests."""
     ns = NAMESPACES["withprobes"]
-    with engine(tmp_path, endpoint_delay_s=endpoint_delay_s) as eng:
+    with e2e_engine(tmp_path, endpoint_delay_s=endpoint_delay_s) as eng:
         create(eng, folder)
         eng.wait_ready(ns, 10)
         url = eng.node_url(ns)
 
         before = pod_names(eng, ns)
-        with BackgroundLoad(url, RATE, keepalive=keepalive) as load:
+        with proof_load(url, RATE, keepalive=keepalive) as load:
             scale(eng, ns, 3)
             wait_until(lambda: rollout_complete(eng, ns, 3) and len(eng.pods(ns)) == 3,
                        timeout_s=60, interval_s=0.1, what="scale to 3")
@@ -106,7 +101,7 @@ def prove_withprobes(tmp_path: Path, folder: Path, keepalive: bool,
         assert {p.pod for p in load.records[mark:]} <= pod_names(eng, ns)
 
         old = pod_names(eng, ns)
-        with BackgroundLoad(url, RATE, keepalive=keepalive) as load:
+        with proof_load(url, RATE, keepalive=keepalive) as load:
             set_image(eng, ns, IMAGE_2)
             wait_until(lambda: rollout_complete(eng, ns, 3), timeout_s=90, interval_s=0.1,
                        what="the rollout to 2.0")
@@ -152,12 +147,12 @@ def test_noprobes_same_actions_fail_requests(tmp_path) -> None:
     per request makes every request take the proxy's pick, as a browser's many connections
     do. The withprobes test runs the same load and loses nothing."""
     ns = NAMESPACES["noprobes"]
-    with engine(tmp_path) as eng:
+    with e2e_engine(tmp_path) as eng:
         create(eng, quick_manifests(tmp_path, "noprobes"))
         eng.wait_ready(ns, 10)
         wait_until(lambda: all(port_open(p.status.pod_ip, 8080) for p in eng.pods(ns)),
                    what="every pod to listen (noprobes pods are Ready before that)")
-        with BackgroundLoad(eng.node_url(ns), RATE, keepalive=False) as load:
+        with proof_load(eng.node_url(ns), RATE, keepalive=False) as load:
             before_scale = len(load.records)
             scale(eng, ns, 3)
             wait_until(lambda: rollout_complete(eng, ns, 3) and len(eng.pods(ns)) == 3,
@@ -202,9 +197,9 @@ def test_failing_liveness_restarts_and_exiting_command_backs_off(tmp_path) -> No
     A: a liveness Unhealthy event, restartCount ≥ 1, a second start by a new process;
     B: waiting in CrashLoopBackOff with restartCount ≥ 1, last exit code 3, a BackOff event."""
     app = tmp_path / "app.py"
-    app.write_text(kubelet_support.APP)
+    app.write_text(kubelet_harness.APP)
     image = f"e2e/app:1={sys.executable} {app}"
-    with engine(tmp_path, "--image", image) as eng:
+    with e2e_engine(tmp_path, "--image", image) as eng:
         live_marks, crash_marks = tmp_path / "live.marks", tmp_path / "crash.marks"
         probe = {"httpGet": {"path": "/livez", "port": 8080}, "initialDelaySeconds": 1,
                  "periodSeconds": 1, "failureThreshold": 1}
@@ -253,7 +248,7 @@ def test_engine_end_leaves_no_process(tmp_path, sig) -> None:
     engine -> Ctrl-C: exit 0 after stopping pods gracefully; kill -9: the watchdog's work ->
     none of those pids runs any more (checked with their start times)."""
     ns = NAMESPACES["withprobes"]
-    with engine(tmp_path) as eng:
+    with e2e_engine(tmp_path) as eng:
         create(eng, quick_manifests(tmp_path, "withprobes"))
         eng.wait_ready(ns, 10)
         procs = eng.note_processes()

@@ -20,19 +20,13 @@ import time
 import urllib.request
 from collections import Counter
 
-from faults_support import (
-    NAMESPACE,
-    LoadThread,
-    RealEngine,
-    cmdline,
-    established,
-    gone,
-    listens,
-    pod_pid,
-)
-from helpers import free_port, pid_alive, port_open, wait_until
 from probelab.engine.host import kubeconfig as kc
 from probelab.load.outcome import Outcome
+from support.load_thread import LoadThread
+from support.processes import cmdline, gone, pid_alive, pod_pid
+from support.real_engine import NAMESPACE, RealEngine
+from support.sockets import established, free_port, listens, port_open
+from support.waiting import wait_until
 
 CONNECTION_FAILURES = {Outcome.RESET, Outcome.CLOSED, Outcome.REFUSED}
 
@@ -65,7 +59,7 @@ def test_sigkill_of_one_pod_under_load_fails_only_its_connections(tmp_path) -> N
                 statuses = pod.status.container_statuses or []
                 return bool(statuses) and statuses[0].restart_count == 1 and statuses[0].ready
             wait_until(restarted, timeout_s=60, interval_s=0.1, what="the restart")
-            engine.wait_ready(3)
+            engine.wait_rolled_out(3)
             result = load.stop()
         # the restarted pod serves (asked directly: the load's kept connections stay where
         # they reconnected while it was out of the endpoints)

@@ -8,7 +8,7 @@ match the template are 422, bodies over the 3 MiB limit are 413, nesting deeper 
 server's limit is 400. Expected validity comes from our own regular expressions, not from the
 engine's validation code.
 
-The engine runs in a background thread (`apiserver_support.ApiEngine`); examples are few
+The engine runs in a background thread (`support.api_engine.ApiEngine`); examples are few
 (max_examples <= 60) so this file stays quick.
 """
 
@@ -24,8 +24,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apiserver_support import ApiEngine
-from helpers import run_probelab
+from support.api_engine import ApiEngine
+from support.processes import run_probelab
 
 NS = "fuzz"
 SETTINGS = settings(max_examples=60, deadline=None,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from k8s_samples import container, deployment, pod, service
 from probelab.k8s.defaults import apply_defaults, image_pull_policy
+from support.samples import container, deployment, pod, service
 
 
 def test_deployment_defaults() -> None:

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from k8s_samples import container, deployment, service
 from probelab.k8s.defaults import apply_defaults
 from probelab.k8s.patch import json_merge_patch, json_patch, strategic_merge_patch
+from support.samples import container, deployment, service
 
 # --- strategic merge patch: what kubectl sends ----------------------------------------------
 

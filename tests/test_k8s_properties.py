@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from k8s_samples import deployment
 from probelab.k8s import convert, defaults, patch, schema, validation
+from support.samples import deployment
 
 KEYS = st.sampled_from([
     "apiVersion", "kind", "metadata", "name", "labels", "spec", "template", "containers",

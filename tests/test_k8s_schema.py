@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from k8s_samples import deployment, pod, service
 from probelab.k8s.defaults import apply_defaults
 from probelab.k8s.schema import model_name, type_errors, unknown_fields
+from support.samples import deployment, pod, service
 
 
 def test_valid_objects_have_no_unknown_fields() -> None:

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from k8s_samples import deployment, pod, service, set_path
 from probelab.k8s import defaults
 from probelab.k8s.validation import FieldError, Reason, describe, validate
+from support.samples import deployment, pod, service, set_path
 
 C0 = "spec.template.spec.containers[0]"
 

@@ -3,7 +3,7 @@ the original walkthrough, with kubectl's default client settings (validation on,
 printing, streaming-list informers) and nothing but a kubeconfig context named `probelab`.
 
 The engine here is the API server with the namespace, ReplicaSet, Deployment and endpoints
-controllers; a fake kubelet (tests/apiserver_support.py) binds and readies pods at once instead
+controllers; a fake kubelet (tests/support/fake_kubelet.py) binds and readies pods at once instead
 of running processes, so rollouts complete and every command sees pods progress. The full
 walkthrough under load, with real pods, belongs to the end-to-end scenario tests.
 """
@@ -24,13 +24,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from apiserver_support import ApiEngine
-from helpers import REPO, started, wait_until
 from probelab.engine.controllers.deployment import DeploymentController
 from probelab.engine.controllers.endpoints import EndpointsController
 from probelab.engine.controllers.namespace import NamespaceController
 from probelab.engine.controllers.replicaset import ReplicaSetController
 from probelab.engine.core.podlogs import log_path
+from support.api_engine import ApiEngine
+from support.paths import REPO
+from support.processes import started
+from support.waiting import wait_until
 
 KUBECTL = Path(sys.executable).with_name("kubectl")
 WITHPROBES = REPO / "deploy" / "kubernetes" / "withprobes"

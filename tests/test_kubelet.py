@@ -1,8 +1,8 @@
 """The kubelet with real processes: pods run, probe, restart and terminate as in Kubernetes.
 
 Each test runs a real `Store` and `Kubelet` in its own event loop, with pods whose image maps to
-the small test app of `kubelet_support`; order is proven from the app's own marker file and from
-the Events' `eventTime`. Waits are on conditions only.
+the small test app of `support.kubelet_harness`; order is proven from the app's own marker file
+and from the Events' `eventTime`. Waits are on conditions only.
 """
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ from __future__ import annotations
 import ipaddress
 import sys
 
-from helpers import pid_alive
-from kubelet_support import NS, kubelet, run, until
+from support.kubelet_harness import NS, kubelet
+from support.loops import run
+from support.processes import pid_alive
+from support.waiting import until
 
 
 def test_a_pod_runs_and_becomes_ready(tmp_path) -> None:

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers import PYTHON, REPO, pid_alive, started, wait_until
-from kubelet_support import run
 from probelab.engine.kubelet import lifecycle, prober, runtime
 from probelab.engine.kubelet.probe_rules import ProbeSpec, ProbeType, Result
 from probelab.engine.kubelet.prober import Target, resolve_port
+from support.loops import run
+from support.paths import PYTHON, REPO
+from support.processes import pid_alive, started
+from support.waiting import wait_until
 
 
 class Web:

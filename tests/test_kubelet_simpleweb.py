@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 
-from helpers import pid_alive
-from kubelet_support import NS, kubelet, run, until
+from support.kubelet_harness import NS, kubelet
+from support.loops import run
+from support.processes import pid_alive
+from support.waiting import until
 
 
 async def _get(host: str, port: int, path: str = "/") -> dict[str, str]:

@@ -11,8 +11,10 @@ import time
 
 import pytest
 
-from helpers import free_port, probelab_cmd, run_probelab, started, wait_until
-from load_servers import Behaviour, thread_server
+from support.faulty_http import Behaviour, thread_server
+from support.processes import probelab_cmd, run_probelab, started
+from support.sockets import free_port
+from support.waiting import wait_until
 
 
 def test_json_summary_and_series(tmp_path) -> None:

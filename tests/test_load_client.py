@@ -11,12 +11,12 @@ from collections import Counter
 import pytest
 import uvloop
 
-from helpers import free_port
-from load_servers import Behaviour, LoopServer
 from probelab.load.client import ConnectionPool
 from probelab.load.config import LoadConfig
 from probelab.load.outcome import Outcome
 from probelab.load.runner import run_load
+from support.faulty_http import Behaviour, LoopServer
+from support.sockets import free_port
 
 
 @pytest.fixture(autouse=True, params=["asyncio", "uvloop"])

@@ -10,13 +10,14 @@ from collections import Counter
 
 import pytest
 
-from load_servers import Behaviour, LoopServer, until
 from probelab.load.config import LoadConfig
 from probelab.load.outcome import Outcome
 from probelab.load.runner import run_load
 from probelab.load.scheduler import BACKLOG_TIMEOUT
 from probelab.report.model import RunRecord
 from probelab.scenario.loaddriver import LoadRun, fill_record
+from support.faulty_http import Behaviour, LoopServer
+from support.waiting import until
 
 
 def test_open_model_keeps_sending_while_the_server_holds_every_response() -> None:

@@ -7,7 +7,6 @@ import contextlib
 import random
 import socket
 
-from helpers import free_port
 from probelab.engine.core.context import EngineConfig
 from probelab.engine.core.store import Store
 from probelab.engine.engine import build_context
@@ -17,7 +16,10 @@ from probelab.k8s.annotations import (
     SERVING_TERMINATING_USED,
     TERMINATING_ENDPOINTS,
 )
-from proxy_support import backends, expect_reset, gather_names, greet, run, until
+from support.echo_backends import backends, expect_reset, gather_names, greet
+from support.loops import run
+from support.sockets import free_port
+from support.waiting import until
 
 NODE = "127.0.0.1"
 DELAY_S = 0.3

@@ -11,16 +11,10 @@ import pytest
 from probelab.engine.proxy import dataplane
 from probelab.engine.proxy.dataplane import DataPlane, Route
 from probelab.engine.proxy.rules import Endpoint
-from proxy_support import (
-    LOOPS,
-    backends,
-    expect_reset,
-    gather_names,
-    greet,
-    hard_reset,
-    run,
-    until,
-)
+from support.echo_backends import backends, expect_reset, gather_names, greet
+from support.loops import LOOPS, run
+from support.sockets import hard_reset
+from support.waiting import until
 
 HOST = "127.244.251.1"  # the proxy's listen address in these tests
 

@@ -5,8 +5,8 @@ import asyncio
 import pytest
 from aiohttp import web
 
-from helpers import free_port
 from probelab.scenario.loaddriver import SERVING_WINDOWS, wait_serving
+from support.sockets import free_port
 
 
 async def _serve(handler) -> tuple[web.AppRunner, str]:

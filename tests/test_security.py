@@ -18,6 +18,7 @@ import http.client
 import json
 import random
 import ssl
+import stat
 import string
 import urllib.request
 from collections.abc import Iterator
@@ -27,19 +28,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from faults_support import (
-    RealEngine,
-    cmdline,
-    group_or_other_access,
-    listening_addresses,
-    listens,
-    pod_pid,
-)
-from helpers import run_probelab, wait_until
 from probelab.engine.apiserver.server import ApiServer
 from probelab.engine.core.context import EngineConfig
 from probelab.engine.engine import build_context
 from probelab.errors import UsageError
+from support.processes import cmdline, pod_pid, run_probelab
+from support.real_engine import RealEngine
+from support.sockets import listening_addresses, listens
+from support.waiting import wait_until
 
 PUBLIC = ("/version", "/healthz", "/livez", "/readyz")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -50,6 +46,12 @@ def engine(tmp_path_factory) -> Iterator[RealEngine]:
     with RealEngine(tmp_path_factory.mktemp("security")) as real:
         real.node_port = real.deploy_withprobes(replicas=1)
         yield real
+
+
+def group_or_other_access(path: Path) -> list[Path]:
+    """Every regular file under `path` (or `path` itself) readable or writable by others."""
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return [p for p in files if stat.S_IMODE(p.stat().st_mode) & 0o077]
 
 
 def connect(engine: RealEngine) -> http.client.HTTPSConnection:

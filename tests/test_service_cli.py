@@ -6,8 +6,6 @@ real engine started with `probelab cluster up`, with Services created by the off
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,10 +13,11 @@ import pytest
 import yaml
 from kubernetes import client, config
 
-from helpers import probelab_cmd, run_probelab, started, wait_until
 from probelab.commands.service import service_urls
 from probelab.engine.host import kubeconfig as kc
 from probelab.errors import UsageError
+from support.processes import run_probelab
+from support.real_engine import RealEngine
 
 
 def svc(kind: str | None, ports: list[dict], cluster_ip: str = "10.96.0.10") -> dict:
@@ -60,24 +59,13 @@ def test_service_urls_refuses(service, message) -> None:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[tuple[Path, dict[str, str]]]:
     """One engine for the module, with a NodePort and a ClusterIP Service."""
-    tmp = tmp_path_factory.mktemp("service")
-    path = tmp / "kubeconfig"
-    env = dict(os.environ, PROBELAB_STATE_DIR=str(tmp / "state"),
-               KUBECONFIG=str(tmp / "unused"))
-    argv = probelab_cmd("cluster", "up", "--port", "0", "--kubeconfig", str(path))
-    with started(argv, env=env) as proc:
-        wait_until(lambda: "name: probelab" in (path.read_text() if path.exists() else "")
-                   or proc.poll() is not None, timeout_s=30, what="engine context")
-        assert proc.poll() is None, proc.stderr.read()
-        core = client.CoreV1Api(config.new_client_from_config(config_file=str(path)))
+    with RealEngine(tmp_path_factory.mktemp("service")) as engine:
         for name, kind in (("web", "NodePort"), ("internal", "ClusterIP")):
-            core.create_namespaced_service("default", {
+            engine.core.create_namespaced_service("default", {
                 "apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
                 "spec": {"type": kind, "selector": {"app": name},
                          "ports": [{"port": 80, "targetPort": 8080}]}})
-        yield path, env
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
+        yield engine.kubeconfig, engine.env
 
 
 def test_url_of_a_nodeport_service(cluster) -> None:

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from helpers import free_port, port_open, probelab_cmd, run_probelab, started, wait_until
+from support.processes import probelab_cmd, run_probelab, started
+from support.sockets import free_port, port_open
+from support.waiting import wait_until
 
 HOST = "127.0.0.1"
 

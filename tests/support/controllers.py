@@ -1,106 +1,23 @@
-"""Fakes and builders for the controller tests: a fake kubelet on a real store, object builders,
-and a runner that starts controllers in the test's event loop.
+"""Controllers on a real store in the test's event loop, and the objects they act on: one
+namespace (`NAMESPACE`) with a web Deployment, ReplicaSet and Service whose shapes match.
 
-The fake kubelet binds every new pod to a node, gives it an IP and marks it Running and Ready
-(after `ready_delay_s`, or never for pods `ready_when` rejects); a pod with a deletionTimestamp is
-removed `stop_delay_s` later (or kept, with `remove_terminating=False`). No processes run.
+Running real controllers in the test's loop (with `support.fake_kubelet` as the node) lets a
+test watch them converge through the store, the way they run in the engine.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from probelab.engine.core.clock import Clock, SystemClock, rfc3339
 from probelab.engine.core.context import EngineConfig
-from probelab.engine.core.store import EventType, Store
+from probelab.engine.core.store import Store
 from probelab.engine.engine import build_context
 
 Obj = dict[str, Any]
 NAMESPACE = "demo"
-
-
-class FakeKubelet:
-    def __init__(self, store: Store, *, ready_delay_s: float = 0.0, stop_delay_s: float = 0.0,
-                 remove_terminating: bool = True,
-                 ready_when: Callable[[Obj], bool] = lambda pod: True,
-                 node: str = "node-1") -> None:
-        self.store = store
-        self.ready_delay_s = ready_delay_s
-        self.stop_delay_s = stop_delay_s
-        self.remove_terminating = remove_terminating
-        self.ready_when = ready_when
-        self.node = node
-        self._ips = itertools.count(1)
-        self._task: asyncio.Task[None] | None = None
-        self._handles: list[asyncio.TimerHandle] = []
-        self._removing: set[tuple[str, str]] = set()
-        self._watcher = None
-
-    async def __aenter__(self) -> FakeKubelet:
-        self._watcher = self.store.watch("pods")
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="fake-kubelet")
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._watcher.close()
-        for handle in self._handles:
-            handle.cancel()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        async for event in self._watcher:
-            if event.type is EventType.DELETED:
-                continue
-            pod = event.obj
-            ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
-            if pod["metadata"].get("deletionTimestamp"):
-                if self.remove_terminating and (ns, name) not in self._removing:
-                    self._removing.add((ns, name))
-                    self._handles.append(loop.call_later(self.stop_delay_s, self._remove,
-                                                         ns, name))
-            elif not (pod.get("spec") or {}).get("nodeName"):
-                self._bind(ns, name)
-                if self.ready_when(pod):
-                    self._handles.append(loop.call_later(self.ready_delay_s, self.set_ready,
-                                                         ns, name, True))
-
-    def _bind(self, ns: str, name: str) -> None:
-        ip = f"127.244.0.{next(self._ips)}"
-
-        def bind(pod: Obj) -> None:
-            pod["spec"]["nodeName"] = self.node
-
-        def run(pod: Obj) -> None:
-            pod["status"].update(phase="Running", podIP=ip, podIPs=[{"ip": ip}],
-                                 hostIP="127.0.0.1")
-            pod["status"]["conditions"] = [condition("Ready", False, self.store.clock)]
-            pod["status"]["containerStatuses"] = [{"name": "web", "ready": False,
-                                                   "restartCount": 0}]
-
-        self.store.mutate("pods", ns, name, bind)
-        self.store.mutate("pods", ns, name, run, subresource="status")
-
-    def set_ready(self, ns: str, name: str, ready: bool) -> None:
-        """Flip the pod's Ready condition (what the prober would do)."""
-        def change(pod: Obj) -> None:
-            pod["status"]["conditions"] = [condition("Ready", ready, self.store.clock)]
-            for c in pod["status"].get("containerStatuses") or ():
-                c["ready"] = ready
-
-        if self.store.find("pods", ns, name) is not None:
-            self.store.mutate("pods", ns, name, change, subresource="status")
-
-    def _remove(self, ns: str, name: str) -> None:
-        self._removing.discard((ns, name))
-        if self.store.find("pods", ns, name) is not None:
-            self.store.delete("pods", ns, name)
 
 
 def condition(kind: str, value: bool, clock: Clock, at: float | None = None) -> Obj:

@@ -3,16 +3,15 @@ tests that drive it over HTTPS with the official `kubernetes` client, raw HTTP, 
 
 `ApiEngine` starts the API server component (and, when asked, other engine components given
 by class) around one `Store`; `kubeconfig()` writes the
-`probelab` context the way `probelab cluster up` does. `FakeKubelet` stands in for the node:
-it binds pods, marks them Running and Ready with a loopback IP, and removes terminating pods
-at once — so controllers and kubectl see pods progress without starting processes.
+`probelab` context the way `probelab cluster up` does. With `fake_kubelet=True` a
+`FakeKubelet` stands in for the node, so controllers and kubectl see pods progress without
+starting processes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import http.client
 import json
 import random
@@ -28,10 +27,10 @@ from typing import Any, TypeVar
 import yaml
 
 from probelab.engine.apiserver.server import ApiServer
-from probelab.engine.core.clock import rfc3339
 from probelab.engine.core.context import EngineConfig
-from probelab.engine.core.store import EventType, Store
+from probelab.engine.core.store import Store
 from probelab.engine.engine import build_context
+from support.fake_kubelet import FakeKubelet
 
 T = TypeVar("T")
 
@@ -53,7 +52,6 @@ class ApiEngine:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="api-engine",
                                         daemon=True)
-        self._kubelet_task: asyncio.Task | None = None
         self.kubelet: FakeKubelet | None = None
 
     # ---- life ------------------------------------------------------------------------------
@@ -74,14 +72,11 @@ class ApiEngine:
             await component.start(self.ctx)
             self.components.append(component)
         if self._fake_kubelet:
-            self.kubelet = FakeKubelet(self.store)
-            self._kubelet_task = asyncio.create_task(self.kubelet.run(), name="fake-kubelet")
+            self.kubelet = await FakeKubelet(self.store, node="probelab").__aenter__()
 
     async def _stop(self) -> None:
-        if self._kubelet_task is not None:
-            self._kubelet_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._kubelet_task
+        if self.kubelet is not None:
+            await self.kubelet.__aexit__(None, None, None)
         for component in reversed(self.components):
             await component.stop()
         self.store.close_watchers()
@@ -145,65 +140,3 @@ class ApiEngine:
             return response.status, dict(response.getheaders()), response.read()
         finally:
             conn.close()
-
-
-class FakeKubelet:
-    """The node in tests: binds, starts and readies pods at once; removes terminating ones,
-    except those in `keep` (namespace, name), which stay terminating until `release`d."""
-
-    node = "probelab"
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._next_ip = 2
-        self.keep: set[tuple[str, str]] = set()
-
-    def release(self, namespace: str, name: str) -> None:
-        """Let a kept pod finish terminating (call in the engine's loop)."""
-        self.keep.discard((namespace, name))
-        pod = self.store.find("pods", namespace, name)
-        if pod is not None:
-            self._sync(pod)
-
-    async def run(self) -> None:
-        pods, _ = self.store.list("pods")
-        for pod in pods:
-            self._sync(pod)
-        async for event in self.store.watch("pods", since=self.store.resource_version):
-            if event.type is not EventType.DELETED:
-                self._sync(event.obj)
-
-    def _sync(self, pod: dict[str, Any]) -> None:
-        m = pod["metadata"]
-        ns, name = m["namespace"], m["name"]
-        if m.get("deletionTimestamp"):
-            if (ns, name) in self.keep:
-                return
-            if self.store.find("pods", ns, name) is not None:
-                self.store.delete("pods", ns, name)
-            return
-        if pod.get("status", {}).get("phase") == "Running":
-            return
-        ip = f"127.244.0.{self._next_ip}"
-        self._next_ip += 1
-        now = rfc3339(self.store.clock.now())
-
-        def bind(obj: dict[str, Any]) -> None:
-            obj["spec"]["nodeName"] = self.node
-
-        def start(obj: dict[str, Any]) -> None:
-            containers = obj["spec"].get("containers") or []
-            obj["status"] = {
-                "phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}], "hostIP": "127.0.0.1",
-                "startTime": now,
-                "conditions": [{"type": t, "status": "True", "lastTransitionTime": now}
-                               for t in ("PodScheduled", "Initialized", "ContainersReady",
-                                         "Ready")],
-                "containerStatuses": [{
-                    "name": c["name"], "image": c.get("image", ""), "ready": True,
-                    "started": True, "restartCount": 0, "imageID": "",
-                    "state": {"running": {"startedAt": now}}} for c in containers],
-            }
-
-        self.store.mutate("pods", ns, name, bind)
-        self.store.mutate("pods", ns, name, start, subresource="status")

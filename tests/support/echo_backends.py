@@ -1,44 +1,17 @@
-"""Test fixtures of the service proxy: tiny real backends on 127.244.250.x, clients, loops.
+"""Tiny real TCP backends on 127.244.250.x for the service proxy's tests, and their clients.
 
 Each backend greets a new connection with its name and a newline, then echoes; on the client's
 EOF it writes `bye` and closes; on `reset` it aborts with RST. Everything runs in the test's
-own event loop (asyncio or uvloop), started and closed by the test.
+own event loop (asyncio or uvloop), started and closed by the test. A backend that names
+itself on connect lets a test see where the proxy sent each connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
-import struct
-from collections.abc import Callable, Coroutine
-from typing import Any
 
-import helpers
-
-LOOPS = ["asyncio", "uvloop"]
-
-
-def run(coro: Coroutine[Any, Any, None], loop: str = "asyncio") -> None:
-    """Run a test coroutine on a fresh loop of the given kind."""
-    factory = None
-    if loop == "uvloop":
-        import uvloop
-
-        factory = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(asyncio.wait_for(coro, 60))
-
-
-async def until(predicate: Callable[[], Any], timeout_s: float = 10.0, what: str = "") -> Any:
-    """`helpers.until` with the proxy tests' shorter bound and finer polling."""
-    return await helpers.until(predicate, timeout_s, what, interval_s=0.01)
-
-
-def hard_reset(transport: asyncio.BaseTransport) -> None:
-    sock = transport.get_extra_info("socket")
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()  # type: ignore[attr-defined]
+from support.sockets import hard_reset
 
 
 class _Echo(asyncio.Protocol):

@@ -9,14 +9,12 @@ IGNORE_TERM=1 (ignore SIGTERM), EXIT_CODE (exit at once with that code).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from helpers import until  # noqa: F401 - re-exported for the kubelet tests
 from probelab.engine.core.context import EngineConfig
 from probelab.engine.core.store import Obj, Store
 from probelab.engine.engine import build_context
@@ -60,13 +58,6 @@ server = http.server.ThreadingHTTPServer(address, H)
 mark("listening")
 server.serve_forever()
 '''
-
-
-def run(coro: Coroutine[Any, Any, None], timeout_s: float = 120) -> None:
-    with asyncio.Runner() as runner:
-        runner.run(asyncio.wait_for(coro, timeout_s))
-
-
 
 
 class Harness:

@@ -10,12 +10,12 @@ subprocess. Both count connections, requests and answers so tests assert on what
 from __future__ import annotations
 
 import asyncio
-import socket
-import struct
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
+
+from support.sockets import hard_reset
 
 
 class Behaviour(Enum):
@@ -118,9 +118,7 @@ class LoopServer:
                 return
             if b is Behaviour.RESET or (b is Behaviour.RESET_SECOND and
                                         self.per_connection[index] > 1):
-                sock = writer.get_extra_info("socket")
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                writer.transport.abort()
+                hard_reset(writer.transport)
                 return
             if b is Behaviour.CLOSE or (b is Behaviour.CLOSE_SECOND and
                                         self.per_connection[index] > 1):
@@ -152,16 +150,6 @@ class LoopServer:
                 writer.write(self._response())
             self.answered += 1
             await writer.drain()
-
-
-async def until(predicate, timeout_s: float = 10.0, what: str = "") -> None:  # type: ignore[no-untyped-def]
-    """Wait on a condition inside the event loop (polling, bounded), never a fixed sleep."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        await asyncio.sleep(0.01)
 
 
 @contextmanager

@@ -1,6 +1,0 @@
-"""Pytest setup: make `tests.helpers` importable as `helpers`."""
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
