@@ -11,14 +11,15 @@ import time
 
 import pytest
 
-from helpers import descendants, probelab_cmd, run_probelab, started, wait_until
-from load_servers import Behaviour, LoopServer, thread_server
 from probelab.errors import UsageError
 from probelab.load.config import LoadConfig
 from probelab.load.records import RecordLog
 from probelab.load.runner import run_load
 from probelab.load.scheduler import Share
 from probelab.load.workers import merge_results, split, worker_configs
+from support.faulty_http import Behaviour, LoopServer, thread_server
+from support.processes import descendants, probelab_cmd, run_probelab, started
+from support.waiting import wait_until
 
 URL = "http://127.0.0.1:9/"
 

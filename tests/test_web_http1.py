@@ -16,7 +16,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from helpers import wait_until
 from probelab.web.app import parse_ms
 from probelab.web.http1 import (
     Request,
@@ -31,6 +30,7 @@ from probelab.web.http1 import (
     version_problem,
 )
 from probelab.web.protocol import _target
+from support.waiting import wait_until
 from test_web import HOST, Web, read_response, serving, web
 
 
