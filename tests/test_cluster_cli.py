@@ -42,6 +42,7 @@ from helpers import (
 )
 from probelab.commands.cluster import parse_images
 from probelab.engine import engine as engine_cluster
+from probelab.engine.core import cgroupfs, procfs
 from probelab.engine.core.context import EngineConfig
 from probelab.engine.host import kubeconfig as kc
 from probelab.engine.host import pidfile, watchdog
@@ -402,6 +403,42 @@ def test_sigkill_of_the_engine_with_pods_leaves_no_process(tmp_path, env) -> Non
         assert finish(again)[0] == 0
 
 
+def test_sigkill_of_the_engine_kills_a_pod_process_that_left_its_session(tmp_path, env) -> None:
+    """Steps: up -> a pod whose shell started `setsid sleep` (own session, re-parented to
+    init: no parent-death signal, no session the watchdog noted) -> kill -9 the engine -> the
+    watchdog kills it with the engine's cgroup tree (or, without cgroups, as a descendant it
+    noted) -> nothing of the pod is left, nor the tree."""
+    path = tmp_path / "kubeconfig"
+    marker = f"sleep 7773.{os.getpid()}"
+    image = f"escaper:1=sh -c '( setsid {marker} & ); exec sleep 3600'"
+    argv = probelab_cmd("cluster", "up", "--port", "0", "--kubeconfig", str(path),
+                        "--image", image)
+    escapees: set[int] = set()
+    try:
+        with started(argv, env=env) as proc:
+            wait_until(lambda: has_probelab(path), timeout_s=30, what="context")
+            tree = cgroupfs.engine_tree(proc.pid)
+            deploy(path, "escaper:1", replicas=2)
+
+            def running() -> set[int]:
+                found = {int(p) for p in os.listdir("/proc")
+                         if p.isdigit() and cmdline(int(p)).strip() == marker}
+                return found if len(found) == 2 else set()
+
+            escapees = wait_until(running, timeout_s=60, what="the escaped sleeps")
+            assert all(procfs.read_stat(p).ppid != proc.pid for p in escapees)
+            proc.kill()
+            proc.wait(10)
+            wait_until(lambda: not any(pid_alive(p) for p in escapees), timeout_s=15,
+                       what="the escaped sleeps to die after the engine's kill -9")
+        if tree is not None:
+            wait_until(lambda: not tree.exists(), what="the engine's cgroup tree to go")
+    finally:
+        for pid in escapees:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
 def test_sigterm_with_pods_terminates_them_and_leaves_nothing(tmp_path, env) -> None:
     path = tmp_path / "kubeconfig"
     with engine(path, env, "--image", FORKING_IMAGE) as proc:
@@ -477,8 +514,8 @@ def test_watchdog_sweeps_pod_sessions_when_the_engine_ends(mode) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
-def proc_stat(pid: int, sid: int, ticks: int, state: str = "S") -> watchdog.Stat:
-    return watchdog.Stat(pid=pid, state=state, ppid=1, sid=sid, start_ticks=ticks)
+def proc_stat(pid: int, sid: int, ticks: int, state: str = "S") -> procfs.Stat:
+    return procfs.Stat(pid=pid, state=state, ppid=1, sid=sid, start_ticks=ticks)
 
 
 @pytest.mark.parametrize(("procs", "expected"), [
@@ -496,13 +533,13 @@ def test_sweep_targets(procs, expected) -> None:
 
 @pytest.mark.parametrize(("text", "expected"), [
     ("12 (sleep) S 1 12 12 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 777 0 0",
-     watchdog.Stat(12, "S", 1, 12, 777)),
+     procfs.Stat(12, "S", 1, 12, 777)),
     ("13 (a) b (c)) Z 2 3 4 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 9 0 0",
-     watchdog.Stat(13, "Z", 2, 4, 9)),
+     procfs.Stat(13, "Z", 2, 4, 9)),
     ("garbage", None),
 ])
 def test_parse_stat(text, expected) -> None:
-    assert watchdog.parse_stat(text) == expected
+    assert procfs.parse_stat(text) == expected
 
 
 # ---- pure rules ----------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ from pathlib import Path
 
 from probelab.engine.core.context import EngineContext
 from probelab.engine.core.store import EventType, Watcher, WatchEvent
+from probelab.engine.kubelet import cgroups
+from probelab.engine.kubelet.cgroups import Mode
 from probelab.engine.kubelet.images import ImageTable
 from probelab.engine.kubelet.ipam import PodIPs
 from probelab.engine.kubelet.node import NODE_NAME, Node
@@ -46,7 +48,8 @@ class Kubelet:
 
     name = "kubelet"
 
-    def __init__(self) -> None:
+    def __init__(self, containment: Mode = Mode.AUTO) -> None:
+        self.containment_mode = containment  # AUTO: cgroups, else a subreaper (cgroups.py)
         self.node: Node | None = None
         self._workers: dict[str, PodWorker] = {}
         self._watcher: Watcher | None = None
@@ -61,7 +64,8 @@ class Kubelet:
         images = ImageTable.build(ctx.config.images, ctx.config.manifests_dir)
         ips = PodIPs(ctx.config.pod_cidr_prefix, start=ip_cursor_start(os.getpid()))
         self.node = Node(store=ctx.store, client=ctx.client, clock=ctx.clock, images=images,
-                         ips=ips, state_dir=state_dir)
+                         ips=ips, state_dir=state_dir,
+                         containment=cgroups.setup(self.containment_mode))
         self._watcher = ctx.store.watch("pods")
         self._task = asyncio.get_running_loop().create_task(
             self._watch(self._watcher), name="kubelet-watch-pods")
@@ -138,6 +142,8 @@ class Kubelet:
                 worker.vanish()
             await asyncio.gather(*tasks, return_exceptions=True)
         killed = self.node.kill_all() if self.node is not None else 0
+        if self.node is not None:
+            await self.node.containment.close()
         log.info("kubelet stopped: %d pods terminated, %d process groups killed at the end",
                  len(workers), killed)
         if self._own_dir is not None:
