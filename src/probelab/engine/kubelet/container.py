@@ -134,6 +134,9 @@ class ContainerRunner:
                     return
                 if self.last_exit is not None and not await self._wait_backoff():
                     return
+                if self.node.stopping:  # the engine stops: no start, no restart
+                    await w.termination.requested.wait()
+                    return
                 exit_ = await self._run_once(*prepared)
                 if w.termination.requested.is_set() or not should_restart(w.restart_policy,
                                                                 exit_.exit_code):

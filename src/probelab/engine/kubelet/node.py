@@ -14,6 +14,7 @@ from pathlib import Path
 
 from probelab.engine.core.client import Client
 from probelab.engine.core.clock import Clock, rfc3339
+from probelab.engine.core.context import Stopping
 from probelab.engine.core.events import EventKind, EventRecorder
 from probelab.engine.core.store import Obj, Store
 from probelab.engine.kubelet import runtime
@@ -36,6 +37,7 @@ class Node:
     ips: PodIPs
     state_dir: Path
     containment: Containment = field(default_factory=Containment)  # cgroups or subreaper
+    stopping: Stopping = field(default_factory=Stopping)  # the engine's: start nothing new
     live: set[int] = field(default_factory=set)  # process group ids of running containers
     # (pod uid, container, reason, message) -> Event name, for repeats counted on one Event
     _repeats: dict[tuple[str, str, str, str], str] = field(default_factory=dict)
