@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,6 +60,15 @@ def kubelet_options(mode: str) -> dict:
 MODES = ["auto", "subreaper"]
 
 
+def run_leaving_nothing(coro: Coroutine[Any, Any, None], escapee: str) -> None:
+    """Run the test's loop; pass or fail, kill the escapee it may leave (the old code did)."""
+    try:
+        run(coro)
+    finally:
+        for pid in processes_running(escapee):
+            os.kill(pid, signal.SIGKILL)
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_a_process_that_left_its_session_dies_when_its_pod_is_deleted(tmp_path, mode) -> None:
     tag = unique_tag()
@@ -71,11 +83,7 @@ def test_a_process_that_left_its_session_dies_when_its_pod_is_deleted(tmp_path, 
             await until(lambda: h.pod("esc") is None, what="the pod to go")
             await until(lambda: not pid_alive(pid), timeout_s=10, what="the escapee to die")
 
-    try:
-        run(main())
-    finally:
-        for pid in processes_running(escapee):  # before the fix: do not leave it behind
-            os.kill(pid, 9)
+    run_leaving_nothing(main(), escapee)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -91,11 +99,7 @@ def test_a_process_that_left_its_session_dies_when_the_kubelet_stops(tmp_path, m
         await until(lambda: not any(pid_alive(p) for p in pids), timeout_s=10,
                     what="the escapee to die with the kubelet")
 
-    try:
-        run(main())
-    finally:
-        for pid in processes_running(escapee):
-            os.kill(pid, 9)
+    run_leaving_nothing(main(), escapee)
 
 
 def test_a_restarted_container_leaves_no_process_of_its_last_run(tmp_path) -> None:
@@ -114,11 +118,7 @@ def test_a_restarted_container_leaves_no_process_of_its_last_run(tmp_path) -> No
             await until(lambda: not any(pid_alive(p) for p in first), timeout_s=10,
                         what="the first run's escapee to die")
 
-    try:
-        run(main())
-    finally:
-        for pid in processes_running(escapee):
-            os.kill(pid, 9)
+    run_leaving_nothing(main(), escapee)
 
 
 def test_the_pod_cgroups_are_removed(tmp_path) -> None:
@@ -141,7 +141,7 @@ def test_the_pod_cgroups_are_removed(tmp_path) -> None:
             await until(lambda: not pod_dir.exists(), what="the pod cgroup to go")
         assert not root.exists()
 
-    run(main())
+    run_leaving_nothing(main(), f"sleep 7771.{tag}")
 
 
 # ---- the pure parts -------------------------------------------------------------------------
