@@ -403,13 +403,15 @@ def test_sigkill_of_the_engine_with_pods_leaves_no_process(tmp_path, env) -> Non
         assert finish(again)[0] == 0
 
 
-def test_sigkill_of_the_engine_kills_a_pod_process_that_left_its_session(tmp_path, env) -> None:
+@pytest.mark.parametrize("how", ["kill -9", "Ctrl-C"])
+def test_a_pod_process_that_left_its_session_dies_with_the_engine(tmp_path, env, how) -> None:
     """Steps: up -> a pod whose shell started `setsid sleep` (own session, re-parented to
-    init: no parent-death signal, no session the watchdog noted) -> kill -9 the engine -> the
-    watchdog kills it with the engine's cgroup tree (or, without cgroups, as a descendant it
-    noted) -> nothing of the pod is left, nor the tree."""
+    init: no parent-death signal, no group or session the kubelet or the watchdog knew) ->
+    kill -9 the engine (the watchdog kills it with the engine's cgroup tree or, without
+    cgroups, as a descendant it noted) or Ctrl-C (the kubelet kills its pods' cgroups) ->
+    nothing of the pod is left, nor the tree."""
     path = tmp_path / "kubeconfig"
-    marker = f"sleep 7773.{os.getpid()}"
+    marker = f"sleep 7773.{os.getpid()}{len(how)}"
     image = f"escaper:1=sh -c '( setsid {marker} & ); exec sleep 3600'"
     argv = probelab_cmd("cluster", "up", "--port", "0", "--kubeconfig", str(path),
                         "--image", image)
@@ -427,10 +429,13 @@ def test_sigkill_of_the_engine_kills_a_pod_process_that_left_its_session(tmp_pat
 
             escapees = wait_until(running, timeout_s=60, what="the escaped sleeps")
             assert all(procfs.read_stat(p).ppid != proc.pid for p in escapees)
-            proc.kill()
-            proc.wait(10)
+            if how == "kill -9":
+                proc.kill()
+            else:
+                proc.send_signal(signal.SIGINT)
+            proc.wait(30)
             wait_until(lambda: not any(pid_alive(p) for p in escapees), timeout_s=15,
-                       what="the escaped sleeps to die after the engine's kill -9")
+                       what=f"the escaped sleeps to die after the engine's {how}")
         if tree is not None:
             wait_until(lambda: not tree.exists(), what="the engine's cgroup tree to go")
     finally:
