@@ -536,6 +536,14 @@ def test_sweep_targets(procs, expected) -> None:
     assert watchdog.sweep_targets({100: 50}, procs, me=5) == expected
 
 
+def test_sweep_targets_include_noted_descendants_with_their_start_time() -> None:
+    """Without cgroups the watchdog also kills the engine's descendants it noted (pid -> start
+    ticks), wherever their session; a pid now held by a newer process is spared."""
+    procs = [procfs.Stat(7, "S", 1, 7, 40), procfs.Stat(8, "S", 1, 8, 41),
+             procfs.Stat(9, "Z", 1, 9, 42)]
+    assert watchdog.sweep_targets({}, procs, me=5, noted={7: 40, 8: 99, 9: 42}) == [7]
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("12 (sleep) S 1 12 12 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 777 0 0",
      procfs.Stat(12, "S", 1, 12, 777)),

@@ -218,3 +218,22 @@ def test_descendants_of() -> None:
     procs = [stat(2, 1, 0), stat(3, 2, 0), stat(4, 3, 0), stat(5, 1, 0)]
     assert procfs.descendants_of({2}, procs) == {3, 4}
     assert procfs.descendants_of({9}, procs) == set()
+
+
+def test_without_cgroup_kill_every_listed_pid_below_is_killed(tmp_path) -> None:
+    """Kernels before 5.14 have no cgroup.kill: each pid in cgroup.procs of the cgroup and the
+    cgroups below it is SIGKILLed (a stand-in directory tree, real processes)."""
+    import subprocess
+
+    procs = [subprocess.Popen(["sleep", "60"]) for _ in range(2)]
+    try:
+        (tmp_path / "pod" / "app").mkdir(parents=True)
+        (tmp_path / "pod" / "cgroup.procs").write_text(f"{procs[0].pid}\n")
+        (tmp_path / "pod" / "app" / "cgroup.procs").write_text(f"{procs[1].pid}\n")
+        cgroupfs.kill(tmp_path / "pod")
+        assert [p.wait(10) for p in procs] == [-signal.SIGKILL, -signal.SIGKILL]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
