@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import os
 import signal
+import subprocess
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -223,8 +224,6 @@ def test_descendants_of() -> None:
 def test_without_cgroup_kill_every_listed_pid_below_is_killed(tmp_path) -> None:
     """Kernels before 5.14 have no cgroup.kill: each pid in cgroup.procs of the cgroup and the
     cgroups below it is SIGKILLed (a stand-in directory tree, real processes)."""
-    import subprocess
-
     procs = [subprocess.Popen(["sleep", "60"]) for _ in range(2)]
     try:
         (tmp_path / "pod" / "app").mkdir(parents=True)

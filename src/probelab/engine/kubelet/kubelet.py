@@ -153,18 +153,14 @@ class Kubelet:
 
     def _admit_pending(self) -> None:
         """A pod left the node: start the oldest waiting pods that fit now."""
-        while (self._pending and not self._stopped and not self._stopping
-               and capacity.fits(len(self._workers), self.max_pods)):
+        while (self.node is not None and self._pending and not self._stopped
+               and not self._stopping and capacity.fits(len(self._workers), self.max_pods)):
             uid = next(iter(self._pending))
-            pod = self._pending.pop(uid)
-            m = pod["metadata"]
-            current = self.node.store.find("pods", m.get("namespace"), m.get("name")) \
-                if self.node is not None else None
-            if current is None or current["metadata"].get("uid") != uid:
-                continue  # gone meanwhile
-            if current["metadata"].get("deletionTimestamp"):
-                continue
-            self._run_worker(current)
+            m = self._pending.pop(uid)["metadata"]
+            current = self.node.store.find("pods", m.get("namespace"), m.get("name"))
+            if (current is not None and current["metadata"].get("uid") == uid
+                    and not current["metadata"].get("deletionTimestamp")):
+                self._run_worker(current)  # else it went meanwhile
 
     def pending(self) -> int:
         """How many pods wait for room on the node."""
