@@ -5,7 +5,8 @@ container's PID namespace would be) with PR_SET_PDEATHSIG=SIGKILL, so it dies wi
 when the engine itself is SIGKILLed. The signal is set by util-linux `setpriv --pdeathsig KILL`
 when it is installed (the fast vfork path: a Python preexec function forces a full fork, which
 blocks the event loop for ~25 ms in an engine-sized process), else by prctl in a preexec function.
-Its stdout and stderr are appended to the pod log file of
+Where the kubelet runs pods in cgroups (`cgroups`), the process joins its container's cgroup
+before it runs (`in_cgroup_argv`). Its stdout and stderr are appended to the pod log file of
 `core.podlogs`, which the API server serves as `pods/log`. Exec probes and exec hooks
 run the same way, with the container's environment. Used by `kubelet`, `prober` and `lifecycle`.
 
@@ -41,6 +42,7 @@ def _load_libc() -> ctypes.CDLL | None:
 
 
 _LIBC = _load_libc()
+SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 _spawned: set[int] = set()  # pids started here that asyncio still has to wait for
 
 
@@ -48,7 +50,6 @@ def spawned_here(pid: int) -> bool:
     """Whether `pid` is a process this runtime started and will reap itself (so the
     subreaper of `cgroups` must not)."""
     return pid in _spawned
-SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 
 
 def die_with_parent() -> Callable[[], None] | None:
