@@ -12,6 +12,7 @@ test_engine_lifecycle.py.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import signal
 import socket
@@ -27,6 +28,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from probelab.commands.cluster import parse_images
+from probelab.engine.core import cgroupfs, procfs
 from probelab.engine.host import kubeconfig as kc
 from probelab.engine.host import pidfile
 from probelab.engine.host.pidfile import EngineRecord
@@ -394,6 +396,47 @@ def test_sigkill_of_the_engine_with_pods_leaves_no_process(tmp_path, env) -> Non
         assert "default" in namespaces(path)
         again.send_signal(signal.SIGTERM)
         assert finish(again)[0] == 0
+
+
+@pytest.mark.parametrize("how", ["kill -9", "Ctrl-C"])
+def test_a_pod_process_that_left_its_session_dies_with_the_engine(tmp_path, env, how) -> None:
+    """Steps: up -> a pod whose shell started `setsid sleep` (own session, re-parented to
+    init: no parent-death signal, no group or session the kubelet or the watchdog knew) ->
+    kill -9 the engine (the watchdog kills it with the engine's cgroup tree or, without
+    cgroups, as a descendant it noted) or Ctrl-C (the kubelet kills its pods' cgroups) ->
+    nothing of the pod is left, nor the tree."""
+    path = tmp_path / "kubeconfig"
+    marker = f"sleep 7773.{os.getpid()}{len(how)}"
+    image = f"escaper:1=sh -c '( setsid {marker} & ); exec sleep 3600'"
+    argv = probelab_cmd("cluster", "up", "--port", "0", "--kubeconfig", str(path),
+                        "--image", image)
+    escapees: set[int] = set()
+    try:
+        with started(argv, env=env) as proc:
+            wait_until(lambda: has_probelab(path), timeout_s=30, what="context")
+            tree = cgroupfs.engine_tree(proc.pid)
+            deploy(path, "escaper:1", replicas=2)
+
+            def running() -> set[int]:
+                found = {int(p) for p in os.listdir("/proc")
+                         if p.isdigit() and cmdline(int(p)).strip() == marker}
+                return found if len(found) == 2 else set()
+
+            escapees = wait_until(running, timeout_s=60, what="the escaped sleeps")
+            assert all(procfs.read_stat(p).ppid != proc.pid for p in escapees)
+            if how == "kill -9":
+                proc.kill()
+            else:
+                proc.send_signal(signal.SIGINT)
+            proc.wait(30)
+            wait_until(lambda: not any(pid_alive(p) for p in escapees), timeout_s=15,
+                       what=f"the escaped sleeps to die after the engine's {how}")
+        if tree is not None:
+            wait_until(lambda: not tree.exists(), what="the engine's cgroup tree to go")
+    finally:
+        for pid in escapees:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_sigterm_with_pods_terminates_them_and_leaves_nothing(tmp_path, env) -> None:

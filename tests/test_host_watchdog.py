@@ -14,6 +14,7 @@ import subprocess
 
 import pytest
 
+from probelab.engine.core import procfs
 from probelab.engine.host import watchdog
 from support.paths import PYTHON
 from support.processes import descendants, pid_alive, stop_process
@@ -21,6 +22,7 @@ from support.waiting import wait_until
 
 FAKE_ENGINE = """
 import subprocess, sys, time
+from probelab.engine.core import procfs
 from probelab.engine.host import watchdog
 pod = subprocess.Popen(["sh", "-c", "sleep 902; true"], start_new_session=True)
 guard = watchdog.start()  # returns once it has seen the pod
@@ -57,8 +59,8 @@ def test_watchdog_sweeps_pod_sessions_when_the_engine_ends(mode) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
-def proc_stat(pid: int, sid: int, ticks: int, state: str = "S") -> watchdog.Stat:
-    return watchdog.Stat(pid=pid, state=state, ppid=1, sid=sid, start_ticks=ticks)
+def proc_stat(pid: int, sid: int, ticks: int, state: str = "S") -> procfs.Stat:
+    return procfs.Stat(pid=pid, state=state, ppid=1, sid=sid, start_ticks=ticks)
 
 
 @pytest.mark.parametrize(("procs", "expected"), [
@@ -74,12 +76,20 @@ def test_sweep_targets(procs, expected) -> None:
     assert watchdog.sweep_targets({100: 50}, procs, me=5) == expected
 
 
+def test_sweep_targets_include_noted_descendants_with_their_start_time() -> None:
+    """Without cgroups the watchdog also kills the engine's descendants it noted (pid -> start
+    ticks), wherever their session; a pid now held by a newer process is spared."""
+    procs = [procfs.Stat(7, "S", 1, 7, 40), procfs.Stat(8, "S", 1, 8, 41),
+             procfs.Stat(9, "Z", 1, 9, 42)]
+    assert watchdog.sweep_targets({}, procs, me=5, noted={7: 40, 8: 99, 9: 42}) == [7]
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("12 (sleep) S 1 12 12 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 777 0 0",
-     watchdog.Stat(12, "S", 1, 12, 777)),
+     procfs.Stat(12, "S", 1, 12, 777)),
     ("13 (a) b (c)) Z 2 3 4 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 9 0 0",
-     watchdog.Stat(13, "Z", 2, 4, 9)),
+     procfs.Stat(13, "Z", 2, 4, 9)),
     ("garbage", None),
 ])
 def test_parse_stat(text, expected) -> None:
-    assert watchdog.parse_stat(text) == expected
+    assert procfs.parse_stat(text) == expected

@@ -63,7 +63,8 @@ server.serve_forever()
 class Harness:
     """A store with namespace NS and a started kubelet; `app.py` written in `tmp`."""
 
-    def __init__(self, tmp: Path, images: tuple[tuple[str, str], ...] = ()) -> None:
+    def __init__(self, tmp: Path, images: tuple[tuple[str, str], ...] = (),
+                 **kubelet_options: Any) -> None:
         self.tmp = tmp
         self.app = tmp / "app.py"
         self.app.write_text(APP)
@@ -72,7 +73,7 @@ class Harness:
         mapping = (("testapp", f"{sys.executable} {self.app}"), *images)
         self.config = EngineConfig(images=mapping, state_dir=tmp / "state")
         self.ctx = build_context(self.config, store=self.store)
-        self.kubelet = Kubelet()
+        self.kubelet = Kubelet(**kubelet_options)
 
     def markers(self, name: str) -> Path:
         return self.tmp / f"{name}.markers"
@@ -126,8 +127,9 @@ class Harness:
 
 
 @contextlib.asynccontextmanager
-async def kubelet(tmp: Path, images: tuple[tuple[str, str], ...] = ()) -> AsyncIterator[Harness]:
-    h = Harness(tmp, images)
+async def kubelet(tmp: Path, images: tuple[tuple[str, str], ...] = (),
+                  **kubelet_options: Any) -> AsyncIterator[Harness]:
+    h = Harness(tmp, images, **kubelet_options)
     await h.kubelet.start(h.ctx)
     try:
         yield h

@@ -218,10 +218,13 @@ def command() -> None:
 @click.option("--image", "images", multiple=True, metavar="IMAGE=COMMAND",
               help="Run IMAGE as COMMAND (repeatable), e.g. 'myapp:1.0=python app.py'.")
 @click.option("--seed", type=int, default=None, help="Seed for the engine's random choices.")
+@click.option("--max-pods", "max_pods", type=click.IntRange(1, 100000), default=110,
+              show_default=True, help="Pods the node runs at once (the kubelet's --max-pods); "
+              "more stay Pending with a FailedScheduling \"Too many pods\" Event.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info",
               show_default=True, help="Engine log detail on stderr.")
 def up(port: int, kubeconfig_path: Path | None, endpoint_delay_s: float, images: tuple[str, ...],
-       seed: int | None, log_level: str) -> None:
+       seed: int | None, max_pods: int, log_level: str) -> None:
     """Start the local engine in the foreground and add the kubeconfig context "probelab".
 
     Ctrl-C (or SIGTERM, or `probelab cluster down`) terminates every pod gracefully, then
@@ -231,6 +234,7 @@ def up(port: int, kubeconfig_path: Path | None, endpoint_delay_s: float, images:
     Examples:
       probelab cluster up
       probelab cluster up --port 6443 --kubeconfig ./kubeconfig --endpoint-delay 2
+      probelab cluster up --max-pods 50
     """
     from probelab.engine.core.context import EngineConfig
 
@@ -245,7 +249,7 @@ def up(port: int, kubeconfig_path: Path | None, endpoint_delay_s: float, images:
     token = secrets.token_urlsafe(32)
     state = Path(tempfile.mkdtemp(prefix="probelab-engine-"))  # pod logs, TLS key
     config = EngineConfig(port=port, endpoint_delay_s=endpoint_delay_s, images=image_pairs,
-                          seed=seed, token=token, state_dir=state)
+                          seed=seed, token=token, state_dir=state, max_pods=max_pods)
     pub = Publication(kubeconfig_path=kc_path, record_path=record_path, token=token,
                       show_kubeconfig=kubeconfig_path is not None)
     raise SystemExit(_run(config, pub, verbose=log_level == "debug"))

@@ -4,8 +4,10 @@ Start order: API server, controllers, kubelet, proxy; stop order is the reverse,
 terminated gracefully (preStop, SIGTERM, grace, SIGKILL) while the API is still up.
 Components are built without arguments; each one's `start(ctx)` returns once it is ready.
 `run_forever()` is the foreground life of `probelab cluster up`: signal handlers only set
-events; the first SIGINT/SIGTERM/SIGHUP starts the graceful stop, a second one abandons it
-(the caller then exits, and pods die by their parent-death signal).
+events and flags; the first SIGINT/SIGTERM/SIGHUP sets `ctx.stopping` at once (no container
+starts from then on, however long the stop of the components ahead of the kubelet takes) and
+starts the graceful stop, a second one abandons it (the caller then exits, and pods die by
+their parent-death signal and the watchdog).
 """
 
 from __future__ import annotations
@@ -74,10 +76,11 @@ class StopRequests:
     """Signal handlers that only set events: the first asks for a graceful stop, the next
     one forces."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_first: Callable[[], None] | None = None) -> None:
         self.graceful = asyncio.Event()
         self.forced = asyncio.Event()
         self.first_signal = ""
+        self._on_first = on_first
 
     def on_signal(self, signame: str) -> None:
         if self.graceful.is_set():
@@ -85,6 +88,8 @@ class StopRequests:
             return
         self.first_signal = signame
         self.graceful.set()
+        if self._on_first is not None:  # at once, not when the stop task gets its turn
+            self._on_first()
 
     def install(self, loop: asyncio.AbstractEventLoop) -> None:
         for sig in STOP_SIGNALS:
@@ -152,6 +157,7 @@ class Engine:
         if not self._started:
             return
         self._started = False
+        self.ctx.stopping.begin()
         for component in reversed(self.components):
             try:
                 await component.stop()
@@ -169,7 +175,7 @@ class Engine:
         start or stop returns FORCED without waiting; the caller should then exit promptly.
         """
         loop = asyncio.get_running_loop()
-        requests = StopRequests()
+        requests = StopRequests(on_first=self.ctx.stopping.begin)
         requests.install(loop)
         try:
             start = asyncio.ensure_future(self.start())

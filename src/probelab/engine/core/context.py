@@ -32,6 +32,22 @@ class EngineConfig:
     manifests_dir: Path | None = None  # where a probelab.yaml image table may live
     token: str = ""  # bearer token; generated when empty
     state_dir: Path | None = None  # pod logs and pid files; a temp dir when None
+    max_pods: int = 110  # the kubelet's --max-pods: pods the node runs at once
+
+
+class Stopping:
+    """Whether the engine has begun to stop. Set at the first instant of a stop (in the stop
+    signal's handler, before any component is stopped): from then on the kubelet starts no
+    container and admits no pod, although stopping the components in order takes a while."""
+
+    def __init__(self) -> None:
+        self._begun = False
+
+    def begin(self) -> None:
+        self._begun = True
+
+    def __bool__(self) -> bool:
+        return self._begun
 
 
 @dataclass
@@ -44,6 +60,7 @@ class EngineContext:
     client: Client
     clock: Clock = field(default_factory=SystemClock)
     rng: random.Random = field(default_factory=random.Random)
+    stopping: Stopping = field(default_factory=Stopping)
 
     def recorder(self, component: str) -> EventRecorder:
         return EventRecorder(self.client, self.clock, component)

@@ -14,6 +14,12 @@ Children are noted every POLL_S (and once more when a living engine closes the p
 a pod started less than POLL_S before a `kill -9` of the engine relies on its parent-death
 signal alone (enough unless its process forked already).
 
+A pod's process can also leave its session (`setsid`). Where the kubelet runs pods in cgroups
+(`kubelet.cgroups`), the sweep first kills and removes the engine's whole cgroup tree
+(`core.cgroupfs.engine_tree`, found from the engine's pid), which no process can leave. Where it
+cannot, the kubelet is a child subreaper, and the watchdog also notes every descendant of the
+engine each POLL_S and kills those still alive (same pid and start time) after the engine.
+
 `sweep_targets()` is the pure rule; `start()` is called by `probelab cluster up`.
 """
 
@@ -28,81 +34,35 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
+
+from probelab.engine.core import cgroupfs
+from probelab.engine.core.procfs import Stat, all_stats, children, read_stat
 
 POLL_S = 0.1  # how often the engine's new children are noted
 SWEEP_ROUNDS = 20  # kill, look again (a process may fork while dying), at most this often
 SWEEP_PAUSE_S = 0.05
 
 
-@dataclass(frozen=True)
-class Stat:
-    """The fields of /proc/PID/stat the watchdog needs."""
-
-    pid: int
-    state: str
-    ppid: int
-    sid: int
-    start_ticks: int
-
-
-def parse_stat(text: str) -> Stat | None:
-    """Parse one /proc/PID/stat line (the command name may contain spaces and parentheses)."""
-    head, _, rest = text.rpartition(")")
-    fields = rest.split()
-    try:
-        pid = int(head.split("(", 1)[0])
-        return Stat(pid=pid, state=fields[0], ppid=int(fields[1]), sid=int(fields[3]),
-                    start_ticks=int(fields[19]))
-    except (IndexError, ValueError):
-        return None
-
-
-def read_stat(pid: int) -> Stat | None:
-    try:
-        return parse_stat(Path(f"/proc/{pid}/stat").read_text())
-    except OSError:
-        return None
-
-
-def children(pid: int) -> set[int]:
-    """Direct children of `pid`, from every thread's children list."""
-    found: set[int] = set()
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return found
-    for tid in tids:
-        with contextlib.suppress(OSError, ValueError):
-            found.update(int(p) for p in Path(f"/proc/{pid}/task/{tid}/children").read_text()
-                         .split())
-    return found
-
-
-def all_stats() -> list[Stat]:
-    stats = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            stat = read_stat(int(name))
-            if stat is not None:
-                stats.append(stat)
-    return stats
-
-
-def sweep_targets(sessions: Mapping[int, int], procs: Iterable[Stat], me: int) -> list[int]:
-    """Pids to SIGKILL: live members of a noted session (sid -> its leader's start ticks).
+def sweep_targets(sessions: Mapping[int, int], procs: Iterable[Stat], me: int,
+                  noted: Mapping[int, int] | None = None) -> list[int]:
+    """Pids to SIGKILL: live members of a noted session (sid -> its leader's start ticks), and
+    live processes noted as the engine's descendants (pid -> start ticks).
 
     A session whose leader pid is alive but started at another time belongs to a newer
-    process that was given the same pid: it is not ours and is left alone.
+    process that was given the same pid: it is not ours and is left alone; so is a noted pid
+    that now has another start time.
     """
     procs = list(procs)
+    noted = noted or {}
     by_pid = {p.pid: p for p in procs}
     reused = {sid for sid, ticks in sessions.items()
               if sid in by_pid and by_pid[sid].start_ticks != ticks}
     return sorted(p.pid for p in procs
-                  if p.sid in sessions and p.sid not in reused and p.state != "Z"
-                  and p.pid != me and p.start_ticks >= sessions[p.sid])
+                  if p.state != "Z" and p.pid != me
+                  and ((p.sid in sessions and p.sid not in reused
+                        and p.start_ticks >= sessions[p.sid])
+                       or noted.get(p.pid) == p.start_ticks))
 
 
 def note_sessions(engine_pid: int, sessions: dict[int, int], me: int) -> list[int]:
@@ -117,13 +77,38 @@ def note_sessions(engine_pid: int, sessions: dict[int, int], me: int) -> list[in
     return new
 
 
-def sweep(sessions: Mapping[int, int], me: int) -> set[int]:
-    """SIGKILL everything left in `sessions`; returns the pids killed. How many depends on
-    timing: a pod's main process may die of its parent-death signal before or after the
-    sweep looks, so only the descendants that signal never reaches are certain to be here."""
+def note_descendants(engine_pid: int, noted: dict[int, int], me: int) -> None:
+    """Note every descendant of the engine (pid -> start ticks) but the watchdog: where the
+    kubelet runs without cgroups, a pod's process that left its session is found this way
+    (once it was seen; it keeps its entry after it is re-parented)."""
+    todo = list(children(engine_pid) - {me})
+    while todo:
+        pid = todo.pop()
+        stat = read_stat(pid)
+        if stat is not None and noted.get(pid) != stat.start_ticks:
+            noted[pid] = stat.start_ticks
+        todo.extend(children(pid))
+
+
+def sweep_cgroups(tree: Path | None) -> set[int]:
+    """Kill and remove the engine's cgroup tree (every pod process, wherever it moved);
+    returns the pids that were in it."""
+    if tree is None or not tree.is_dir():
+        return set()
+    found = {pid for root, _dirs, _files in os.walk(tree) for pid in cgroupfs.procs(Path(root))}
+    cgroupfs.remove(tree)
+    return found
+
+
+def sweep(sessions: Mapping[int, int], me: int,
+          noted: Mapping[int, int] | None = None) -> set[int]:
+    """SIGKILL everything left in `sessions` and of the `noted` descendants; returns the pids
+    killed. How many depends on timing: a pod's main process may die of its parent-death
+    signal before or after the sweep looks, so only the descendants that signal never
+    reaches are certain to be here."""
     killed: set[int] = set()
     for _ in range(SWEEP_ROUNDS):
-        targets = sweep_targets(sessions, all_stats(), me)
+        targets = sweep_targets(sessions, all_stats(), me, noted)
         if not targets:
             break
         for pid in targets:
@@ -140,10 +125,14 @@ def watch(engine_pid: int, fd: int, ready_fd: int | None = None,
     (and is closed) once the first look at the engine's children is done."""
     me = os.getpid()
     sessions: dict[int, int] = {}
+    noted: dict[int, int] = {}
+    tree = cgroupfs.engine_tree(engine_pid)  # the kubelet's cgroups, once it made them
     while True:
         for sid in note_sessions(engine_pid, sessions, me):
             if verbose:
                 print(f"probelab watchdog: noted session {sid}", file=sys.stderr, flush=True)
+        if tree is None or not tree.is_dir():  # no cgroups: the kubelet is a subreaper
+            note_descendants(engine_pid, noted, me)
         if ready_fd is not None:
             with contextlib.suppress(OSError):
                 os.write(ready_fd, b"watching\n")
@@ -155,7 +144,8 @@ def watch(engine_pid: int, fd: int, ready_fd: int | None = None,
     # A living engine closed the pipe (end of a stop, or a forced exit): its children are
     # still listed, so even one started since the last look is covered.
     note_sessions(engine_pid, sessions, me)
-    return sweep(sessions, me)
+    killed = sweep_cgroups(tree)
+    return killed | sweep(sessions, me, noted)
 
 
 class Watchdog:

@@ -17,6 +17,7 @@ import logging
 import signal
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,7 @@ class ContainerRunner:
         self.started_event = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
         self.probing = False  # probe loops run while True; cleared when the process ends
+        self.cgroup: Path | None = None  # where its processes run (cgroup mode)
 
     # ---- what status is made of ------------------------------------------------------------
     @property
@@ -131,6 +133,9 @@ class ContainerRunner:
                     await w.termination.requested.wait()
                     return
                 if self.last_exit is not None and not await self._wait_backoff():
+                    return
+                if self.node.stopping:  # the engine stops: no start, no restart
+                    await w.termination.requested.wait()
                     return
                 exit_ = await self._run_once(*prepared)
                 if w.termination.requested.is_set() or not should_restart(w.restart_policy,
@@ -195,7 +200,9 @@ class ContainerRunner:
         started_at = clock.now()
         log_file = podlogs.log_path(self.node.state_dir, w.namespace, w.name, self.name)
         try:
-            proc = await runtime.spawn(argv, env, log_file, cwd=target.cwd)
+            self.cgroup = self.node.containment.place(w.uid, self.name)
+            target = replace(target, cgroup=self.cgroup)
+            proc = await runtime.spawn(argv, env, log_file, cwd=target.cwd, cgroup=self.cgroup)
         except OSError as exc:
             message = f"failed to start container process {argv[0]!r}: {exc.strerror or exc}"
             self._event("Failed", f"Error: {message}", warning=True)
@@ -203,6 +210,7 @@ class ContainerRunner:
                                      self.container_id, message))
         self.proc = proc
         self.node.live.add(proc.pid)
+        self.node.containment.started((w.uid, self.name), proc.pid, w.pod_ip)
         self._event("Created", f"Created container: {self.name}")
         self._event("Started", f"Started container {self.name}")
         self.state, self.reason, self.message = State.RUNNING, "", ""
@@ -232,6 +240,9 @@ class ContainerRunner:
             if not exit_task.done():
                 runtime.signal_group(proc.pid, signal.SIGKILL)
                 await asyncio.gather(exit_task, return_exceptions=True)
+            # As a container's PID namespace ends with its init: whatever the main process
+            # started dies with it, wherever it moved to (cgroups.py).
+            self.node.containment.kill((w.uid, self.name))
             self.node.live.discard(proc.pid)
             self.proc = None
         exit_code, sig = exit_code_of(code)
@@ -282,7 +293,8 @@ class ContainerRunner:
             self._event("PreStopHookStarted", f"Running the preStop hook of container "
                                               f"{self.name} (up to {plan.hook_budget_s}s)")
             target = Target(w.pod_ip, prober.container_ports(self.spec),
-                            command.container_env(w.pod, self.spec, w.pod_ip, HOST_IP))
+                            command.container_env(w.pod, self.spec, w.pod_ip, HOST_IP),
+                            cgroup=self.cgroup)
             hook = loop.create_task(lifecycle.run_prestop(
                 self.prestop, target, self.name, f"{w.name}_{w.namespace}", plan.hook_budget_s))
             if await self._wait_for(hook, grace_end):
@@ -306,7 +318,7 @@ class ContainerRunner:
             return w.termination.kill_at(signalled, timeout)
 
         if not await self._wait_for(exit_task, kill_at):
-            runtime.signal_group(pid, signal.SIGKILL)
+            self._kill_everything(pid)
             self._event("Killed", f"Container {self.name} did not stop within "
                                   f"{loop.time() - signalled:.0f}s of SIGTERM: sent SIGKILL",
                         warning=True)
@@ -328,12 +340,17 @@ class ContainerRunner:
                 changed.cancel()
         return True
 
+    def _kill_everything(self, pid: int) -> None:
+        """SIGKILL the process group of `pid` and every other process of this container."""
+        runtime.signal_group(pid, signal.SIGKILL)
+        self.node.containment.kill((self.handle.uid, self.name))
+
     def kill_now(self, record: bool = True) -> None:
         """SIGKILL the container's process group at once (the pod object vanished)."""
         pid = self.pid
         if pid is None:
             return
-        runtime.signal_group(pid, signal.SIGKILL)
+        self._kill_everything(pid)
         if record:
             self._event("Killed", f"Pod deleted: sent SIGKILL to container {self.name}",
                         warning=True)

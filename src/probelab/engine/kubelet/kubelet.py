@@ -9,6 +9,12 @@ Neighbours: the store (pods in, pod status and Events out), `kubelet.images` (wh
 image runs), `core.podlogs` (where output goes), `probelab.engine.engine` (starts
 it after the controllers and stops it before them).
 
+It takes at most `max_pods` pods (`EngineConfig.max_pods`, the kubelet's `--max-pods`): an
+unbound pod that does not fit (`capacity.fits`) waits Pending, PodScheduled=False
+(Unschedulable) with a FailedScheduling Event, in a queue that is retried in creation order
+whenever a pod's worker ends. From the engine's first instant of stopping (`ctx.stopping`)
+no pod is admitted and no container started.
+
 Stopping terminates every pod gracefully in parallel (preStop, SIGTERM, grace, SIGKILL), bounded
 by the longest grace period plus the 2 s floor, then SIGKILLs anything left.
 """
@@ -23,8 +29,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from probelab.engine.core.context import EngineContext
-from probelab.engine.core.store import EventType, Watcher, WatchEvent
+from probelab.engine.core.context import EngineContext, Stopping
+from probelab.engine.core.store import Conflict, EventType, NotFound, Obj, Watcher, WatchEvent
+from probelab.engine.kubelet import capacity, cgroups
+from probelab.engine.kubelet.cgroups import Mode
 from probelab.engine.kubelet.images import ImageTable
 from probelab.engine.kubelet.ipam import PodIPs
 from probelab.engine.kubelet.node import NODE_NAME, Node
@@ -41,18 +49,26 @@ def ip_cursor_start(pid: int) -> int:
     return pid * 251
 
 
+class _Skip(Exception):
+    """The pod was replaced or bound meanwhile: its status is not the scheduler's to write."""
+
+
 class Kubelet:
     """Engine component "kubelet"; `start(ctx)` returns once it watches pods."""
 
     name = "kubelet"
 
-    def __init__(self) -> None:
+    def __init__(self, containment: Mode = Mode.AUTO) -> None:
+        self.containment_mode = containment  # AUTO: cgroups, else a subreaper (cgroups.py)
         self.node: Node | None = None
         self._workers: dict[str, PodWorker] = {}
         self._watcher: Watcher | None = None
         self._task: asyncio.Task[None] | None = None
         self._own_dir: Path | None = None
         self._stopped = False
+        self.max_pods = capacity.DEFAULT_MAX_PODS
+        self._pending: dict[str, Obj] = {}  # uid -> pod that did not fit, oldest first
+        self._stopping = Stopping()
 
     async def start(self, ctx: EngineContext) -> None:
         state_dir = ctx.config.state_dir
@@ -60,8 +76,12 @@ class Kubelet:
             state_dir = self._own_dir = Path(tempfile.mkdtemp(prefix="probelab-kubelet-"))
         images = ImageTable.build(ctx.config.images, ctx.config.manifests_dir)
         ips = PodIPs(ctx.config.pod_cidr_prefix, start=ip_cursor_start(os.getpid()))
+        self.max_pods = ctx.config.max_pods
+        self._stopping = ctx.stopping
         self.node = Node(store=ctx.store, client=ctx.client, clock=ctx.clock, images=images,
-                         ips=ips, state_dir=state_dir)
+                         ips=ips, state_dir=state_dir,
+                         containment=cgroups.setup(self.containment_mode),
+                         stopping=ctx.stopping)
         self._watcher = ctx.store.watch("pods")
         self._task = asyncio.get_running_loop().create_task(
             self._watch(self._watcher), name="kubelet-watch-pods")
@@ -81,6 +101,7 @@ class Kubelet:
         uid = pod["metadata"].get("uid", "")
         worker = self._workers.get(uid)
         if event.type is EventType.DELETED:
+            self._pending.pop(uid, None)
             if worker is not None:
                 worker.vanish()
             return
@@ -91,14 +112,59 @@ class Kubelet:
             worker.update(pod)
             return
         phase = (pod.get("status") or {}).get("phase")
-        if self._stopped or phase in ("Succeeded", "Failed"):
+        if self._stopped or self._stopping or phase in ("Succeeded", "Failed"):
             return
+        if uid in self._pending:
+            self._pending[uid] = pod  # the newest version waits in the same place
+            return
+        if node_name or capacity.fits(len(self._workers), self.max_pods):
+            self._run_worker(pod)  # a pod bound by others is not the scheduler's to refuse
+        else:
+            self._pending[uid] = pod
+            self._unschedulable(pod)
+
+    def _run_worker(self, pod: Obj) -> None:
+        assert self.node is not None
         worker = PodWorker(self.node, pod, self._forget)
-        self._workers[uid] = worker
+        self._workers[worker.uid] = worker
         worker.start()
+
+    def _unschedulable(self, pod: Obj) -> None:
+        """What kube-scheduler does with a pod no node fits: Event, condition, queue."""
+        assert self.node is not None
+        m = pod["metadata"]
+        self.node.event(pod, "FailedScheduling", capacity.TOO_MANY_PODS, warning=True,
+                        component="default-scheduler", repeat=True)
+        now = self.node.clock.now()
+
+        def change(obj: Obj) -> None:
+            if obj["metadata"].get("uid") != m.get("uid") or obj["spec"].get("nodeName"):
+                raise _Skip
+            obj["status"] = capacity.unschedulable_status(obj.get("status"),
+                                                          capacity.TOO_MANY_PODS, now)
+
+        with contextlib.suppress(_Skip, NotFound, Conflict):
+            self.node.client.mutate("pods", m.get("namespace"), m.get("name"), change,
+                                    subresource="status")
 
     def _forget(self, uid: str) -> None:
         self._workers.pop(uid, None)
+        self._admit_pending()
+
+    def _admit_pending(self) -> None:
+        """A pod left the node: start the oldest waiting pods that fit now."""
+        while (self.node is not None and self._pending and not self._stopped
+               and not self._stopping and capacity.fits(len(self._workers), self.max_pods)):
+            uid = next(iter(self._pending))
+            m = self._pending.pop(uid)["metadata"]
+            current = self.node.store.find("pods", m.get("namespace"), m.get("name"))
+            if (current is not None and current["metadata"].get("uid") == uid
+                    and not current["metadata"].get("deletionTimestamp")):
+                self._run_worker(current)  # else it went meanwhile
+
+    def pending(self) -> int:
+        """How many pods wait for room on the node."""
+        return len(self._pending)
 
     # ---- what tests, the bench and the CLI read ----------------------------------------------
     def pids(self, namespace: str, name: str) -> dict[str, int]:
@@ -124,6 +190,7 @@ class Kubelet:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self._pending.clear()
         workers = list(self._workers.values())
         for worker in workers:
             worker.shutdown()
@@ -138,6 +205,8 @@ class Kubelet:
                 worker.vanish()
             await asyncio.gather(*tasks, return_exceptions=True)
         killed = self.node.kill_all() if self.node is not None else 0
+        if self.node is not None:
+            await self.node.containment.close()
         log.info("kubelet stopped: %d pods terminated, %d process groups killed at the end",
                  len(workers), killed)
         if self._own_dir is not None:

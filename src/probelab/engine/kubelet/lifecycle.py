@@ -26,7 +26,7 @@ async def run_prestop(handler: Mapping[str, Any], target: Target, container: str
         command = [str(w) for w in (handler["exec"] or {}).get("command") or []]
         try:
             code, output = await runtime.run_to_end(command, target.env, budget_s + 1,
-                                                    cwd=target.cwd)
+                                                    cwd=target.cwd, cgroup=target.cgroup)
         except (OSError, IndexError) as exc:
             return f"Exec lifecycle hook ({command}) {where} failed - error: {exc}"
         if code is None or code == 0:

@@ -1,5 +1,6 @@
 """What every pod worker of the kubelet shares: the store, the clock, the image table, the pod IP
-pool, where logs go, and the set of live process groups (the last-resort kill list).
+pool, where logs go, the containment of pods' processes (`cgroups`), and the set of live
+process groups (the last-resort kill list).
 
 Built once by `kubelet.Kubelet.start`; read by `podworker` and `container`.
 """
@@ -13,9 +14,11 @@ from pathlib import Path
 
 from probelab.engine.core.client import Client
 from probelab.engine.core.clock import Clock, rfc3339
+from probelab.engine.core.context import Stopping
 from probelab.engine.core.events import EventKind, EventRecorder
 from probelab.engine.core.store import Obj, Store
 from probelab.engine.kubelet import runtime
+from probelab.engine.kubelet.cgroups import Containment
 from probelab.engine.kubelet.images import ImageTable
 from probelab.engine.kubelet.ipam import PodIPs
 
@@ -33,6 +36,8 @@ class Node:
     images: ImageTable
     ips: PodIPs
     state_dir: Path
+    containment: Containment = field(default_factory=Containment)  # cgroups or subreaper
+    stopping: Stopping = field(default_factory=Stopping)  # the engine's: start nothing new
     live: set[int] = field(default_factory=set)  # process group ids of running containers
     # (pod uid, container, reason, message) -> Event name, for repeats counted on one Event
     _repeats: dict[tuple[str, str, str, str], str] = field(default_factory=dict)

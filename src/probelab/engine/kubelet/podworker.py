@@ -126,6 +126,7 @@ class PodWorker:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self.node.containment.remove_pod(self.uid)
             self.node.ips.release(self.uid)
             self.node.forget(self.uid)
             self._on_done(self.uid)

@@ -16,6 +16,7 @@ import contextlib
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -34,6 +35,7 @@ class Target:
     ports: Mapping[str, int] = field(default_factory=dict)  # containerPort by name
     env: Mapping[str, str] = field(default_factory=dict)
     cwd: str | None = None
+    cgroup: Path | None = None  # the container's cgroup: exec handlers run inside it
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,8 @@ async def exec_command(handler: Mapping[str, Any], target: Target, timeout_s: fl
     if not command:
         return Outcome(Result.FAILURE, "exec handler without a command")
     try:
-        code, output = await runtime.run_to_end(command, target.env, timeout_s, cwd=target.cwd)
+        code, output = await runtime.run_to_end(command, target.env, timeout_s, cwd=target.cwd,
+                                              cgroup=target.cgroup)
     except OSError as exc:
         return Outcome(Result.FAILURE, f"exec {command[0]!r} failed: {exc.strerror or exc}")
     if code is None:

@@ -5,7 +5,8 @@ container's PID namespace would be) with PR_SET_PDEATHSIG=SIGKILL, so it dies wi
 when the engine itself is SIGKILLed. The signal is set by util-linux `setpriv --pdeathsig KILL`
 when it is installed (the fast vfork path: a Python preexec function forces a full fork, which
 blocks the event loop for ~25 ms in an engine-sized process), else by prctl in a preexec function.
-Its stdout and stderr are appended to the pod log file of
+Where the kubelet runs pods in cgroups (`cgroups`), the process joins its container's cgroup
+before it runs (`in_cgroup_argv`). Its stdout and stderr are appended to the pod log file of
 `core.podlogs`, which the API server serves as `pods/log`. Exec probes and exec hooks
 run the same way, with the container's environment. Used by `kubelet`, `prober` and `lifecycle`.
 
@@ -42,6 +43,13 @@ def _load_libc() -> ctypes.CDLL | None:
 
 _LIBC = _load_libc()
 SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+_spawned: set[int] = set()  # pids started here that asyncio still has to wait for
+
+
+def spawned_here(pid: int) -> bool:
+    """Whether `pid` is a process this runtime started and will reap itself (so the
+    subreaper of `cgroups` must not)."""
+    return pid in _spawned
 
 
 def die_with_parent() -> Callable[[], None] | None:
@@ -59,6 +67,16 @@ def die_with_parent() -> Callable[[], None] | None:
     return preexec
 
 
+JOIN_SCRIPT = 'echo $$ > "$0/cgroup.procs" || exit 125; exec "$@"'
+
+
+def in_cgroup_argv(cgroup: Path, argv: Sequence[str]) -> list[str]:
+    """`argv`, started so that it is in `cgroup` before it runs a single instruction of its
+    own (no window to fork outside): a shell writes its own pid to cgroup.procs, then execs
+    `argv` (same pid). Exit code 125 if it cannot join."""
+    return ["/bin/sh", "-c", JOIN_SCRIPT, str(cgroup), *argv]
+
+
 def signal_group(pid: int, sig: int) -> bool:
     """Send `sig` to the process group led by `pid`; False if nothing is left of it."""
     try:
@@ -69,10 +87,14 @@ def signal_group(pid: int, sig: int) -> bool:
 
 
 async def spawn(argv: Sequence[str], env: Mapping[str, str], log_file: Path | None,
-                cwd: str | None = None, capture: bool = False) -> asyncio.subprocess.Process:
-    """Start a process in its own session; output to `log_file` (appended) or, with `capture`,
-    to a pipe. Raises OSError (e.g. FileNotFoundError) when it cannot start."""
+                cwd: str | None = None, capture: bool = False,
+                cgroup: Path | None = None) -> asyncio.subprocess.Process:
+    """Start a process in its own session (and in `cgroup` before it runs, see
+    `cgroups.in_cgroup_argv`); output to `log_file` (appended) or, with `capture`, to a pipe.
+    Raises OSError (e.g. FileNotFoundError) when it cannot start."""
     _check_executable(argv, env, cwd)
+    if cgroup is not None:
+        argv = in_cgroup_argv(cgroup, argv)
     out: int | object = asyncio.subprocess.DEVNULL
     handle = None
     if capture:
@@ -87,11 +109,13 @@ async def spawn(argv: Sequence[str], env: Mapping[str, str], log_file: Path | No
     else:
         preexec = die_with_parent()
     try:
-        return await asyncio.create_subprocess_exec(
+        proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out,
             stderr=asyncio.subprocess.STDOUT, env=dict(env), cwd=cwd,
             start_new_session=True, preexec_fn=preexec,
         )
+        _spawned.add(proc.pid)
+        return proc
     finally:
         if handle is not None:
             handle.close()
@@ -113,15 +137,18 @@ def _check_executable(argv: Sequence[str], env: Mapping[str, str], cwd: str | No
 async def reap(proc: asyncio.subprocess.Process) -> int:
     """Wait for the group leader, then kill whatever else is left of its group."""
     code = await proc.wait()
+    _spawned.discard(proc.pid)
     signal_group(proc.pid, signal.SIGKILL)
     return code
 
 
 async def run_to_end(argv: Sequence[str], env: Mapping[str, str], timeout_s: float,
-                     cwd: str | None = None) -> tuple[int | None, str]:
+                     cwd: str | None = None,
+                     cgroup: Path | None = None) -> tuple[int | None, str]:
     """Run a command (exec probe or hook) with a deadline: (exit code or None on timeout,
-    first 10 KiB of its output). The whole group is killed on timeout or cancellation."""
-    proc = await spawn(argv, env, None, cwd=cwd, capture=True)
+    first 10 KiB of its output). The whole group is killed on timeout or cancellation; in
+    `cgroup` (its container's), whatever it leaves dies with the container."""
+    proc = await spawn(argv, env, None, cwd=cwd, capture=True, cgroup=cgroup)
 
     async def finish() -> tuple[int, bytes]:
         assert proc.stdout is not None
@@ -142,6 +169,7 @@ async def run_to_end(argv: Sequence[str], env: Mapping[str, str], timeout_s: flo
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             await proc.wait()
+        _spawned.discard(proc.pid)
 
 
 def signal_pid(pid: int, sig: int) -> bool:
