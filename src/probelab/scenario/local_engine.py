@@ -23,13 +23,16 @@ CONTEXT = "probelab"
 
 
 class LocalEngine:
-    def __init__(self, endpoint_delay_s: float, seed: int | None) -> None:
-        self._dir = Path(tempfile.mkdtemp(prefix="probelab-demo-"))
+    def __init__(self, endpoint_delay_s: float, seed: int | None,
+                 images: tuple[tuple[str, str], ...] = (), prefix: str = "probelab-demo-") -> None:
+        self._dir = Path(tempfile.mkdtemp(prefix=prefix))
         self.kubeconfig = self._dir / "kubeconfig"
         self.log_path = self._dir / "engine.log"
         self._args = ["--endpoint-delay", str(endpoint_delay_s)]
         if seed is not None:
             self._args += ["--seed", str(seed)]
+        for image, command in images:  # `probelab cluster up --image IMAGE=COMMAND`
+            self._args += ["--image", f"{image}={command}"]
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 30.0) -> None:
