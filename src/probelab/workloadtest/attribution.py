@@ -79,33 +79,40 @@ def _first(marks: list[PodMark], pod: str, step: PodStep) -> float | None:
     return next((m.t_s for m in marks if m.pod == pod and m.step is step), None)
 
 
-def proxy_dropped_at(proxy: list[EndpointSample], terminating_s: float | None) -> float | None:
-    """When the proxy first applied an endpoints change at or after the pod began terminating
-    (the slice marks it terminating at once; the proxy applies that after its lag)."""
+def proxy_dropped_at(proxy: list[EndpointSample], terminating_s: float | None,
+                     lag_s: float = 0.0) -> float | None:
+    """When the proxy applied the change that marked the pod terminating: its first applied
+    change at least half the configured lag after the pod began terminating. (An earlier
+    applied change is an older slice change still in the proxy's queue, e.g. a new pod
+    becoming ready during a rolling update; half the lag leaves room for jitter.)"""
     if terminating_s is None:
         return None
-    return next((s.t_s for s in sorted(proxy, key=lambda s: s.t_s)
-                 if s.t_s >= terminating_s - 0.05), None)
+    earliest = terminating_s + lag_s / 2 - 0.05
+    return next((s.t_s for s in sorted(proxy, key=lambda s: s.t_s) if s.t_s >= earliest), None)
 
 
 def classify(failure: Failure, marks: list[PodMark], proxy: list[EndpointSample],
-             window_s: float = DEFAULT_WINDOW_S) -> tuple[str, str | None, float | None]:
+             window_s: float = DEFAULT_WINDOW_S,
+             lag_s: float = 0.0) -> tuple[str, str | None, float | None]:
     """(cause key, pod, seconds from SIGTERM to the proxy's drop) of one failed request;
-    `marks` are the workload's pods' only, sorted by time."""
+    `marks` are the workload's pods' only, sorted by time. A stop explains a failure before a
+    start does: in a rolling update both happen together, and a new pod behind a readiness
+    probe is not the one refusing."""
     steps = (*STOP_STEPS, PodStep.KILLED, *START_STEPS)
     near = [m for m in marks if m.step in steps
             and failure.t_s - window_s <= m.t_s <= failure.t_s + LATE_S]
     if not near:
         return UNEXPLAINED, None, None
-    last = near[-1]
-    if any(m.step is PodStep.KILLED for m in near):
-        killed = [m for m in near if m.step is PodStep.KILLED][-1]
-        return KILLED, killed.pod, None
-    if last.step in START_STEPS:
-        return STARTUP, last.pod, None
-    pod = last.pod
+    killed = [m for m in near if m.step is PodStep.KILLED]
+    if killed:
+        return KILLED, killed[-1].pod, None
+    stops = ([m for m in near if m.step in (PodStep.SIGTERM, PodStep.EXITED)]
+             or [m for m in near if m.step in STOP_STEPS])
+    if not stops:
+        return STARTUP, near[-1].pod, None
+    pod = stops[-1].pod
     sigterm = _first(marks, pod, PodStep.SIGTERM) or _first(marks, pod, PodStep.EXITED)
-    dropped = proxy_dropped_at(proxy, _first(marks, pod, PodStep.TERMINATING))
+    dropped = proxy_dropped_at(proxy, _first(marks, pod, PodStep.TERMINATING), lag_s)
     if sigterm is None:  # terminating, preStop running: the pod still serves; no stop yet
         return (DRAIN if dropped is not None and dropped <= failure.t_s else IN_ENDPOINTS,
                 pod, None)
@@ -115,12 +122,14 @@ def classify(failure: Failure, marks: list[PodMark], proxy: list[EndpointSample]
 
 
 def attribute(failures: list[Failure], marks: list[PodMark], proxy: list[EndpointSample],
-              pod_prefix: str, window_s: float = DEFAULT_WINDOW_S) -> list[Cause]:
-    """The causes of `failures`, most requests first."""
+              pod_prefix: str, window_s: float = DEFAULT_WINDOW_S,
+              lag_s: float = 0.0) -> list[Cause]:
+    """The causes of `failures`, most requests first; `lag_s` is the proxy's configured
+    endpoint lag (the local engine's --endpoint-delay)."""
     mine = _workload_marks(marks, pod_prefix)
     grouped: dict[str, list[tuple[Failure, str | None, float | None]]] = {}
     for failure in sorted(failures, key=lambda f: f.t_s):
-        key, pod, gap = classify(failure, mine, proxy, window_s)
+        key, pod, gap = classify(failure, mine, proxy, window_s, lag_s)
         grouped.setdefault(key, []).append((failure, pod, gap))
     causes = [_cause(key, items, window_s) for key, items in grouped.items()]
     return sorted(causes, key=lambda c: (-c.count, c.key))
@@ -137,18 +146,20 @@ def _cause(key: str, items: list[tuple[Failure, str | None, float | None]],
         f"between {first:.1f} s and {last:.1f} s"
     who = _pods(pods)
     if key == IN_ENDPOINTS:
-        lag = (f" {max(gaps):.1f} s before the proxy stopped routing to it" if gaps
-               else " while the proxy still routed to it")
+        them = "it" if len(pods) == 1 else "them"
+        lag = (f" {max(gaps):.1f} s before the proxy stopped routing to {them}" if gaps
+               else f" while the proxy still routed to {them}")
         sentence = (f"{what} {when}: after SIGTERM, still in the proxy's endpoints ({who} got "
                     f"SIGTERM{lag}).")
     elif key == DRAIN:
         sentence = (f"{what} {when}: {who} exited after SIGTERM with requests in flight or "
-                    "keep-alive connections open, after the proxy had dropped it.")
+                    "keep-alive connections open, after the proxy had stopped routing new "
+                    "connections there.")
     elif key == KILLED:
         sentence = (f"{what} {when}: {who} was killed (SIGKILL) at the end of its "
                     "terminationGracePeriodSeconds with requests in flight.")
     elif key == STARTUP:
-        sentence = f"{what} {when}: new pod(s) {who} got traffic before they answered."
+        sentence = f"{what} {when}: new {who} got traffic before answering."
     else:
         sentence = (f"{what} {when} with no pod step in the {window_s:.0f} s before them: not "
                     "explained by the rollout timeline.")

@@ -41,11 +41,22 @@ def not_ready(pods: list[Obj], events: list[Obj], timeout_s: float) -> str:
     parts = []
     for pod in sorted(stuck, key=lambda p: p["metadata"]["name"])[:5]:
         name = pod["metadata"]["name"]
-        mine = sorted((e for e in events
-                       if (e.get("involvedObject") or {}).get("name") == name),
-                      key=_event_key)[-LAST_EVENTS:]
-        said = "; ".join(f"{e.get('reason', '')}: {str(e.get('message', '')).strip()}"
-                         for e in mine) or "no events"
+        said = "; ".join(last_events(events, name)) or "no events"
         parts.append(f"pod {name} ({_state(pod)}, not ready; last events: {said})")
     more = f" and {len(stuck) - 5} more" if len(stuck) > 5 else ""
     return f"{head}: " + " | ".join(parts) + more
+
+
+def last_events(events: list[Obj], pod: str, count: int = LAST_EVENTS) -> list[str]:
+    """The pod's last `count` distinct Events as `Reason: message`, oldest first (a repeated
+    probe failure is said once, at its latest place)."""
+    mine = sorted((e for e in events if (e.get("involvedObject") or {}).get("name") == pod),
+                  key=_event_key)
+    lines: list[str] = []
+    for event in reversed(mine):
+        line = f"{event.get('reason', '')}: {str(event.get('message', '')).strip()}"
+        if line not in lines:
+            lines.append(line)
+        if len(lines) == count:
+            break
+    return lines[::-1]

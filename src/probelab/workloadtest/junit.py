@@ -16,8 +16,8 @@ from probelab.workloadtest.verdict import Limits, ScenarioResult, judge
 
 def failure_text(result: ScenarioResult) -> str:
     lines = [cause.text for cause in result.causes]
-    if result.rollout_problem:
-        lines.append(result.rollout_problem)
+    lines.extend(p for p in (result.ready_problem, result.setup_problem, result.rollout_problem)
+                 if p)
     return "\n".join(lines)
 
 

@@ -133,9 +133,10 @@ async def _run_all(cluster: Cluster, settings: TestSettings, plan: Plan,
             continue
         say(f"[bold]{label}[/]: waiting for {target.label} to be rolled out and the Service "
             "to answer cleanly")
-        problem = await _ready_and_serving(cluster, settings, target, url)
-        if problem:
-            results.append(ScenarioResult(label, step.description, setup_problem=problem))
+        not_ready, not_serving = await _ready_and_serving(cluster, settings, target, url)
+        if not_ready or not_serving:
+            results.append(ScenarioResult(label, step.description, ready_problem=not_ready,
+                                          setup_problem=not_serving))
             broken = f"the workload was not ready before {label}"
             continue
         say(f"[bold]{label}[/]: {step.description} under load ({url})")
@@ -148,22 +149,24 @@ async def _run_all(cluster: Cluster, settings: TestSettings, plan: Plan,
 
 
 async def _ready_and_serving(cluster: Cluster, settings: TestSettings, target: Target,
-                             url: str) -> str:
-    """"" once the Deployment has its manifest's replicas, fully rolled out, and the Service
-    answered cleanly; else why not (the not-ready pods and their Events)."""
+                             url: str) -> tuple[str, str]:
+    """("", "") once the Deployment has its manifest's replicas, fully rolled out, and the
+    Service answered cleanly; else why not: (the not-ready pods and their Events, "") or
+    ("", the Service that never answered cleanly)."""
     dep = await asyncio.to_thread(cluster.deployment, target.namespace, target.deployment)
     if dep.spec.replicas != target.replicas:  # an earlier scale-down/up: back to the manifest
         await asyncio.to_thread(cluster.scale, target.namespace, target.deployment,
                                 target.replicas)
     if not await _wait_rollout(cluster, target, settings.rollout_timeout_s):
-        return await asyncio.to_thread(_not_ready, cluster, target, settings.rollout_timeout_s)
+        why = await asyncio.to_thread(_not_ready, cluster, target, settings.rollout_timeout_s)
+        return why, ""
     try:
         await loaddriver.wait_serving(url, settings.rollout_timeout_s,
                                       settings.request_timeout_s, settings.load_headers)
     except TimeoutError:
-        return (f"service/{target.service} never answered every request cleanly within "
-                f"{settings.rollout_timeout_s:g} s before the action ({url})")
-    return ""
+        return "", (f"service/{target.service} never answered every request cleanly within "
+                    f"{settings.rollout_timeout_s:g} s before the action ({url})")
+    return "", ""
 
 
 async def _wait_rollout(cluster: Cluster, target: Target, timeout_s: float,
@@ -228,8 +231,9 @@ async def _measure(cluster: Cluster, settings: TestSettings, target: Target, ste
     result.requests, result.failed, result.totals = record.requests, record.failed, record.totals
     result.resent = record.resent
     proxy = [s for s in endpoints if s.source == "proxy"]
-    result.causes = attribution.attribute(failures, marks, proxy, f"{target.deployment}-",
-                                          attribution.DEFAULT_WINDOW_S + settings.endpoint_delay_s)
+    result.causes = attribution.attribute(
+        failures, marks, proxy, f"{target.deployment}-",
+        attribution.DEFAULT_WINDOW_S + settings.endpoint_delay_s, settings.endpoint_delay_s)
     result.record = record
     return result
 

@@ -27,7 +27,8 @@ class ScenarioResult:
     duration_s: float = 0.0
     rollout_s: float | None = None  # action -> rollout complete; None = did not complete
     rollout_problem: str = ""  # why the rollout did not complete (pods, events)
-    setup_problem: str = ""  # the workload never got ready / the Service never answered
+    ready_problem: str = ""  # the workload was never fully rolled out before the action
+    setup_problem: str = ""  # the Service never answered cleanly before the action
     skipped: str = ""  # not run, and why (an earlier scenario left the workload broken)
     causes: list[Cause] = field(default_factory=list)
     resent: int = 0
@@ -61,6 +62,8 @@ def failures_allowed(result: ScenarioResult, limits: Limits) -> bool:
 def judge(result: ScenarioResult, limits: Limits) -> Judgement:
     if result.skipped:
         return Judgement(False, "Skipped", f"not run: {result.skipped}")
+    if result.ready_problem:
+        return Judgement(False, "RolloutIncomplete", f"before the action: {result.ready_problem}")
     if result.setup_problem:
         return Judgement(False, "NotServing", result.setup_problem)
     if result.rollout_s is None:
