@@ -202,7 +202,10 @@ class Cluster:
         if (st.available_replicas or 0) != want or (st.ready_replicas or 0) != want:
             return False
         selector = ",".join(f"{k}={v}" for k, v in dep.spec.selector.match_labels.items())
-        return len(self.pods(namespace, selector)) == want
+        pods = self.pods(namespace, selector)
+        # A deleted pod is still listed while it terminates, and its replacement may not exist
+        # yet: the count alone would call a `delete pod` done at once.
+        return len(pods) == want and not any(p.metadata.deletion_timestamp for p in pods)
 
     def scale(self, namespace: str, name: str, replicas: int) -> None:
         body = {"spec": {"replicas": replicas}}
