@@ -221,3 +221,30 @@ def test_manifests_from_stdin(tmp_path: Path) -> None:
     result = run_probelab("test", "-", input=text)
     assert result.returncode == 2
     assert "no Deployment in the manifests" in result.stderr
+
+
+def test_ctrl_c_cleans_up(tmp_path: Path) -> None:
+    """SIGINT under load: exit 130, the app's processes and the engine are gone."""
+    import signal
+    import subprocess
+
+    from helpers import probelab_cmd, stop_process
+
+    app, manifest = write_app(tmp_path)
+    proc = subprocess.Popen(
+        probelab_cmd("test", str(manifest), *image(app), "--rate", "50", "--warmup", "30s"),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "under load" in line:
+                break
+        assert running_with(str(app)), "the app should run while the load does"
+        proc.send_signal(signal.SIGINT)
+        rest = proc.stdout.read()
+        assert proc.wait(60) == 130, rest
+        assert "Interrupted: cleaning up." in rest
+    finally:
+        stop_process(proc)
+    assert not running_with(str(app))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -71,3 +72,8 @@ class LocalEngine:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(5)
+
+    def remove_files(self) -> None:
+        """Delete the kubeconfig and log folder (after `stop`; kept when the engine still runs)."""
+        if self.proc is None:
+            shutil.rmtree(self._dir, ignore_errors=True)

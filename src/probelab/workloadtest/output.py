@@ -22,6 +22,9 @@ def render(target: Target, results: list[ScenarioResult], limits: Limits,
            console: Console) -> None:
     if console.width < TABLE_WIDTH and not console.is_terminal:
         console = Console(file=console.file, width=TABLE_WIDTH, no_color=console.no_color)
+    if not results:
+        console.print("[bold red]Verdict:[/] no scenario ran", highlight=False)
+        return
     table = Table(title=f"probelab test {target.label}", title_justify="left")
     for name in ("scenario", "action", "requests", "failed", "rollout", "result"):
         table.add_column(name, justify="left" if name in ("scenario", "action", "result")

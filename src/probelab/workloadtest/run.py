@@ -95,6 +95,7 @@ def run_test(settings: TestSettings, stdin: TextIO | None, console: Console) -> 
                 _cleanup(cluster, plan, console.print)
             console.print("Stopping the local engine …")
             engine.stop()
+            engine.remove_files()
     limits = Limits(settings.max_failures, settings.max_error_rate)
     output.render(target, results, limits, console)
     if settings.json_path is not None:
