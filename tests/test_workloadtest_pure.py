@@ -295,3 +295,13 @@ def test_junit_has_one_testcase_per_scenario_and_failures_with_attribution() -> 
     assert cases["scale-up"].find("skipped") is not None
     for case in cases.values():
         float(case.get("time") or "x")
+
+
+def test_an_image_without_a_command_is_refused_up_front() -> None:
+    from probelab.workloadtest.actions import check_images_mapped
+
+    target = find_target([deployment(), service()])
+    assert target.images == ("x:1",)
+    check_images_mapped(target, (), lambda image: False)
+    with pytest.raises(UsageError, match="image y:2 has no command on the local engine"):
+        check_images_mapped(target, (("app", "y:2"),), lambda image: image == "y:2")

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from probelab.commands.cluster import parse_images
 from probelab.commands.load import parse_duration
+from probelab.engine.kubelet.images import ImageTable
 from probelab.errors import UsageError
 from probelab.load.config import parse_header
 from probelab.workloadtest.config import TestSettings, parse_assignment, parse_scenarios
@@ -121,4 +122,6 @@ def command(paths: tuple[str, ...], workload: str | None, service: str | None,
         images=parse_images(images), endpoint_delay_s=endpoint_delay_s, seed=seed,
         json_path=json_path, junit_path=junit_path,
     )
-    raise SystemExit(run_test(settings, sys.stdin, Console()))
+    table = ImageTable.build(settings.images)
+    raise SystemExit(run_test(settings, sys.stdin, Console(),
+                              unmapped=lambda image: table.resolve(image) is None))

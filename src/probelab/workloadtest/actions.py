@@ -9,6 +9,7 @@ crash-loop and the rollout stalls), so that is refused here, never sent.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,16 @@ def check_new_images(target: Target, new_images: tuple[tuple[str, str], ...]) ->
             raise UsageError(f"--new-image {container}=...: deployment/{target.deployment} has no "
                              f"container {container!r} (containers: "
                              f"{', '.join(target.containers)})")
+
+
+def check_images_mapped(target: Target, new_images: tuple[tuple[str, str], ...],
+                        unmapped: Callable[[str], bool]) -> None:
+    """Every image the test will run has a command on the local engine: else the pods would
+    wait in ErrImagePull until --rollout-timeout, which says the same thing minutes later."""
+    for image in (*target.images, *(i for _, i in new_images)):
+        if unmapped(image):
+            raise UsageError(f"image {image} has no command on the local engine: add "
+                             f"--image '{image}=COMMAND' (e.g. 'python3 app.py $(POD_IP) 8080')")
 
 
 def plan_steps(target: Target, scenarios: tuple[Scenario, ...],

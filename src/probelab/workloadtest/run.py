@@ -32,7 +32,7 @@ from probelab.scenario.local_engine import CONTEXT, LocalEngine
 from probelab.scenario.main import api_failure
 from probelab.scenario.observer import Observer
 from probelab.workloadtest import attribution, diagnosis, output
-from probelab.workloadtest.actions import Step, plan_steps, rollout_patch
+from probelab.workloadtest.actions import Step, check_images_mapped, plan_steps, rollout_patch
 from probelab.workloadtest.config import Action, TestSettings
 from probelab.workloadtest.target import Target, find_target, service_url
 from probelab.workloadtest.verdict import Limits, ScenarioResult, overall
@@ -51,19 +51,23 @@ class Plan:
     findings: list[str]
 
 
-def prepare(settings: TestSettings, stdin: TextIO | None) -> Plan:
-    """Read and decide; raises UsageError (exit 2) on any bad input, having started nothing."""
+def prepare(settings: TestSettings, stdin: TextIO | None,
+            unmapped: Callable[[str], bool] = lambda image: False) -> Plan:
+    """Read and decide; raises UsageError (exit 2) on any bad input, having started nothing.
+    `unmapped` says whether the local engine lacks a command for an image."""
     located = sources.locate(sources.read_inputs(list(settings.paths), stdin))
     objects = [item.obj for item in located]
     target = find_target(objects, settings.workload, settings.service, settings.port)
     steps = plan_steps(target, settings.scenarios, settings.new_images)
+    check_images_mapped(target, settings.new_images, unmapped)
     parse_url(f"http://127.0.0.1{settings.path}")  # a path the load can send: one-line error
     model = TimingModel(lag_s=settings.endpoint_delay_s, profile="local engine")
     return Plan(objects, target, steps, finding_lines(analyze.check(located, model)))
 
 
-def run_test(settings: TestSettings, stdin: TextIO | None, console: Console) -> int:
-    plan = prepare(settings, stdin)
+def run_test(settings: TestSettings, stdin: TextIO | None, console: Console,
+             unmapped: Callable[[str], bool] = lambda image: False) -> int:
+    plan = prepare(settings, stdin, unmapped)
     target = plan.target
     console.print(f"probelab check: {len(plan.findings) or 'no'} finding(s)")
     for line in plan.findings:

@@ -39,6 +39,7 @@ class Target:
     selector: labels.Selector
     match_labels: dict[str, str]
     containers: tuple[str, ...]
+    images: tuple[str, ...]  # every container's and init container's image
     service: str
     port: ServicePort
 
@@ -67,6 +68,12 @@ def _template_labels(dep: Obj) -> dict[str, str]:
 def containers_of(dep: Obj) -> tuple[str, ...]:
     spec = (((dep.get("spec") or {}).get("template") or {}).get("spec") or {})
     return tuple(str(c.get("name", "")) for c in spec.get("containers") or [])
+
+
+def images_of(dep: Obj) -> tuple[str, ...]:
+    spec = (((dep.get("spec") or {}).get("template") or {}).get("spec") or {})
+    return tuple(str(c.get("image", "")) for key in ("initContainers", "containers")
+                 for c in spec.get(key) or [])
 
 
 def selects(svc: Obj, dep: Obj) -> bool:
@@ -109,7 +116,8 @@ def find_target(objs: list[Obj], workload: str | None = None, service: str | Non
         selector=labels.from_label_selector((dep.get("spec") or {}).get("selector")),
         match_labels=dict(((dep.get("spec") or {}).get("selector") or {}).get("matchLabels")
                           or {}),
-        containers=containers_of(dep), service=_name(svc), port=pick_port(svc, port),
+        containers=containers_of(dep), images=images_of(dep), service=_name(svc),
+        port=pick_port(svc, port),
     )
 
 
