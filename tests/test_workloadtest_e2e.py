@@ -141,6 +141,8 @@ def test_typical_app_passes_rolling_update_and_scale_down(tmp_path: Path) -> Non
                           "40s", "--junit", str(junit), "--json", str(report), timeout=150)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Verdict: all 2 scenario(s) passed" in result.stdout
+    out = " ".join(result.stdout.split())
+    assert "pods terminated: preStop" in out and "no SIGKILL" in out  # the pods' timelines
     cases = junit_cases(junit)
     assert list(cases) == ["rolling-update", "scale-down"]
     assert all(c.find("failure") is None for c in cases.values())

@@ -305,3 +305,30 @@ def test_an_image_without_a_command_is_refused_up_front() -> None:
     check_images_mapped(target, (), lambda image: False)
     with pytest.raises(UsageError, match="image y:2 has no command on the local engine"):
         check_images_mapped(target, (("app", "y:2"),), lambda image: image == "y:2")
+
+
+def test_termination_timelines_against_the_grace_period() -> None:
+    from probelab.workloadtest import timeline
+
+    steps = marks((1.0, "web-1", PodStep.TERMINATING), (1.0, "web-1", PodStep.PRESTOP),
+                  (3.0, "web-1", PodStep.SIGTERM), (3.1, "web-1", PodStep.EXITED),
+                  (1.2, "web-2", PodStep.TERMINATING), (1.2, "web-2", PodStep.SIGTERM),
+                  (11.2, "web-2", PodStep.KILLED), (0.5, "web-3", PodStep.STARTED),
+                  (1.0, "db-1", PodStep.TERMINATING))
+    items = timeline.terminations(steps, "web-")
+    assert [(t.pod, t.prestop_s, t.killed) for t in items] == [
+        ("web-1", 2.0, False), ("web-2", None, True)]
+    assert items[1].exit_s == pytest.approx(10.0)
+    assert timeline.summary(items, 10) == (
+        "2 pods terminated: preStop 2.0 s, SIGTERM -> exit 0.1-10.0 s, 1 SIGKILLed "
+        "(terminationGracePeriodSeconds 10)")
+    assert timeline.summary([], 30) == ""
+
+
+def test_pods_stopped_in_an_earlier_scenario_are_left_out() -> None:
+    from probelab.workloadtest import timeline
+
+    replayed = marks((-4.0, "web-old", PodStep.PRESTOP), (-2.0, "web-old", PodStep.SIGTERM),
+                     (1.0, "web-old", PodStep.TERMINATING))
+    current = marks((0.1, "web-1", PodStep.READY), (1.0, "web-1", PodStep.TERMINATING))
+    assert timeline.this_run(replayed + current) == current

@@ -44,7 +44,8 @@ def render(suite_name: str, results: list[ScenarioResult], limits: Limits,
                                  type=judgement.kind)
             node.text = failure_text(result) or judgement.message
         out = ET.SubElement(case, "system-out")
-        out.text = f"{result.action}: {judgement.message}"
+        out.text = "\n".join(line for line in (f"{result.action}: {judgement.message}",
+                                                 result.termination_summary) if line)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") \
         + "\n"

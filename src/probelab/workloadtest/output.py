@@ -39,6 +39,8 @@ def render(target: Target, results: list[ScenarioResult], limits: Limits,
     for result in results:
         verdict = judge(result, limits)
         console.print(f"[bold]{result.scenario}[/]: {escape(verdict.message)}", highlight=False)
+        if result.termination_summary:
+            console.print(f"  {escape(result.termination_summary)}", highlight=False)
         for cause in result.causes:
             console.print(f"  - {escape(cause.text)}", highlight=False)
         if result.failed and not result.causes:

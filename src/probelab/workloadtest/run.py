@@ -31,7 +31,7 @@ from probelab.scenario.kube import Cluster, api_client
 from probelab.scenario.local_engine import CONTEXT, LocalEngine
 from probelab.scenario.main import api_failure
 from probelab.scenario.observer import Observer
-from probelab.workloadtest import attribution, diagnosis, output
+from probelab.workloadtest import attribution, diagnosis, output, timeline
 from probelab.workloadtest.actions import Step, check_images_mapped, plan_steps, rollout_patch
 from probelab.workloadtest.config import Action, TestSettings
 from probelab.workloadtest.target import Target, find_target, service_url
@@ -232,6 +232,7 @@ async def _measure(cluster: Cluster, settings: TestSettings, target: Target, ste
     else:
         failures = []
     marks, endpoints = observer.snapshot()
+    marks = timeline.this_run(marks)
     record.pod_marks, record.endpoints = marks, endpoints
     result.requests, result.failed, result.totals = record.requests, record.failed, record.totals
     result.resent = record.resent
@@ -239,6 +240,8 @@ async def _measure(cluster: Cluster, settings: TestSettings, target: Target, ste
     result.causes = attribution.attribute(
         failures, marks, proxy, f"{target.deployment}-",
         attribution.DEFAULT_WINDOW_S + settings.endpoint_delay_s, settings.endpoint_delay_s)
+    result.terminations = timeline.terminations(marks, f"{target.deployment}-")
+    result.termination_summary = timeline.summary(result.terminations, target.grace_s)
     result.record = record
     return result
 

@@ -40,6 +40,7 @@ class Target:
     match_labels: dict[str, str]
     containers: tuple[str, ...]
     images: tuple[str, ...]  # every container's and init container's image
+    grace_s: int  # the pod template's terminationGracePeriodSeconds (default 30)
     service: str
     port: ServicePort
 
@@ -116,9 +117,16 @@ def find_target(objs: list[Obj], workload: str | None = None, service: str | Non
         selector=labels.from_label_selector((dep.get("spec") or {}).get("selector")),
         match_labels=dict(((dep.get("spec") or {}).get("selector") or {}).get("matchLabels")
                           or {}),
-        containers=containers_of(dep), images=images_of(dep), service=_name(svc),
+        containers=containers_of(dep), images=images_of(dep), grace_s=_grace(dep),
+        service=_name(svc),
         port=pick_port(svc, port),
     )
+
+
+def _grace(dep: Obj) -> int:
+    spec = (((dep.get("spec") or {}).get("template") or {}).get("spec") or {})
+    value = spec.get("terminationGracePeriodSeconds")
+    return 30 if value is None else int(value)
 
 
 def _replicas(dep: Obj) -> int:

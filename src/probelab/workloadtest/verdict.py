@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from probelab.report.model import RunRecord
 from probelab.workloadtest.attribution import Cause
+from probelab.workloadtest.timeline import Termination
 
 
 @dataclass
@@ -32,6 +33,8 @@ class ScenarioResult:
     skipped: str = ""  # not run, and why (an earlier scenario left the workload broken)
     causes: list[Cause] = field(default_factory=list)
     resent: int = 0
+    terminations: list[Termination] = field(default_factory=list)
+    termination_summary: str = ""  # one line: preStop, SIGTERM -> exit, SIGKILL, grace
     record: RunRecord | None = None  # the load series and pod timeline, for --json
 
 
