@@ -166,6 +166,7 @@ def test_without_prestop_fails_and_says_why(tmp_path: Path) -> None:
     failure = case.find("failure")
     assert failure is not None and failure.get("type") == "RequestsFailed"
     assert "Cure: a preStop hook" in (failure.text or "")
+    assert "(probelab check: prestop-missing)" in (failure.text or "")
     assert not running_with(str(app))
 
 

@@ -332,3 +332,11 @@ def test_pods_stopped_in_an_earlier_scenario_are_left_out() -> None:
                      (1.0, "web-old", PodStep.TERMINATING))
     current = marks((0.1, "web-1", PodStep.READY), (1.0, "web-1", PodStep.TERMINATING))
     assert timeline.this_run(replayed + current) == current
+
+
+def test_causes_link_the_check_findings_that_predict_them() -> None:
+    causes = attribution.attribute([Failure(1.2, "reset"), Failure(1.3, "reset")], TERM,
+                                   PROXY_LATE, "web-", 3.0, 1.0)
+    linked = attribution.with_check_rules(causes, {"prestop-missing", "readiness-missing"})
+    assert linked[0].check_rules == ("prestop-missing",)
+    assert linked[0].text.endswith("(probelab check: prestop-missing).")

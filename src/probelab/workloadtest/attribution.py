@@ -19,7 +19,7 @@ One sentence per cause says what happened and which setting cures it.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from probelab.report.model import EndpointSample, PodMark, PodStep
 from probelab.report.summary import counted
@@ -49,6 +49,16 @@ CURES = {
 }
 
 
+# `probelab check` rules that predict each cause from the manifests alone (docs/check.md).
+CHECK_RULES = {
+    IN_ENDPOINTS: ("prestop-missing", "prestop-shorter-than-lag", "prestop-delay-unknown"),
+    DRAIN: ("grace-too-short",),
+    KILLED: ("grace-too-short",),
+    STARTUP: ("readiness-missing",),
+    UNEXPLAINED: (),
+}
+
+
 @dataclass(frozen=True)
 class Failure:
     t_s: float  # when the request started, seconds since the load began
@@ -65,10 +75,19 @@ class Cause:
     last_s: float
     sentence: str
     cure: str
+    check_rules: tuple[str, ...] = ()  # the matching `probelab check` findings' rule IDs
 
     @property
     def text(self) -> str:
-        return f"{self.sentence} Cure: {self.cure}."
+        found = (f" (probelab check: {', '.join(self.check_rules)})" if self.check_rules
+                 else "")
+        return f"{self.sentence} Cure: {self.cure}{found}."
+
+
+def with_check_rules(causes: list[Cause], rules: set[str]) -> list[Cause]:
+    """Each cause with the `probelab check` rules found for the workload that predict it."""
+    return [replace(c, check_rules=tuple(r for r in CHECK_RULES[c.key] if r in rules))
+            for c in causes]
 
 
 def _workload_marks(marks: list[PodMark], pod_prefix: str) -> list[PodMark]:

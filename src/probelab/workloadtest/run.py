@@ -20,7 +20,7 @@ from kubernetes.client.exceptions import ApiException
 from rich.console import Console
 
 from probelab.check import analyze, sources
-from probelab.check.model import TimingModel
+from probelab.check.model import Finding, TimingModel
 from probelab.check.run import finding_lines
 from probelab.errors import RuntimeFailure
 from probelab.k8s import labels
@@ -48,7 +48,7 @@ class Plan:
     objects: list[dict[str, Any]]
     target: Target
     steps: list[Step]
-    findings: list[str]
+    findings: list[Finding]
 
 
 def prepare(settings: TestSettings, stdin: TextIO | None,
@@ -62,7 +62,7 @@ def prepare(settings: TestSettings, stdin: TextIO | None,
     check_images_mapped(target, settings.new_images, unmapped)
     parse_url(f"http://127.0.0.1{settings.path}")  # a path the load can send: one-line error
     model = TimingModel(lag_s=settings.endpoint_delay_s, profile="local engine")
-    return Plan(objects, target, steps, finding_lines(analyze.check(located, model)))
+    return Plan(objects, target, steps, analyze.check(located, model))
 
 
 def run_test(settings: TestSettings, stdin: TextIO | None, console: Console,
@@ -70,7 +70,7 @@ def run_test(settings: TestSettings, stdin: TextIO | None, console: Console,
     plan = prepare(settings, stdin, unmapped)
     target = plan.target
     console.print(f"probelab check: {len(plan.findings) or 'no'} finding(s)")
-    for line in plan.findings:
+    for line in finding_lines(plan.findings):
         console.print(f"  {line}", markup=False, highlight=False)
     console.print(f"Testing {target.label} through service/{target.service} port "
                   f"{target.port.label}: {', '.join(s.description for s in plan.steps)}; "
@@ -87,6 +87,10 @@ def run_test(settings: TestSettings, stdin: TextIO | None, console: Console,
         cluster.check_reachable()
         with asyncio.Runner() as runner:
             runner.run(_guarded(cluster, settings, plan, results, console.print))
+        rules = {f.rule for f in plan.findings if f.name == target.deployment
+                 and (f.namespace or "default") == target.namespace}
+        for result in results:
+            result.causes = attribution.with_check_rules(result.causes, rules)
     except KeyboardInterrupt:
         interrupted = True
         console.print("[yellow]Interrupted: cleaning up.[/]")
