@@ -340,3 +340,13 @@ def test_causes_link_the_check_findings_that_predict_them() -> None:
     linked = attribution.with_check_rules(causes, {"prestop-missing", "readiness-missing"})
     assert linked[0].check_rules == ("prestop-missing",)
     assert linked[0].text.endswith("(probelab check: prestop-missing).")
+
+
+def test_probelab_yaml_next_to_the_manifests_gives_image_mappings(tmp_path) -> None:
+    from probelab.commands.test import file_images
+
+    (tmp_path / "app.yaml").write_text("kind: List\n")
+    (tmp_path / "probelab.yaml").write_text(
+        "images:\n  myapp:1: python3 app.py $(POD_IP) 8080\n  worker: [node, w.js]\n")
+    pairs = file_images((str(tmp_path), str(tmp_path / "app.yaml"), "-"))
+    assert pairs == (("myapp:1", "python3 app.py '$(POD_IP)' 8080"), ("worker", "node w.js"))

@@ -3,6 +3,7 @@ exit code out; the work is in `probelab.workloadtest`."""
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -11,10 +12,29 @@ from rich.console import Console
 
 from probelab.commands.cluster import parse_images
 from probelab.commands.load import parse_duration
-from probelab.engine.kubelet.images import ImageTable
+from probelab.engine.kubelet.images import TABLE_FILE, ImageTable, load_table_file
 from probelab.errors import UsageError
 from probelab.load.config import parse_header
 from probelab.workloadtest.config import TestSettings, parse_assignment, parse_scenarios
+
+
+def file_images(paths: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """The `images:` of a probelab.yaml in each manifest folder (or a manifest file's folder),
+    as `--image` pairs; the flags, given after them, win (docs/kubelet.md, "Images")."""
+    pairs: list[tuple[str, str]] = []
+    seen: set[Path] = set()
+    for given in paths:
+        if given == "-":
+            continue
+        folder = Path(given) if Path(given).is_dir() else Path(given).parent
+        table = folder / TABLE_FILE
+        if table.resolve() in seen or not table.is_file():
+            continue
+        seen.add(table.resolve())
+        for (repository, tag), argv in load_table_file(table).items():
+            image = repository + (f":{tag}" if tag is not None else "")
+            pairs.append((image, shlex.join(argv)))
+    return tuple(pairs)
 
 
 def _writable(path: Path | None, flag: str) -> None:
@@ -55,7 +75,8 @@ def _writable(path: Path | None, flag: str) -> None:
 @click.option("--max-error-rate", type=click.FloatRange(min=0, max=100), default=None,
               metavar="PERCENT", help="Failed requests a scenario may have, in percent.")
 @click.option("--image", "images", multiple=True, metavar="IMAGE=COMMAND",
-              help="Local engine: the host command an image runs as (repeatable).")
+              help="Local engine: the host command an image runs as (repeatable; wins over "
+                   "the images: of a probelab.yaml next to the manifests).")
 @click.option("--endpoint-delay", "endpoint_delay_s", type=click.FloatRange(min=0, max=30),
               default=1.0, show_default=True,
               help="Local engine: how long the proxy lags the endpoints (s).")
@@ -91,8 +112,8 @@ def command(paths: tuple[str, ...], workload: str | None, service: str | None,
     created is deleted and the engine stopped, also on failure and Ctrl-C (--keep keeps them).
 
     \b
-    Not yet: real clusters (--context), the drain scenario, probelab.yaml image tables,
-    the HTML report; `probelab demo` does not run through this command yet.
+    Not yet: real clusters (--context), the drain scenario, the HTML report; `probelab
+    demo` does not run through this command yet.
 
     \b
     Examples:
@@ -119,7 +140,8 @@ def command(paths: tuple[str, ...], workload: str | None, service: str | None,
         rate_rps=rate_rps, keepalive=keepalive, warmup_s=parse_duration(warmup),
         settle_s=parse_duration(settle), rollout_timeout_s=parse_duration(rollout_timeout),
         max_failures=max_failures, max_error_rate=max_error_rate, keep=keep,
-        images=parse_images(images), endpoint_delay_s=endpoint_delay_s, seed=seed,
+        images=file_images(paths) + parse_images(images), endpoint_delay_s=endpoint_delay_s,
+        seed=seed,
         json_path=json_path, junit_path=junit_path,
     )
     table = ImageTable.build(settings.images)
