@@ -145,5 +145,6 @@ def command(paths: tuple[str, ...], workload: str | None, service: str | None,
         json_path=json_path, junit_path=junit_path,
     )
     table = ImageTable.build(settings.images)
-    raise SystemExit(run_test(settings, sys.stdin, Console(),
+    # soft_wrap: a progress line or a cause stays one line in a CI log, however narrow.
+    raise SystemExit(run_test(settings, sys.stdin, Console(soft_wrap=True),
                               unmapped=lambda image: table.resolve(image) is None))

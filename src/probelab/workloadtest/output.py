@@ -21,7 +21,8 @@ TABLE_WIDTH = 110
 def render(target: Target, results: list[ScenarioResult], limits: Limits,
            console: Console) -> None:
     if console.width < TABLE_WIDTH and not console.is_terminal:
-        console = Console(file=console.file, width=TABLE_WIDTH, no_color=console.no_color)
+        console = Console(file=console.file, width=TABLE_WIDTH, no_color=console.no_color,
+                          soft_wrap=console.soft_wrap)
     if not results:
         console.print("[bold red]Verdict:[/] no scenario ran", highlight=False)
         return

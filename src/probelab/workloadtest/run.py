@@ -86,7 +86,7 @@ def run_test(settings: TestSettings, stdin: TextIO | None, console: Console,
         cluster = Cluster(api_client(str(engine.kubeconfig), CONTEXT))
         cluster.check_reachable()
         with asyncio.Runner() as runner:
-            runner.run(_guarded(cluster, settings, plan, results, console.print))
+            runner.run(_guarded(cluster, settings, plan, results, _timed(console)))
         rules = {f.rule for f in plan.findings if f.name == target.deployment
                  and (f.namespace or "default") == target.namespace}
         for result in results:
@@ -117,6 +117,17 @@ def run_test(settings: TestSettings, stdin: TextIO | None, console: Console,
 
 
 Say = Callable[[str], None]
+
+
+def _timed(console: Console) -> Say:
+    """Progress lines with the seconds since the run began, so a CI log shows where the
+    time goes."""
+    began = time.monotonic()
+
+    def say(text: str) -> None:
+        console.print(f"{time.monotonic() - began:6.1f} s  {text}", highlight=False)
+
+    return say
 
 
 async def _guarded(cluster: Cluster, settings: TestSettings, plan: Plan,
