@@ -29,6 +29,7 @@ def test_folder_files_sorted_by_name_not_recursive(tmp_path: Path) -> None:
     write(tmp_path, "c.json", json.dumps({"apiVersion": "v1", "kind": "Namespace",
                                           "metadata": {"name": "other"}}))
     write(tmp_path, "notes.txt", "not a manifest")
+    write(tmp_path, "probelab.yaml", "images:\n  myapp: python3 app.py\n")  # engine's table
     (tmp_path / "sub").mkdir()
     write(tmp_path / "sub", "d.yaml", NS)
     objs = load_manifests([tmp_path])

@@ -25,7 +25,9 @@ ALLOWED = {
     "engine": {"k8s"},
     "check": {"k8s"},
     "scenario": {"k8s", "load", "report", "check"},
-    "commands": {"k8s", "web", "load", "engine", "scenario", "report", "cli", "check"},
+    "workloadtest": {"k8s", "load", "report", "check", "scenario"},
+    "commands": {"k8s", "web", "load", "engine", "scenario", "report", "cli", "check",
+                 "workloadtest"},
 }
 
 COMPONENTS = {"apiserver", "controllers", "kubelet", "proxy"}

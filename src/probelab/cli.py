@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "service": ("probelab.commands.service", "Find services of the local engine (like minikube)."),
     "demo": ("probelab.commands.demo", "Run the whole experiment and write a report."),
     "check": ("probelab.commands.check", "Check a workload's manifests for rollout timing bugs."),
+    "test": ("probelab.commands.test", "Test that a workload rolls out without losing requests."),
 }
 
 

@@ -55,7 +55,11 @@ def _fix(located: list[sources.Located], model: TimingModel, threshold: Severity
 def brief(paths: list[str], model: TimingModel) -> list[str]:
     """One line per finding (worst first within each object), for `probelab demo` to print
     before it runs the manifests: the errors it is about to demonstrate."""
-    findings = analyze.check(sources.locate(sources.read_inputs(paths)), model)
+    return finding_lines(analyze.check(sources.locate(sources.read_inputs(paths)), model))
+
+
+def finding_lines(findings: list[Finding]) -> list[str]:
+    """One line per finding, as `brief` and `probelab test` print them."""
     return [f"{f.severity} {f.rule}: {f.kind} {f.name}"
             + (f" container {f.container}" if f.container else "") + f": {f.message}"
             for f in findings]

@@ -4,7 +4,8 @@ Used by the demo runner (which sends the objects through the `kubernetes` client
 (`load_and_prepare`: legacy conversion, defaulting and validation up front, so a broken manifest
 is one clear line before anything is started). The only I/O of the `k8s` package is here.
 
-A folder contributes its `*.yaml`, `*.yml` and `*.json` files, sorted by name and not recursive
+A folder contributes its `*.yaml`, `*.yml` and `*.json` files but `probelab.yaml` (the engine's
+image table), sorted by name and not recursive
 (`kubectl create -f DIR` without `-R`); a file may hold several YAML documents; empty documents
 are skipped; a `kind: List` (what `kubectl get -o yaml` prints) contributes its items.
 """
@@ -21,6 +22,9 @@ from probelab.k8s import convert, defaults, schema, validation
 from probelab.k8s.objects import Obj, is_hashable
 
 EXTENSIONS = (".yaml", ".yml", ".json")
+# Not a manifest: the local engine's image table, which lives next to the manifests
+# (docs/kubelet.md, "Images"); a folder's expansion skips it, a path naming it does not.
+NOT_MANIFESTS = ("probelab.yaml",)
 
 
 class ManifestError(ProbelabError):
@@ -33,7 +37,8 @@ def manifest_files(paths: list[str | Path]) -> list[Path]:
         path = Path(given)
         if path.is_dir():
             found = sorted(p for p in path.iterdir()
-                           if p.is_file() and p.suffix.lower() in EXTENSIONS)
+                           if p.is_file() and p.suffix.lower() in EXTENSIONS
+                           and p.name not in NOT_MANIFESTS)
             if not found:
                 raise ManifestError(f"{path}: no *.yaml, *.yml or *.json files in this folder")
             files.extend(found)

@@ -202,7 +202,10 @@ class Cluster:
         if (st.available_replicas or 0) != want or (st.ready_replicas or 0) != want:
             return False
         selector = ",".join(f"{k}={v}" for k, v in dep.spec.selector.match_labels.items())
-        return len(self.pods(namespace, selector)) == want
+        pods = self.pods(namespace, selector)
+        # A deleted pod is still listed while it terminates, and its replacement may not exist
+        # yet: the count alone would call a `delete pod` done at once.
+        return len(pods) == want and not any(p.metadata.deletion_timestamp for p in pods)
 
     def scale(self, namespace: str, name: str, replicas: int) -> None:
         body = {"spec": {"replicas": replicas}}
@@ -212,6 +215,52 @@ class Cluster:
         body = {"spec": {"template": {"spec": {"containers": [{"name": container,
                                                                "image": image}]}}}}
         self.apps.patch_namespaced_deployment(name, namespace, body)
+
+    def patch_deployment(self, namespace: str, name: str, body: dict) -> None:
+        """A strategic-merge patch (the client's choice for a dict body), as kubectl's."""
+        self.apps.patch_namespaced_deployment(name, namespace, body)
+
+    def delete_pod(self, namespace: str, name: str) -> None:
+        """Delete one pod with its own terminationGracePeriodSeconds, as `kubectl delete pod`."""
+        self._ignore_gone(self.core.delete_namespaced_pod, name, namespace)
+
+    def delete_pods(self, namespace: str, selector: str, grace_s: int) -> int:
+        """Delete the selected pods with `grace_s`; how many are left (terminating ones too)."""
+        pods = self.pods(namespace, selector)
+        for pod in pods:
+            current = pod.metadata.deletion_grace_period_seconds
+            if current is None or current > grace_s:
+                self._ignore_gone(self.core.delete_namespaced_pod, pod.metadata.name, namespace,
+                                  grace_period_seconds=grace_s)
+        return len(pods)
+
+    def events(self, namespace: str) -> list[dict]:
+        items = self.core.list_namespaced_event(namespace).items
+        return [self.api.sanitize_for_serialization(e) for e in items]
+
+    def pod_dicts(self, namespace: str, selector: str) -> list[dict]:
+        return [self.api.sanitize_for_serialization(p) for p in self.pods(namespace, selector)]
+
+    def delete_object(self, obj: dict) -> None:
+        """Delete any object of a manifest by its kind (dependents in the background); an
+        object already gone, or of a kind this cluster does not serve, is skipped."""
+        from probelab.k8s.resources import for_kind
+
+        info = for_kind(str(obj.get("kind", "")))
+        meta = obj.get("metadata") or {}
+        if info is None or not meta.get("name"):
+            return
+        api_version = str(obj.get("apiVersion") or info.version)
+        base = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
+        where = f"/namespaces/{meta.get('namespace') or 'default'}" if info.namespaced else ""
+        path = f"{base}{where}/{info.plural}/{meta['name']}"
+        try:
+            self.api.call_api(path, "DELETE", body={"propagationPolicy": "Background"},
+                              auth_settings=["BearerToken"], _preload_content=False,
+                              _request_timeout=10)
+        except ApiException as exc:
+            if exc.status not in (404, 405):
+                raise
 
     def node_addresses(self) -> list[dict[str, str]]:
         """Every node's addresses; none when nodes cannot be listed (no permission, or a

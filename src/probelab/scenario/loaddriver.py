@@ -19,11 +19,12 @@ from probelab.report.model import FAILURE_CLASSES, RunRecord, SecondBucket
 
 class LoadRun:
     def __init__(self, url: str, rate_rps: float, keepalive: bool, timeout_s: float,
-                 max_s: float, resend: bool = True) -> None:
+                 max_s: float, resend: bool = True,
+                 headers: tuple[tuple[str, str], ...] = ()) -> None:
         self.config = LoadConfig(
             url=url, rate_rps=rate_rps, duration_s=max_s, requests=None,
             concurrency=max(50, int(rate_rps)), timeout_s=timeout_s,
-            disable_keepalive=not keepalive, resend_reused=resend,
+            disable_keepalive=not keepalive, resend_reused=resend, headers=headers,
         )
         self.live: Counter[str] = Counter()
         self.result: LoadResult | None = None
@@ -80,7 +81,8 @@ def window_clean(result: LoadResult) -> bool:
     return bool(outcomes) and all(o == "ok" for o in outcomes)
 
 
-async def wait_serving(url: str, timeout_s: float, request_timeout_s: float) -> int:
+async def wait_serving(url: str, timeout_s: float, request_timeout_s: float,
+                       headers: tuple[tuple[str, str], ...] = ()) -> int:
     """Wait until the Service answers every request for `SERVING_WINDOWS` windows in a row.
 
     "All replicas ready" in the API does not mean every proxy already routes to them: the
@@ -93,7 +95,7 @@ async def wait_serving(url: str, timeout_s: float, request_timeout_s: float) -> 
     """
     config = LoadConfig(url=url, rate_rps=SERVING_RATE_RPS, duration_s=SERVING_WINDOW_S,
                         requests=None, concurrency=20, timeout_s=request_timeout_s,
-                        disable_keepalive=True)
+                        disable_keepalive=True, headers=headers)
     loop = asyncio.get_running_loop()
     give_up = loop.time() + timeout_s
     clean = windows = 0

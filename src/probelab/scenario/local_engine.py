@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,13 +24,16 @@ CONTEXT = "probelab"
 
 
 class LocalEngine:
-    def __init__(self, endpoint_delay_s: float, seed: int | None) -> None:
-        self._dir = Path(tempfile.mkdtemp(prefix="probelab-demo-"))
+    def __init__(self, endpoint_delay_s: float, seed: int | None,
+                 images: tuple[tuple[str, str], ...] = (), prefix: str = "probelab-demo-") -> None:
+        self._dir = Path(tempfile.mkdtemp(prefix=prefix))
         self.kubeconfig = self._dir / "kubeconfig"
         self.log_path = self._dir / "engine.log"
         self._args = ["--endpoint-delay", str(endpoint_delay_s)]
         if seed is not None:
             self._args += ["--seed", str(seed)]
+        for image, command in images:  # `probelab cluster up --image IMAGE=COMMAND`
+            self._args += ["--image", f"{image}={command}"]
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 30.0) -> None:
@@ -68,3 +72,8 @@ class LocalEngine:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(5)
+
+    def remove_files(self) -> None:
+        """Delete the kubeconfig and log folder (after `stop`; kept when the engine still runs)."""
+        if self.proc is None:
+            shutil.rmtree(self._dir, ignore_errors=True)

@@ -1,0 +1,94 @@
+"""Pass or fail of one scenario, and of the whole test (pure).
+
+A scenario fails when a request failed beyond what `--max-failures` / `--max-error-rate`
+allow, when its rollout did not complete in `--rollout-timeout`, or when the Service never
+answered cleanly before the action — and a scenario that never measured anything fails too.
+The rule that matters most: a rollout that never finished never passes, however clean the
+traffic looked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from probelab.report.model import RunRecord
+from probelab.workloadtest.attribution import Cause
+from probelab.workloadtest.timeline import Termination
+
+
+@dataclass
+class ScenarioResult:
+    """What one scenario measured (filled by `run.py`, read by the verdict and the outputs)."""
+
+    scenario: str  # label, e.g. "scale-down=1"
+    action: str = ""  # "scale 3 -> 1"
+    requests: int = 0
+    failed: int = 0
+    totals: dict[str, int] = field(default_factory=dict)
+    duration_s: float = 0.0
+    rollout_s: float | None = None  # action -> rollout complete; None = did not complete
+    rollout_problem: str = ""  # why the rollout did not complete (pods, events)
+    ready_problem: str = ""  # the workload was never fully rolled out before the action
+    setup_problem: str = ""  # the Service never answered cleanly before the action
+    skipped: str = ""  # not run, and why (an earlier scenario left the workload broken)
+    causes: list[Cause] = field(default_factory=list)
+    resent: int = 0
+    terminations: list[Termination] = field(default_factory=list)
+    termination_summary: str = ""  # one line: preStop, SIGTERM -> exit, SIGKILL, grace
+    record: RunRecord | None = None  # the load series and pod timeline, for --json
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_failures: int = 0
+    max_error_rate: float | None = None  # percent
+
+
+@dataclass(frozen=True)
+class Judgement:
+    passed: bool
+    kind: str  # "" (passed), "NotServing", "RolloutIncomplete", "RequestsFailed", "Skipped", ...
+    message: str  # one line: why it failed, or what passed
+
+
+def error_rate(result: ScenarioResult) -> float:
+    return 100.0 * result.failed / result.requests if result.requests else 0.0
+
+
+def failures_allowed(result: ScenarioResult, limits: Limits) -> bool:
+    """Within `--max-failures`, or within `--max-error-rate` when given (either relaxes)."""
+    if result.failed <= limits.max_failures:
+        return True
+    return limits.max_error_rate is not None and error_rate(result) <= limits.max_error_rate
+
+
+def judge(result: ScenarioResult, limits: Limits) -> Judgement:
+    if result.skipped:
+        return Judgement(False, "Skipped", f"not run: {result.skipped}")
+    if result.ready_problem:
+        return Judgement(False, "RolloutIncomplete", f"before the action: {result.ready_problem}")
+    if result.setup_problem:
+        return Judgement(False, "NotServing", result.setup_problem)
+    if result.rollout_s is None:
+        return Judgement(False, "RolloutIncomplete",
+                         result.rollout_problem or "rollout did not complete")
+    if result.requests == 0:
+        return Judgement(False, "NoRequests", "no request was sent during the scenario")
+    if not failures_allowed(result, limits):
+        rate = f" ({error_rate(result):.2f} %)"
+        return Judgement(False, "RequestsFailed",
+                         f"{result.failed} of {result.requests} requests failed{rate}")
+    extra = f", {result.failed} failed within the limits" if result.failed else ""
+    return Judgement(True, "", f"{result.requests} requests{extra}; rollout complete in "
+                               f"{result.rollout_s:.1f} s")
+
+
+def overall(results: list[ScenarioResult], limits: Limits) -> tuple[bool, str]:
+    """The test passes when every scenario passed (and at least one ran)."""
+    if not results:
+        return False, "no scenario ran"
+    judged = [(r, judge(r, limits)) for r in results]
+    bad = [f"{r.scenario} ({j.kind})" for r, j in judged if not j.passed]
+    if bad:
+        return False, f"{len(bad)} of {len(results)} scenario(s) failed: {', '.join(bad)}"
+    return True, f"all {len(results)} scenario(s) passed"
