@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_probelab
+from support.processes import run_probelab
 
 APP = '''
 import signal, sys, threading
