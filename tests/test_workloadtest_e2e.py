@@ -231,7 +231,7 @@ def test_ctrl_c_cleans_up(tmp_path: Path) -> None:
     import signal
     import subprocess
 
-    from helpers import probelab_cmd, stop_process
+    from support.processes import probelab_cmd, stop_process
 
     app, manifest = write_app(tmp_path)
     proc = subprocess.Popen(
