@@ -7,13 +7,17 @@ keeps serving meanwhile.
 from __future__ import annotations
 
 import json
+import socket
+import ssl
 from collections.abc import Iterator
 
 import pytest
 import yaml
 
 from apiserver_support import ApiEngine
+from helpers import wait_until
 from probelab.engine.apiserver import yamlbody
+from probelab.engine.apiserver.listener import Limits
 
 _count = iter(range(1_000_000))
 
@@ -122,3 +126,96 @@ def test_a_patch_cannot_smuggle_unknown_fields_in(engine: ApiEngine, ns: str) ->
         {"Content-Type": "application/merge-patch+json"})
     assert code == 200 and "spec.bogus" in headers["Warning"]
     assert "bogus" not in json.loads(body)["spec"] and "foo" not in json.loads(body)
+
+
+# ---- item 6: connections -------------------------------------------------------------------
+
+SHORT = Limits(header_timeout_s=0.5, idle_timeout_s=5.0, max_unauthenticated=4)
+
+
+@pytest.fixture(scope="module")
+def strict_engine() -> Iterator[ApiEngine]:
+    running = ApiEngine()
+    running.api.limits = SHORT
+    with running:
+        yield running
+
+
+def address(engine: ApiEngine) -> tuple[str, int]:
+    host, port = engine.url.removeprefix("https://").rsplit(":", 1)
+    return host, int(port)
+
+
+def tls_socket(engine: ApiEngine) -> ssl.SSLSocket:
+    context = ssl.create_default_context(cadata=engine.api.ca_pem.decode())
+    raw = socket.create_connection(address(engine), timeout=10)
+    return context.wrap_socket(raw, server_hostname="localhost")
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    """True once the server has closed `sock` (the read ends or fails)."""
+    try:
+        return sock.recv(1024) == b""
+    except (ConnectionError, ssl.SSLError):
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_slow_headers_are_cut_after_the_header_timeout(strict_engine: ApiEngine) -> None:
+    slow = []
+    try:
+        for _ in range(3):
+            sock = tls_socket(strict_engine)
+            sock.sendall(b"G")  # then nothing: one byte of a request line
+            sock.settimeout(0.2)
+            slow.append(sock)
+        silent = socket.create_connection(address(strict_engine), timeout=0.2)  # not even TLS
+        slow.append(silent)
+        for sock in slow:
+            wait_until(lambda sock=sock: closed_by_server(sock), timeout_s=10,
+                       what="the server to close a connection that sends no full header")
+        code, _, _ = strict_engine.request("GET", "/api/v1/namespaces")
+        assert code == 200  # a request that arrives in time is served as before
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+def test_unauthenticated_connections_are_capped_oldest_dropped_first(strict_engine: ApiEngine
+                                                                     ) -> None:
+    idle = []
+    try:
+        for _ in range(SHORT.max_unauthenticated + 3):
+            idle.append(socket.create_connection(address(strict_engine), timeout=0.5))
+        wait_until(lambda: strict_engine.api.unauthenticated_connections
+                   <= SHORT.max_unauthenticated, what="the cap")
+        assert strict_engine.request("GET", "/api/v1/namespaces")[0] == 200
+        assert closed_by_server(idle[0])  # the oldest went first
+    finally:
+        for sock in idle:
+            sock.close()
+    wait_until(lambda: strict_engine.api.unauthenticated_connections == 0,
+               what="closed connections to leave the count")
+
+
+def test_plain_http_to_the_tls_port_gets_go_s_400(strict_engine: ApiEngine) -> None:
+    with socket.create_connection(address(strict_engine), timeout=10) as sock:
+        sock.sendall(b"GET /api HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    assert answer == (b"HTTP/1.0 400 Bad Request\r\n\r\n"
+                      b"Client sent an HTTP request to an HTTPS server.\n")
+
+
+def test_an_over_long_url_gets_a_status(strict_engine: ApiEngine) -> None:
+    path = "/api/v1/namespaces/default/pods/" + "a" * (SHORT.max_url_bytes + 10)
+    code, headers, body = strict_engine.request("GET", path)
+    status = json.loads(body)
+    assert (code, status["kind"], status["code"]) == (414, "Status", 414), status
+    assert headers["Content-Type"].startswith("application/json")
+    code, _, body = strict_engine.request(
+        "GET", "/api", headers={"X-Big": "b" * (SHORT.max_header_bytes + 10)})
+    assert (code, json.loads(body)["reason"]) == (431, "RequestHeaderFieldsTooLarge")
+    assert strict_engine.request("GET", "/api/v1/namespaces")[0] == 200
