@@ -22,8 +22,8 @@ from typing import Any
 
 from probelab.engine.apiserver import model
 from probelab.engine.apiserver.params import DeleteOptions
+from probelab.engine.apiserver.registry import allocation, gc, scale
 from probelab.engine.apiserver.registry import decode as decoding
-from probelab.engine.apiserver.registry import gc, scale
 from probelab.engine.apiserver.registry.kinds import strategy_for
 from probelab.engine.apiserver.registry.namespaces import (
     SYSTEM_NAMESPACES,
@@ -61,6 +61,7 @@ class Registry:
                  service_prefix: str = "127.96") -> None:
         self.store = store
         self.env = Env(store, rng or random.Random(), service_prefix)
+        allocation.add_indexes(store)
 
     # ---- bootstrap -------------------------------------------------------------------------
     def ensure_system_namespaces(self) -> None:
