@@ -12,6 +12,7 @@ import sys
 
 from helpers import pid_alive
 from kubelet_support import NS, kubelet, run, until
+from probelab.engine.core import podlogs
 
 
 def test_a_pod_runs_and_becomes_ready(tmp_path) -> None:
@@ -40,7 +41,7 @@ def test_a_pod_runs_and_becomes_ready(tmp_path) -> None:
             assert f"env POD_IP={ip} POD_NAME=web POD_NAMESPACE={NS} GREETING=hi-web" in lines
             reasons = [e["reason"] for e in h.events("web")]
             assert reasons[:4] == ["Scheduled", "Pulled", "Created", "Started"]
-            log = tmp_path / "state" / "logs" / f"{NS}_web_app.log"
+            log = podlogs.log_path(tmp_path / "state", h.pod("web")["metadata"]["uid"], "app")
             await until(lambda: log.exists() and "hello from web" in log.read_text())
             assert h.kubelet.pids(NS, "web")["app"] > 0
 
