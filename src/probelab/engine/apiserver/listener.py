@@ -91,9 +91,11 @@ class ApiConnection(RequestHandler):
 
     def handle_error(self, request: Any, status: int = 500, exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:
-        if status != 400:  # a handler failure: aiohttp's own answer (the server never lets
-            return super().handle_error(request, status, exc, message)  # one escape)
+        if status != 400:
+            # Not a parse error: a handler failure, which ApiServer._dispatch never lets out.
+            return super().handle_error(request, status, exc, message)
         code, reason, text = parse_error_status(exc, self.limits)
+        log.debug("unparsable request: %s", text)
         response = web.json_response(status_body(code, reason, text), status=code)
         response.force_close()
         return response
