@@ -446,7 +446,8 @@ def test_pod_log_subresource_reads_the_container_log(engine: ApiEngine, core: cl
     with pytest.raises(ApiException) as caught:
         core.read_namespaced_pod_log("talker", ns)
     assert caught.value.status == 400  # not started yet
-    path = log_path(engine.state_dir, ns, "talker", "c")
+    uid = core.read_namespaced_pod("talker", ns).metadata.uid
+    path = log_path(engine.state_dir, uid, "c")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("line 1\nline 2\nline 3\n")
     assert core.read_namespaced_pod_log("talker", ns) == "line 1\nline 2\nline 3\n"

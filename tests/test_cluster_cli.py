@@ -27,7 +27,7 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from probelab.commands.cluster import parse_images
+from probelab.commands.cluster import Publication, parse_images
 from probelab.engine.core import cgroupfs, procfs
 from probelab.engine.host import kubeconfig as kc
 from probelab.engine.host import pidfile
@@ -489,3 +489,26 @@ def test_parse_images(values, expected) -> None:
 def test_parse_images_rejects(value) -> None:
     with pytest.raises(UsageError):
         parse_images([value])
+
+
+def test_a_read_only_state_dir_at_stop_is_one_line_per_trace(tmp_path, monkeypatch,
+                                                              capsys) -> None:
+    """Hardening item 8: what cannot be removed at stop is said in one line, not a traceback
+    (as root, a read-only folder is simulated by the removals failing with EACCES/EROFS)."""
+    kubeconfig_path, record_path = tmp_path / "kubeconfig", tmp_path / "state" / "r.json"
+    pub = Publication(kubeconfig_path, record_path, token="t", show_kubeconfig=False)
+    pub.publish("https://127.0.0.1:6443", b"ca")
+    assert record_path.exists()
+
+    def read_only(*_args, **_kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(pidfile, "remove", read_only)
+    monkeypatch.setattr(kc, "update", lambda *_: (_ for _ in ()).throw(
+        UsageError(f"cannot write kubeconfig {kubeconfig_path}: Read-only file system")))
+    pub.unpublish()  # no exception
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f'probelab: could not remove context "probelab" from {kubeconfig_path}: cannot write '
+        f"kubeconfig {kubeconfig_path}: Read-only file system",
+        f"probelab: could not remove the engine record {record_path}: Read-only file system"]

@@ -190,7 +190,8 @@ def test_the_walkthrough(engine: ApiEngine, kubectl: Kubectl) -> None:
     assert re.search(r"^Status:\s+Running", described, re.M)
     assert "Readiness:  http-get http://:admin/healthz" in described
 
-    log = log_path(engine.state_dir, "probes", pod, "simpleweb")
+    uid = engine.call(lambda: engine.store.get("pods", "probes", pod))["metadata"]["uid"]
+    log = log_path(engine.state_dir, uid, "simpleweb")
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text("serving on 127.244.0.9:8080\nGET / 200\n")
     assert kubectl.out(*ns, "logs", pod) == "serving on 127.244.0.9:8080\nGET / 200\n"
@@ -261,7 +262,8 @@ def test_everyday_commands(engine: ApiEngine, kubectl: Kubectl) -> None:
     explained = kubectl.out("explain", "deployment.spec.replicas")
     assert "FIELD: replicas <integer>" in explained and "desired pods" in explained
 
-    log = log_path(engine.state_dir, "daily", "web", "web")
+    uid = engine.call(lambda: engine.store.get("pods", "daily", "web"))["metadata"]["uid"]
+    log = log_path(engine.state_dir, uid, "web")
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text("first\n")
     lines: queue.Queue[str] = queue.Queue()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import sys
 
+from probelab.engine.core import podlogs
 from support.kubelet_harness import NS, kubelet
 from support.loops import run
 from support.processes import pid_alive
@@ -42,7 +43,7 @@ def test_a_pod_runs_and_becomes_ready(tmp_path) -> None:
             assert f"env POD_IP={ip} POD_NAME=web POD_NAMESPACE={NS} GREETING=hi-web" in lines
             reasons = [e["reason"] for e in h.events("web")]
             assert reasons[:4] == ["Scheduled", "Pulled", "Created", "Started"]
-            log = tmp_path / "state" / "logs" / f"{NS}_web_app.log"
+            log = podlogs.log_path(tmp_path / "state", h.pod("web")["metadata"]["uid"], "app")
             await until(lambda: log.exists() and "hello from web" in log.read_text())
             assert h.kubelet.pids(NS, "web")["app"] > 0
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
+from probelab.engine.core import podlogs
 from support.kubelet_harness import NS, kubelet
 from support.loops import run
 from support.processes import pid_alive
@@ -52,6 +53,9 @@ def test_simpleweb_runs_drains_on_prestop_and_exits_cleanly(tmp_path) -> None:
             assert headers["status"] == "200"
             assert headers["x-app-version"] == "1.0" and headers["x-pod-name"] == "sw-1"
             pid = h.kubelet.pids(NS, "sw-1")["simpleweb"]
+            log_path = podlogs.log_path(tmp_path / "state", h.pod("sw-1")["metadata"]["uid"],
+                                        "simpleweb")
+            log_file = log_path.open()  # still readable once the pod's logs are removed
             h.delete("sw-1")
             # readiness is probed during the preStop hold and sees the 503 of draining
             await until(lambda: h.condition("sw-1", "Ready") == "False", what="unready")
@@ -66,7 +70,8 @@ def test_simpleweb_runs_drains_on_prestop_and_exits_cleanly(tmp_path) -> None:
             assert order[-1] == "ContainerExited" and "Killed" not in order
             exited = h.events("sw-1", "ContainerExited")[0]["message"]
             assert exited.endswith("exited with code 0")
-            log = (tmp_path / "state" / "logs" / f"{NS}_sw-1_simpleweb.log").read_text()
-            assert log  # the app's own shutdown phases are kept as the pod's log
+            with log_file:
+                assert log_file.read()  # the app's own shutdown phases went to the pod's log
+            assert not log_path.parent.exists()  # removed with the pod, as the kubelet does
 
     run(main())

@@ -245,6 +245,33 @@ def test_a_port_in_use_is_a_warning_and_other_services_keep_working() -> None:
     run(main())
 
 
+def test_a_node_port_freed_by_another_process_is_bound_and_named_right(monkeypatch) -> None:
+    monkeypatch.setattr(ServiceProxy, "listen_retry_s", 0.1, raising=False)
+
+    async def main() -> None:
+        squatter = socket.socket()
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind((NODE, 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        try:
+            async with backends(1) as (b1,), proxy_on() as (store, proxy):
+                svc = service("late", "127.96.200.9", taken)
+                svc["spec"]["ports"][0]["name"] = ""  # unnamed: the message gives its number
+                port = svc["spec"]["ports"][0]["port"]
+                store.create("services", svc)
+                warning = await until(lambda: events(store, "late", "FailedListen"))
+                assert f"(nodePort of port {port})" in warning[0]["message"]
+                squatter.close()  # the other process lets the port go
+                await until(lambda: (NODE, taken) in proxy.listening(), timeout_s=10)
+                set_endpoints(store, "late", [endpoint(b1)], b1.port)
+                await applied(store, "late", "routes to 1 ready endpoints")
+                assert await gather_names(NODE, taken, 1) == ["b1"]
+        finally:
+            squatter.close()
+    run(main())
+
+
 def test_existing_objects_apply_at_start_and_stop_closes_everything() -> None:
     async def main() -> None:
         async with backends(1) as (b1,):

@@ -137,6 +137,9 @@ class ApiEngine:
         try:
             conn.request(method, path, body=body, headers=all_headers)
             response = conn.getresponse()
-            return response.status, dict(response.getheaders()), response.read()
+            merged: dict[str, str] = {}
+            for key, value in response.getheaders():  # repeated headers (Warning) joined
+                merged[key] = f"{merged[key]}, {value}" if key in merged else value
+            return response.status, merged, response.read()
         finally:
             conn.close()

@@ -99,12 +99,19 @@ class Publication:
         self.published = False
         record = pidfile.read(self.record_path)
         previous = record.previous_context if record else None
+        # At stop a folder may have turned read-only (or vanished): say so in one line each,
+        # and still do the other half, rather than end the engine's run with a traceback.
         try:
             kubeconfig.update(self.kubeconfig_path,
                               lambda doc: kubeconfig.remove(doc, self.api_url, previous))
-        finally:
-            if record is None or record.pid == os.getpid():
+        except (OSError, UsageError) as exc:
+            _note(f'could not remove context "{kubeconfig.CONTEXT}" from '
+                  f"{self.kubeconfig_path}: {_why(exc)}")
+        if record is None or record.pid == os.getpid():
+            try:
                 pidfile.remove(self.record_path)
+            except OSError as exc:
+                _note(f"could not remove the engine record {self.record_path}: {_why(exc)}")
 
 
 def ready_message(pub: Publication) -> str:
@@ -123,6 +130,10 @@ def ready_message(pub: Publication) -> str:
 def _say(message: str) -> None:
     with contextlib.suppress(OSError):  # a closed terminal or pipe must not stop the engine
         click.echo(message)
+
+
+def _why(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc)
 
 
 def _note(message: str) -> None:

@@ -39,7 +39,17 @@ def unknown_fields(obj: Any) -> list[str]:
 
     Objects of a kind the client has no model for are not judged (empty list).
     """
-    return _judge(obj, _walk)
+    return _judge(obj, lambda value, model, path, found: _walk(value, model, path, found, False))
+
+
+def drop_unknown_fields(obj: Any) -> list[str]:
+    """Remove from `obj` (in place) the fields `unknown_fields` reports, and return their paths.
+
+    A real API server decodes a body into its Go types, which have no place for an unknown
+    field: under `fieldValidation=Warn` or `Ignore` the field is gone from what is stored
+    (`staging/src/k8s.io/apiserver/pkg/endpoints/handlers/rest.go`, KEP-2885).
+    """
+    return _judge(obj, lambda value, model, path, found: _walk(value, model, path, found, True))
 
 
 def _judge(obj: Any, walk: Callable[[Any, str, str, list[str]], None]) -> list[str]:
@@ -82,32 +92,37 @@ def _fields(model: str) -> dict[str, str] | None:
             if attr in attributes}
 
 
-def _walk(value: Any, type_name: str, path: str, found: list[str]) -> None:
+def _walk(value: Any, type_name: str, path: str, found: list[str], prune: bool) -> None:
     if type_name in _PRIMITIVES or value is None:
         return
     listed = _LIST.match(type_name)
     if listed:
         if isinstance(value, list):
             for i, item in enumerate(value):
-                _walk(item, listed.group(1), f"{path}[{i}]", found)
+                _walk(item, listed.group(1), f"{path}[{i}]", found, prune)
         return
     mapped = _DICT.match(type_name)
     if mapped:
         inner = mapped.group(1) or mapped.group(2)
         if isinstance(value, dict) and inner not in _PRIMITIVES:
             for key, item in value.items():
-                _walk(item, inner, f"{path}[{key}]", found)
+                _walk(item, inner, f"{path}[{key}]", found, prune)
         return
     fields = _fields(type_name)
     if fields is None or not isinstance(value, dict):
         return
+    unknown = []
     for key, item in value.items():
         child = f"{path}.{key}" if path else str(key)
         sub = fields.get(str(key))
         if sub is None:
             found.append(child)
+            unknown.append(key)
         else:
-            _walk(item, sub, child, found)
+            _walk(item, sub, child, found, prune)
+    if prune:
+        for key in unknown:
+            del value[key]
 
 
 def type_errors(obj: Any) -> list[str]:

@@ -29,7 +29,7 @@ from probelab.engine.apiserver.status import (
     ApiError,
     bad_request,
 )
-from probelab.engine.core.podlogs import log_path
+from probelab.engine.core import podlogs
 from probelab.engine.core.store import Obj, Store
 
 FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
@@ -304,18 +304,25 @@ class Handlers:
             container = containers[0]
         elif container not in containers:
             raise bad_request(f"container {container} is not valid for pod {name}")
-        path = log_path(self.state_dir, ns, name, container) if self.state_dir else None
+        uid = str(pod["metadata"].get("uid") or "")
+        path = podlogs.log_path(self.state_dir, uid, container) if self.state_dir else None
         if path is None or not path.exists():
             raise bad_request(f'container "{container}" in pod "{name}" is waiting to start: '
                               "ContainerCreating")
         tail = params.int_param(request.query, "tailLines")
         limit = params.int_param(request.query, "limitBytes", minimum=1)
-        data = watch.read_log(path, tail, limit)
-        if params.flag(request.query, "follow"):
-            return await watch.follow_log(
-                request, self.streams, path, data,
-                lambda: self.store.find("pods", ns, name) is not None)
-        return web.Response(body=data, content_type="text/plain")
+        try:
+            start, end = podlogs.read_range(path, tail, limit)
+        except FileNotFoundError:  # removed with its pod meanwhile
+            raise not_found_path() from None
+
+        def same_pod() -> bool:
+            current = self.store.find("pods", ns, name)
+            return current is not None and current["metadata"].get("uid") == uid
+
+        if params.flag(request.query, "follow") and limit is None:
+            return await watch.follow_log(request, self.streams, path, start, end, same_pod)
+        return await watch.serve_log(request, path, start, end)
 
 
 def field_validation(query: Mapping[str, str]) -> str:

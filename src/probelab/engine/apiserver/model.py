@@ -55,8 +55,9 @@ def type_errors(obj: Obj) -> list[str]:
     return schema.type_errors(obj)
 
 
-def unknown_fields(obj: Obj) -> list[str]:
-    return list(schema.unknown_fields(obj))
+def drop_unknown_fields(obj: Obj) -> list[str]:
+    """Remove the fields the schema does not know; their paths, in document order."""
+    return schema.drop_unknown_fields(obj)
 
 
 class PatchType:

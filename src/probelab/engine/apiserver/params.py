@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from probelab.engine.apiserver import protobuf
+from probelab.engine.apiserver import protobuf, yamlbody
 from probelab.engine.apiserver.status import ApiError, bad_request
 from probelab.engine.core.store import Obj
 from probelab.k8s.labels import Selector, SelectorError, parse
@@ -126,7 +126,9 @@ def decode_body(raw: bytes, content_type: str | None) -> Any:
         raise bad_request("the request body is empty; an object was expected")
     if kind in ("application/yaml", "application/x-yaml", "text/yaml"):
         try:
-            doc = yaml.safe_load(raw)
+            doc = yamlbody.load(raw)
+        except yamlbody.ExcessiveAliasing as exc:
+            raise bad_request(f"error converting YAML to JSON: {exc}") from None
         except yaml.YAMLError as exc:
             msg = str(exc).replace("\n", " ")
             raise bad_request(f"error converting YAML to JSON: {msg}") from None

@@ -15,6 +15,7 @@ import hmac
 import ipaddress
 import logging
 import shutil
+import socket
 import ssl
 import tempfile
 from pathlib import Path
@@ -30,6 +31,7 @@ from probelab.engine.apiserver.handlers import (
     method_not_allowed,
     not_found_path,
 )
+from probelab.engine.apiserver.listener import ApiConnection, Limits, Listener
 from probelab.engine.apiserver.params import MAX_BODY_BYTES
 from probelab.engine.apiserver.registry.generic import Registry
 from probelab.engine.apiserver.status import (
@@ -64,7 +66,9 @@ class ApiServer:
     bookmark_interval_s = 30.0  # real servers send a bookmark about once a minute
     shutdown_timeout_s = 2.0
 
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self._listener: Listener | None = None
         self.url = ""
         self.ca_pem = b""
         self.ca_path: Path | None = None
@@ -97,18 +101,24 @@ class ApiServer:
         runner = web.AppRunner(app, access_log=None, handle_signals=False,
                                shutdown_timeout=self.shutdown_timeout_s)
         await runner.setup()
-        site = web.TCPSite(runner, config.host, config.port, ssl_context=ssl_context)
         try:
-            await site.start()
+            sock = _bind(config.host, config.port)
         except OSError as exc:
             await runner.cleanup()
             raise UsageError(f"cannot listen on {config.host}:{config.port}: "
                              f"{exc.strerror or exc}") from None
         self._runner = runner
-        host, port = runner.addresses[0][:2]
+        self._listener = Listener(runner.server, ssl_context, self.limits)
+        self._listener.start(sock)
+        host, port = sock.getsockname()[:2]
         host = f"[{host}]" if ":" in host else host
         self.url = f"https://{host}:{port}"
         log.info("API server listening on %s", self.url)
+
+    @property
+    def unauthenticated_connections(self) -> int:
+        """Open connections that have not yet sent a request with the token."""
+        return self._listener.unauthenticated if self._listener is not None else 0
 
     @property
     def open_watches(self) -> int:
@@ -135,6 +145,8 @@ class ApiServer:
         runner, self._runner = self._runner, None
         if runner is None:
             return
+        if self._listener is not None:
+            await self._listener.stop()
         self._streams.close_all()
         await runner.cleanup()
         # A TLS connection closes only after the peer answers the close_notify; clients that
@@ -148,6 +160,8 @@ class ApiServer:
 
     # ---- request pipeline -----------------------------------------------------------------
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        if isinstance(request.protocol, ApiConnection):
+            request.protocol.request_seen = True
         if request.transport is not None:
             if len(self._transports) >= TRANSPORTS_PRUNE_AT:
                 self._transports = {t for t in self._transports if not t.is_closing()}
@@ -185,6 +199,8 @@ class ApiServer:
             return web.Response(text="ok", content_type="text/plain")
         if not self._authorized(request):
             return json_response(status_body(401, "Unauthorized", UNAUTHORIZED), 401)
+        if self._listener is not None:
+            self._listener.authenticated(request.protocol)
         body = None
         if request.method in BODY_METHODS:
             if request.content_length and request.content_length > MAX_BODY_BYTES:
@@ -256,6 +272,20 @@ class ApiServer:
             target = Target(target.served, target.namespace, None, None)
         assert self._handlers is not None
         return await self._handlers.handle(request, target, body)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port (port 0: any free port)."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def parse_target(served: dict[str, discovery.Served], rest: list[str]) -> Target:

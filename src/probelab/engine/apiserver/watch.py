@@ -15,7 +15,7 @@ import contextlib
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from aiohttp import web
 
@@ -129,43 +129,63 @@ async def serve_watch(
     return response
 
 
-def read_log(path: Path, tail_lines: int | None, limit_bytes: int | None) -> bytes:
-    """A container log file's content (or its last lines), as `kubectl logs` shows it."""
-    data = path.read_bytes()
-    if tail_lines is not None:
-        lines = data.splitlines(keepends=True)
-        data = b"".join(lines[-tail_lines:]) if tail_lines > 0 else b""
-    if limit_bytes is not None:
-        data = data[:limit_bytes]
-    return data
+LOG_CHUNK = 64 * 1024  # what one write of a log stream carries at most
+
+
+async def _send_range(response: web.StreamResponse, f: BinaryIO, start: int, end: int) -> int:
+    """Write bytes [start, end) of `f` in chunks; the offset reached (less at a truncation)."""
+    f.seek(start)
+    offset = start
+    while offset < end:
+        chunk = f.read(min(LOG_CHUNK, end - offset))
+        if not chunk:
+            break  # truncated by a rotation meanwhile
+        offset += len(chunk)
+        await response.write(chunk)
+    return offset
+
+
+async def serve_log(request: web.Request, path: Path, start: int, end: int) -> web.StreamResponse:
+    """Bytes [start, end) of a log file, streamed in chunks: never the whole file in memory."""
+    response = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    with contextlib.suppress(ConnectionError, FileNotFoundError):
+        with path.open("rb") as f:
+            await _send_range(response, f, start, end)
+        await response.write_eof()
+    return response
 
 
 async def follow_log(
-    request: web.Request, streams: StreamRegistry, path: Path, initial: bytes,
+    request: web.Request, streams: StreamRegistry, path: Path, start: int, end: int,
     still_there: Callable[[], bool], poll_s: float = 0.2,
 ) -> web.StreamResponse:
-    """Stream what is appended to a log file while the pod exists."""
+    """Stream bytes [start, end) of a log file, then what is appended while the pod exists.
+    A file that shrank was rotated (copied away and truncated): reading goes on from its
+    start, as `kubectl logs -f` goes on after a kubelet rotation."""
     response = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
     response.enable_chunked_encoding()
     await response.prepare(request)
     try:
-        await response.write(initial)
-        offset = path.stat().st_size
-        while still_there() and not streams.stopping.is_set() and not _client_gone(request):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(streams.stopping.wait(), timeout=poll_s)
-            try:
-                size = path.stat().st_size
-            except FileNotFoundError:
-                break
-            if size > offset:
-                with path.open("rb") as f:
-                    f.seek(offset)
-                    chunk = f.read(size - offset)
-                offset = size
-                await response.write(chunk)
+        with path.open("rb") as f:
+            offset = await _send_range(response, f, start, end)
+            while not streams.stopping.is_set() and not _client_gone(request):
+                try:
+                    size = path.stat().st_size
+                except FileNotFoundError:
+                    break  # removed with its pod
+                if size < offset:
+                    offset = 0
+                if size > offset:
+                    offset = await _send_range(response, f, offset, size)
+                    continue
+                if not still_there():
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(streams.stopping.wait(), timeout=poll_s)
         with contextlib.suppress(ConnectionError, RuntimeError):
             await response.write_eof()
-    except (ConnectionError, asyncio.CancelledError):
+    except (ConnectionError, asyncio.CancelledError, FileNotFoundError):
         pass
     return response

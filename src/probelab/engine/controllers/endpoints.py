@@ -25,6 +25,7 @@ from probelab.k8s.labels import from_map
 from probelab.k8s.objects import Obj, meta, spec
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+SLICES_BY_SERVICE = "endpoints/service"  # store index: (namespace, Service) of managed slices
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
 MANAGED_BY = "endpointslice-controller.k8s.io"
 HEADLESS_LABEL = "service.kubernetes.io/headless"
@@ -248,6 +249,7 @@ class EndpointsController(Controller):
         self._pod_labels: dict[tuple[str, str], dict[str, str]] = {}
 
     def initial_keys(self, store: Store) -> Iterable[Hashable]:
+        store.add_index("endpointslices", SLICES_BY_SERVICE, _service_of_slice)
         pods, _ = store.list("pods")  # labels as of now, to notice a pod leaving a selector
         self._pod_labels = {(meta(p).get("namespace") or "", meta(p)["name"]):
                             dict(meta(p).get("labels") or {}) for p in pods}
@@ -268,18 +270,17 @@ class EndpointsController(Controller):
         new = m.get("labels") or {}
         if event.type is not EventType.DELETED:
             self._pod_labels[key] = dict(new)
-        services, _ = self.store.list("services", namespace)
-        return [(namespace, meta(s)["name"]) for s in services if selects_pods(s) and (
+        services, _ = self.store.list("services", namespace, where=lambda s: selects_pods(s) and (
             from_map(spec(s)["selector"]).matches(new)
-            or (old is not None and from_map(spec(s)["selector"]).matches(old)))]
+            or (old is not None and from_map(spec(s)["selector"]).matches(old))))
+        return [(namespace, meta(s)["name"]) for s in services]
 
     def sync(self, key: Hashable) -> float | None:
         namespace, name = key  # type: ignore[misc]
         store = self.store
         service = store.find("services", namespace, name)
-        existing, _ = store.list("endpointslices", namespace, where=lambda s: (
-            (meta(s).get("labels") or {}).get(SERVICE_NAME_LABEL) == name
-            and (meta(s).get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY))
+        existing = store.get_many("endpointslices", store.indexed(
+            "endpointslices", SLICES_BY_SERVICE, (namespace, name)))
         if service is None:
             for s in existing:
                 self._delete_quietly("endpointslices", namespace, meta(s)["name"])
@@ -320,3 +321,12 @@ class EndpointsController(Controller):
     def _delete_quietly(self, resource: str, namespace: str, name: str) -> None:
         with contextlib.suppress(NotFound):
             self.client.delete(resource, namespace, name)
+
+
+def _service_of_slice(obj: Obj) -> list[tuple[str, str]]:
+    """The Service a slice this controller manages belongs to (the slices it reconciles)."""
+    labels = meta(obj).get("labels") or {}
+    service = labels.get(SERVICE_NAME_LABEL)
+    if labels.get(MANAGED_BY_LABEL) != MANAGED_BY or not isinstance(service, str):
+        return []
+    return [(meta(obj).get("namespace") or "", service)]

@@ -7,6 +7,13 @@ creationTimestamp, optimistic concurrency, status vs main resource); per-kind ru
 pod deletion, namespace cascade, defaulting, validation, service allocation) live in the
 registry on top of it.
 
+Reads cost what they return, not what is stored: objects are kept by resource and namespace,
+by owner uid, and in named indexes a component registers for what it looks up (`add_index`, as
+client-go informers take `Indexers`): the registry finds the ClusterIPs and NodePorts in use,
+the EndpointSlice controller the slices of one Service, the garbage collector an owner's
+dependents, each without copying or scanning every object of the kind. Only what a read returns
+is deep-copied, so callers still never share the stored objects.
+
 Watch semantics follow `staging/src/k8s.io/apiserver/pkg/storage/cacher`: a watch from a
 resourceVersion replays every later change exactly once, in order; one older than the kept
 history fails with `Gone` (HTTP 410).
@@ -19,7 +26,7 @@ import copy
 import secrets
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -66,6 +73,10 @@ class Conflict(StoreError):
 
 class Gone(StoreError):
     code, reason = 410, "Expired"
+
+
+Key = tuple[str, str]  # (namespace or "", name)
+IndexFunc = Callable[[Obj], Iterable[Hashable]]  # the values an object is indexed under
 
 
 def key_of(obj: Obj) -> tuple[str, str]:
@@ -126,10 +137,62 @@ class Store:
 
     def __init__(self, clock: Clock | None = None, history: int = 100_000) -> None:
         self.clock = clock or SystemClock()
-        self._objects: dict[str, dict[tuple[str, str], Obj]] = {r: {} for r in BY_PLURAL}
+        self._objects: dict[str, dict[Key, Obj]] = {r: {} for r in BY_PLURAL}
+        self._by_namespace: dict[str, dict[str, set[Key]]] = {r: {} for r in BY_PLURAL}
+        self._by_owner: dict[str, set[tuple[str, Key]]] = {}  # owner uid -> (resource, key)
+        self._index_funcs: dict[str, dict[str, IndexFunc]] = {r: {} for r in BY_PLURAL}
+        self._indexes: dict[tuple[str, str], dict[Hashable, set[Key]]] = {}
         self._rv = 1
         self._history: deque[WatchEvent] = deque(maxlen=history)
         self._watchers: set[Watcher] = set()
+
+    # ---- indexes -----------------------------------------------------------------------
+    def add_index(self, resource: str, name: str, values: IndexFunc) -> None:
+        """Keep the objects of `resource` findable by `values(obj)` (see `indexed`); built
+        from what is stored now, kept up to date by every write. Adding a name again
+        replaces that index."""
+        self._table(resource)
+        self._index_funcs[resource][name] = values
+        index: dict[Hashable, set[Key]] = {}
+        for key, obj in self._objects[resource].items():
+            for value in values(obj):
+                index.setdefault(value, set()).add(key)
+        self._indexes[(resource, name)] = index
+
+    def indexed(self, resource: str, name: str, value: Hashable) -> frozenset[Key]:
+        """The keys of the objects `add_index`'s function put under `value`."""
+        return frozenset(self._indexes[(resource, name)].get(value, ()))
+
+    def index_size(self, resource: str, name: str) -> int:
+        """How many distinct values index `name` holds."""
+        return len(self._indexes[(resource, name)])
+
+    def _reindex(self, resource: str, key: Key, old: Obj | None, new: Obj | None) -> None:
+        """Move `key` from the index entries of `old` to those of `new` (None: absent)."""
+        names = self._by_namespace[resource]
+        if old is None:
+            names.setdefault(key[0], set()).add(key)
+        elif new is None:
+            names[key[0]].discard(key)
+            if not names[key[0]]:
+                del names[key[0]]
+        old_owners, new_owners = _owner_uids(old), _owner_uids(new)
+        for uid in old_owners - new_owners:
+            self._by_owner[uid].discard((resource, key))
+            if not self._by_owner[uid]:
+                del self._by_owner[uid]
+        for uid in new_owners - old_owners:
+            self._by_owner.setdefault(uid, set()).add((resource, key))
+        for name, values in self._index_funcs[resource].items():
+            index = self._indexes[(resource, name)]
+            before = set(values(old)) if old is not None else set()
+            after = set(values(new)) if new is not None else set()
+            for value in before - after:
+                index[value].discard(key)
+                if not index[value]:
+                    del index[value]
+            for value in after - before:
+                index.setdefault(value, set()).add(key)
 
     # ---- reads -------------------------------------------------------------------------
     @property
@@ -163,17 +226,41 @@ class Store:
         selector: Selector | None = None,
         where: Callable[[Obj], bool] | None = None,
     ) -> tuple[list[Obj], int]:
-        """Matching objects sorted by (namespace, name), and the store's resourceVersion."""
+        """Matching objects sorted by (namespace, name), and the store's resourceVersion.
+
+        Only the objects of `namespace` are looked at, and only the matching ones copied."""
+        table = self._table(resource)
+        if namespace:
+            keys: Iterable[Key] = sorted(self._by_namespace[resource].get(namespace, ()))
+        else:
+            keys = sorted(table)
+        return self._matching(resource, keys, selector, where), self._rv
+
+    def get_many(self, resource: str, keys: Iterable[Key]) -> list[Obj]:
+        """Copies of the objects at `keys` that exist, sorted by (namespace, name): what
+        `indexed` found."""
+        return self._matching(resource, sorted(keys), None, None)
+
+    def dependents(self, owner_uid: str) -> list[tuple[str, Obj]]:
+        """(resource, copy) of every object with an ownerReference to `owner_uid`."""
+        refs = sorted(self._by_owner.get(owner_uid, ()))
+        return [(resource, copy.deepcopy(self._objects[resource][key]))
+                for resource, key in refs]
+
+    def _matching(self, resource: str, keys: Iterable[Key], selector: Selector | None,
+                  where: Callable[[Obj], bool] | None) -> list[Obj]:
+        table = self._objects[resource]
         out = []
-        for (ns, _name), obj in sorted(self._table(resource).items()):
-            if namespace and ns != namespace:
+        for key in keys:
+            obj = table.get(key)
+            if obj is None:
                 continue
             if selector is not None and not selector.matches(obj["metadata"].get("labels")):
                 continue
             if where is not None and not where(obj):
                 continue
             out.append(copy.deepcopy(obj))
-        return out, self._rv
+        return out
 
     # ---- writes ------------------------------------------------------------------------
     def _next_rv(self) -> int:
@@ -206,6 +293,7 @@ class Store:
         if "spec" in obj:
             m["generation"] = 1
         table[key] = obj
+        self._reindex(resource, key, None, obj)
         self._publish(EventType.ADDED, resource, obj, rv)
         return copy.deepcopy(obj)
 
@@ -254,6 +342,7 @@ class Store:
         rv = self._next_rv()
         m["resourceVersion"] = str(rv)
         table[key] = new
+        self._reindex(resource, key, current, new)
         self._publish(EventType.MODIFIED, resource, new, rv)
         return copy.deepcopy(new)
 
@@ -276,6 +365,7 @@ class Store:
         if key not in table:
             self.get(resource, namespace, name)
         obj = table.pop(key)
+        self._reindex(resource, key, obj, None)
         rv = self._next_rv()
         obj["metadata"]["resourceVersion"] = str(rv)
         self._publish(EventType.DELETED, resource, obj, rv)
@@ -311,6 +401,13 @@ class Store:
         """End every watch stream (engine shutdown)."""
         for watcher in list(self._watchers):
             watcher.close()
+
+
+def _owner_uids(obj: Obj | None) -> set[str]:
+    if obj is None:
+        return set()
+    refs = obj["metadata"].get("ownerReferences") or []
+    return {r["uid"] for r in refs if isinstance(r, dict) and isinstance(r.get("uid"), str)}
 
 
 def _has_status_subresource(resource: str) -> bool:

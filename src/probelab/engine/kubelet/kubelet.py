@@ -29,6 +29,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from probelab.engine.core import podlogs
 from probelab.engine.core.context import EngineContext, Stopping
 from probelab.engine.core.store import Conflict, EventType, NotFound, Obj, Watcher, WatchEvent
 from probelab.engine.kubelet import capacity, cgroups
@@ -57,9 +58,11 @@ class Kubelet:
     """Engine component "kubelet"; `start(ctx)` returns once it watches pods."""
 
     name = "kubelet"
+    log_rotation = podlogs.Rotation()  # kubelet's defaults; tests use smaller ones
 
     def __init__(self, containment: Mode = Mode.AUTO) -> None:
         self.containment_mode = containment  # AUTO: cgroups, else a subreaper (cgroups.py)
+        self._rotating: asyncio.Task[None] | None = None
         self.node: Node | None = None
         self._workers: dict[str, PodWorker] = {}
         self._watcher: Watcher | None = None
@@ -85,6 +88,8 @@ class Kubelet:
         self._watcher = ctx.store.watch("pods")
         self._task = asyncio.get_running_loop().create_task(
             self._watch(self._watcher), name="kubelet-watch-pods")
+        self._rotating = asyncio.get_running_loop().create_task(
+            self._rotate_logs(state_dir), name="kubelet-rotate-logs")
         log.info("kubelet started on node %s", NODE_NAME)
 
     async def _watch(self, watcher: Watcher) -> None:
@@ -93,6 +98,15 @@ class Kubelet:
                 self._handle(event)
             except Exception:  # one bad pod must not stop the node
                 log.exception("kubelet: handling %s of a pod failed", event.type.value)
+
+    async def _rotate_logs(self, state_dir: Path) -> None:
+        """The container log manager: rotate each log past its size (`core.podlogs`)."""
+        while True:
+            await asyncio.sleep(self.log_rotation.check_s)
+            try:
+                await asyncio.to_thread(podlogs.rotate_all, state_dir, self.log_rotation)
+            except OSError as exc:  # a full or read-only disk must not stop the node
+                log.warning("kubelet: rotating container logs failed: %s", exc)
 
     def _handle(self, event: WatchEvent) -> None:
         if event.type is EventType.BOOKMARK or self.node is None:
@@ -104,6 +118,7 @@ class Kubelet:
             self._pending.pop(uid, None)
             if worker is not None:
                 worker.vanish()
+            podlogs.remove_pod_logs(self.node.state_dir, uid)  # kubelet's pod log cleanup
             return
         node_name = (pod.get("spec") or {}).get("nodeName")
         if node_name and node_name != NODE_NAME:
@@ -186,10 +201,11 @@ class Kubelet:
         self._stopped = True
         if self._watcher is not None:
             self._watcher.close()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._rotating):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self._pending.clear()
         workers = list(self._workers.values())
         for worker in workers:

@@ -69,8 +69,12 @@ class ServiceProxy:
     """Engine component "proxy"; `start(ctx)` returns once existing Services listen."""
 
     name = "proxy"
+    # kube-proxy tries again to open a port it could not bind on its next sync (its periodic
+    # resync is 30 s, a minimum of 1 s between syncs); here a failed port is tried each period.
+    listen_retry_s = 2.0
 
     def __init__(self) -> None:
+        self._retrying: asyncio.Task[None] | None = None
         self._ctx: EngineContext | None = None
         self._plane: DataPlane | None = None
         self._delay_s = 1.0
@@ -107,6 +111,7 @@ class ServiceProxy:
         self._tasks = [
             loop.create_task(self._watch_services(svc_watch), name="proxy-watch-services"),
             loop.create_task(self._watch_slices(slice_watch), name="proxy-watch-endpointslices"),
+            loop.create_task(self._retry_failed(), name="proxy-retry-listen"),
         ]
         log.info("proxy started: %d listeners, endpoint delay %.2fs",
                  len(self._listeners), self._delay_s)
@@ -199,15 +204,27 @@ class ServiceProxy:
         else:
             self._refresh(key)
 
+    async def _retry_failed(self) -> None:
+        """Try again, every `listen_retry_s`, the ports that could not be bound (taken by
+        another process, which may free them)."""
+        while not self._stopped:
+            await asyncio.sleep(self.listen_retry_s)
+            for key in sorted({key for key, _addr in self._failed}):
+                try:
+                    await self._sync_service(key)
+                except Exception:
+                    log.exception("proxy: retrying the listeners of %s/%s failed", *key)
+
     def _warn_listen(self, key: ServiceKey, spec: Listen, why: str) -> None:
         if (key, (spec.host, spec.port)) in self._failed:
-            return  # said once is enough; retried on every change of the Service
+            return  # said once is enough; retried every listen_retry_s
         self._failed.add((key, (spec.host, spec.port)))
+        svc = self._services.get(key)
         what = "nodePort" if spec.node_port else "clusterIP port"
         message = (f"proxy cannot listen on {spec.host}:{spec.port} ({what} of port "
-                   f"{spec.port_name or spec.port}): {why}")
+                   f"{_service_port(svc, spec)}): {why}; trying again every "
+                   f"{self.listen_retry_s:g} s")
         log.warning("service %s/%s: %s", key[0], key[1], message)
-        svc = self._services.get(key)
         if svc is not None:
             self._ctx.recorder(COMPONENT).record(svc, "FailedListen", message,
                                                  kind=EventKind.WARNING)
@@ -277,3 +294,14 @@ class ServiceProxy:
                                                  annotations=summary.annotations())
         log.debug("proxy: %s/%s: %s", key[0], key[1], summary.message())
 
+
+def _service_port(svc: Obj | None, spec: Listen) -> str:
+    """How the Service names the port a listener serves: its name, else its number (for a
+    nodePort listener, the Service port it belongs to, not the nodePort itself)."""
+    if spec.port_name:
+        return spec.port_name
+    if spec.node_port and svc is not None:
+        for port in (svc.get("spec") or {}).get("ports") or []:
+            if isinstance(port, dict) and port.get("nodePort") == spec.port:
+                return str(port.get("port"))
+    return str(spec.port)

@@ -26,18 +26,50 @@ def service_network(prefix: str) -> ipaddress.IPv4Network:
     return ipaddress.IPv4Network(f"{prefix}.0.0/{SERVICE_PREFIX_BITS}", strict=False)
 
 
-def _in_use(store: Store, namespace: str, name: str) -> tuple[set[str], set[int]]:
-    ips: set[str] = set()
-    ports: set[int] = set()
-    services, _ = store.list("services")
-    for svc in services:
-        m = svc["metadata"]
-        if (m.get("namespace"), m.get("name")) == (namespace, name):
-            continue
-        spec = svc.get("spec") or {}
-        ips.update(ip for ip in spec.get("clusterIPs") or [spec.get("clusterIP")] if ip)
-        ports.update(p["nodePort"] for p in spec.get("ports") or [] if p.get("nodePort"))
-    return ips, ports
+CLUSTER_IPS = "allocation/clusterIPs"  # store indexes of the Services, by what they hold
+NODE_PORTS = "allocation/nodePorts"
+
+
+def _cluster_ips(svc: Obj) -> list[str]:
+    spec = svc.get("spec") or {}
+    return [ip for ip in spec.get("clusterIPs") or [spec.get("clusterIP")]
+            if isinstance(ip, str) and ip and ip != "None"]
+
+
+def _node_ports_of(svc: Obj) -> list[int]:
+    ports = (svc.get("spec") or {}).get("ports") or []
+    return [p["nodePort"] for p in ports if isinstance(p, dict) and p.get("nodePort")]
+
+
+def add_indexes(store: Store) -> None:
+    """Let `allocate` find the addresses in use without reading every Service (the real
+    allocators keep a bitmap of the range for the same reason)."""
+    store.add_index("services", CLUSTER_IPS, _cluster_ips)
+    store.add_index("services", NODE_PORTS, _node_ports_of)
+
+
+class InUse:
+    """The values of one allocation index held by Services other than `own`, plus those this
+    request has just taken; supports `in`, `add` and `len` like the set it replaces."""
+
+    def __init__(self, store: Store, index: str, own: tuple[str, str]) -> None:
+        self.store, self.index, self.own = store, index, own
+        self.taken: set[Any] = set()
+
+    def __contains__(self, value: object) -> bool:
+        if value in self.taken:
+            return True
+        try:
+            holders = self.store.indexed("services", self.index, value)  # type: ignore[arg-type]
+        except TypeError:  # an unhashable value from a malformed body
+            return False
+        return bool(holders - {self.own})
+
+    def add(self, value: Any) -> None:
+        self.taken.add(value)
+
+    def __len__(self) -> int:
+        return self.store.index_size("services", self.index) + len(self.taken)
 
 
 def allocate(store: Store, rng: random.Random, svc: Obj, old: Obj | None, prefix: str) -> Obj:
@@ -55,7 +87,9 @@ def allocate(store: Store, rng: random.Random, svc: Obj, old: Obj | None, prefix
             if isinstance(port, dict):
                 port.pop("nodePort", None)
         return svc
-    used_ips, used_ports = _in_use(store, m.get("namespace", ""), m.get("name", ""))
+    own = (m.get("namespace") or "", m.get("name") or "")
+    used_ips = InUse(store, CLUSTER_IPS, own)
+    used_ports = InUse(store, NODE_PORTS, own)
     causes: list[dict[str, str]] = []
     network = service_network(prefix)
     ip = spec.get("clusterIP") or ((spec.get("clusterIPs") or [None])[0])
@@ -88,7 +122,7 @@ def allocate(store: Store, rng: random.Random, svc: Obj, old: Obj | None, prefix
     return svc
 
 
-def _random_ip(rng: random.Random, network: ipaddress.IPv4Network, used: set[str]) -> str:
+def _random_ip(rng: random.Random, network: ipaddress.IPv4Network, used: InUse) -> str:
     # .0 is the network, .1 is kept for the `kubernetes` Service, the last is broadcast.
     first, size = int(network.network_address), network.num_addresses
     for _ in range(1000):
@@ -104,12 +138,11 @@ def _random_ip(rng: random.Random, network: ipaddress.IPv4Network, used: set[str
 
 
 def _node_ports(rng: random.Random, spec: dict[str, Any], old_spec: dict[str, Any],
-                used: set[int]) -> list[dict[str, str]]:
+                taken: InUse) -> list[dict[str, str]]:
     causes = []
     wants_ports = spec.get("type", "ClusterIP") in NODE_PORT_TYPES
     old_by_key = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
                   for p in old_spec.get("ports") or [] if isinstance(p, dict)}
-    taken = set(used)
     for i, port in enumerate(spec.get("ports") or []):
         if not isinstance(port, dict):
             continue
@@ -142,7 +175,7 @@ def _node_ports(rng: random.Random, spec: dict[str, Any], old_spec: dict[str, An
     return causes
 
 
-def _random_port(rng: random.Random, taken: set[int]) -> int:
+def _random_port(rng: random.Random, taken: InUse) -> int:
     free = NODE_PORT_MAX - NODE_PORT_MIN + 1 - len(taken)
     if free <= 0:
         return 0  # the validation that follows reports the full range

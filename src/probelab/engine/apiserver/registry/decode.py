@@ -1,8 +1,9 @@
 """Turning a request body into an object of the served version, as the API server's decoder
 does before any rule runs: kind and apiVersion checked against the URL (defaulted from it when
 missing), legacy versions converted, wrong types refused (400), unknown fields refused under
-`fieldValidation=Strict` or reported as warnings (`staging/src/k8s.io/apimachinery/pkg/runtime/
-serializer`, `staging/src/k8s.io/apiserver/pkg/endpoints/handlers/rest.go`)."""
+`fieldValidation=Strict`, else dropped (with a warning under `Warn`)
+(`staging/src/k8s.io/apimachinery/pkg/runtime/serializer`,
+`staging/src/k8s.io/apiserver/pkg/endpoints/handlers/rest.go`)."""
 
 from __future__ import annotations
 
@@ -45,13 +46,16 @@ def decode(info: ResourceInfo, group_version: str, body: Any, field_validation: 
         version = group_version.rsplit("/", 1)[-1]
         raise bad_request(f'{info.kind} in version "{version}" cannot be handled as a '
                           f"{info.kind}: " + "; ".join(wrong))
-    unknown = model.unknown_fields(obj) if field_validation != "Ignore" else []
+    # Unknown fields are never stored: refused under Strict, dropped with a warning under
+    # Warn (the default), dropped silently under Ignore, as decoding into Go types does.
+    unknown = model.drop_unknown_fields(obj)
     if unknown and field_validation == "Strict":
         version = group_version.rsplit("/", 1)[-1]
         raise bad_request(f'{info.kind} in version "{version}" cannot be handled as a '
                           f"{info.kind}: strict decoding error: "
                           + ", ".join(f'unknown field "{p}"' for p in unknown))
-    warnings.extend(f'unknown field "{p}"' for p in unknown)
+    if field_validation == "Warn":
+        warnings.extend(f'unknown field "{p}"' for p in unknown)
     obj["apiVersion"], obj["kind"] = info.api_version, info.kind
     return obj, warnings
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from probelab.engine.apiserver.status import ApiError
 from probelab.engine.core.store import Store
 from probelab.k8s.objects import Obj, meta
-from probelab.k8s.resources import RESOURCES, ResourceInfo
+from probelab.k8s.resources import BY_PLURAL, RESOURCES, ResourceInfo
 
 # Deletes one dependent the way an API DELETE would (the registry's delete, default options).
 DeleteDependent = Callable[[ResourceInfo, str | None, str], object]
@@ -32,19 +32,20 @@ def without_owner(obj: Obj, uid: str | None) -> None:
 def cascade(store: Store, owner: Obj, propagation: str, delete: DeleteDependent) -> None:
     uid = meta(owner).get("uid")
     namespace = meta(owner).get("namespace")
-    for info in RESOURCES:
-        if not info.namespaced:
-            continue
-        dependents, _ = store.list(info.plural, namespace,
-                                            where=lambda obj: owned_by(uid, obj))
-        for dep in dependents:
-            name = meta(dep)["name"]
-            if propagation == "Orphan":
-                store.mutate(info.plural, namespace, name,
-                                      lambda obj: without_owner(obj, uid))
-            elif not meta(dep).get("deletionTimestamp"):
-                try:
-                    delete(info, namespace, name)
-                except ApiError as exc:  # gone meanwhile (a dependent's own cascade)
-                    if exc.code != 404:
-                        raise
+    if not uid:
+        return
+    order = {info.plural: i for i, info in enumerate(RESOURCES)}
+    found = [(resource, dep) for resource, dep in store.dependents(uid)
+             if BY_PLURAL[resource].namespaced and meta(dep).get("namespace") == namespace]
+    found.sort(key=lambda item: order[item[0]])  # kind by kind, as the scan did before
+    for resource, dep in found:
+        info = BY_PLURAL[resource]
+        name = meta(dep)["name"]
+        if propagation == "Orphan":
+            store.mutate(info.plural, namespace, name, lambda obj: without_owner(obj, uid))
+        elif not meta(dep).get("deletionTimestamp"):
+            try:
+                delete(info, namespace, name)
+            except ApiError as exc:  # gone meanwhile (a dependent's own cascade)
+                if exc.code != 404:
+                    raise

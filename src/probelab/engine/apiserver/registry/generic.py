@@ -24,8 +24,8 @@ from typing import Any
 
 from probelab.engine.apiserver import model
 from probelab.engine.apiserver.params import DeleteOptions
+from probelab.engine.apiserver.registry import allocation, gc, scale
 from probelab.engine.apiserver.registry import decode as decoding
-from probelab.engine.apiserver.registry import gc, scale
 from probelab.engine.apiserver.registry.kinds import NAMESPACES, PODS, strategy_for
 from probelab.engine.apiserver.registry.namespaces import SYSTEM_NAMESPACES, new_namespace
 from probelab.engine.apiserver.registry.strategy import Env, Result
@@ -58,6 +58,7 @@ class Registry:
                  service_prefix: str = "127.96") -> None:
         self.store = store
         self.env = Env(store, rng or random.Random(), service_prefix)
+        allocation.add_indexes(store)
 
     # ---- bootstrap -------------------------------------------------------------------------
     def ensure_system_namespaces(self) -> None:
