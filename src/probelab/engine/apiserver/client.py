@@ -7,7 +7,6 @@ errors into the `core` error classes components handle (`core.client`).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -29,6 +28,13 @@ def _as_store_errors() -> Iterator[None]:
         raise _translate(exc) from None
 
 
+def _own(obj: Obj) -> Obj:
+    """What the registry may change of a caller's object: the top level and `metadata` (it
+    defaults into a deep copy of its own); a shallow copy of those keeps the caller's object
+    intact without deep-copying the whole of it on every write."""
+    return {**obj, "metadata": dict(obj.get("metadata") or {})}
+
+
 def _translate(exc: ApiError) -> StoreError:
     if exc.code == 404:
         return NotFound(exc.message)
@@ -48,14 +54,14 @@ class LocalClient:
     def create(self, resource: str, obj: Obj) -> Obj:
         info = BY_PLURAL[resource]
         with _as_store_errors():
-            return self.registry.create(info, meta(obj).get("namespace"), copy.deepcopy(obj))
+            return self.registry.create(info, meta(obj).get("namespace"), _own(obj))
 
     def update(self, resource: str, obj: Obj, *, subresource: str | None = None) -> Obj:
         info = BY_PLURAL[resource]
         m = meta(obj)
         with _as_store_errors():
             return self.registry.update(info, m.get("namespace"), m.get("name") or "",
-                                        copy.deepcopy(obj), subresource)
+                                        _own(obj), subresource)
 
     def mutate(self, resource: str, namespace: str | None, name: str,
                change: Callable[[Obj], Any], *, subresource: str | None = None) -> Obj | None:

@@ -214,6 +214,15 @@ class Store:
             raise NotFound(f'{resource}{group} "{name}" not found')
         return copy.deepcopy(obj)
 
+    def peek(self, resource: str, namespace: str | None, name: str) -> Obj:
+        """The stored object itself, not a copy: for the API server's write path, which only
+        reads the old object of an update (a deep copy there was most of an update's cost).
+        Never mutate it. Raises NotFound like `get`."""
+        obj = self._table(resource).get((namespace or "", name))
+        if obj is None:
+            self.get(resource, namespace, name)  # raises NotFound with the usual message
+        return obj  # type: ignore[return-value]
+
     def find(self, resource: str, namespace: str | None, name: str) -> Obj | None:
         """Like `get` but None when absent (for controllers)."""
         obj = self._table(resource).get((namespace or "", name))

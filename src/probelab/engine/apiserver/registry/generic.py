@@ -112,7 +112,7 @@ class Registry:
                               f"on the URL ({name})")
         m["name"] = name
         self._place(info, namespace, obj)
-        old = self.get_object(info, namespace, name)
+        old = self._stored(info, namespace, name)  # read only: never mutated below
         for kept in ("deletionTimestamp", "deletionGracePeriodSeconds"):
             m.pop(kept, None)
             if kept in old["metadata"]:
@@ -180,6 +180,12 @@ class Registry:
             return NAMESPACES.finalize(self.env, self.get_object(info, None, name), finalizers)
 
     # ---- helpers ---------------------------------------------------------------------------
+    def _stored(self, info: ResourceInfo, namespace: str | None, name: str) -> Obj:
+        try:
+            return self.store.peek(info.plural, namespace if info.namespaced else None, name)
+        except NotFound:
+            raise not_found(info, name) from None
+
     def get_object(self, info: ResourceInfo, namespace: str | None, name: str) -> Obj:
         try:
             return self.store.get(info.plural, namespace if info.namespaced else None, name)
