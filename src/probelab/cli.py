@@ -55,6 +55,8 @@ def cli() -> None:
     \b
     Start here:
       probelab demo                 the whole experiment on a local engine, with a report
+      probelab check k8s/           do your manifests' rollout timings add up? (offline)
+      probelab test k8s/            does your workload lose requests when it rolls out?
       probelab cluster up           a local Kubernetes API that runs pods as processes
       probelab load URL             load with every failure classified
       probelab web                  the sample service
