@@ -176,6 +176,8 @@ def _done(**kw) -> ScenarioResult:
      "RolloutIncomplete"),
     (_done(setup_problem="never answered"), Limits(), False, "NotServing"),
     (_done(requests=0), Limits(), False, "NoRequests"),
+    # requests the client never sent are not a clean run, whatever the limits
+    (_done(not_sent=5), Limits(max_failures=9), False, "ClientBehind"),
     (_done(skipped="earlier failed"), Limits(), False, "Skipped"),
 ])
 def test_judge(result, limits, passed, kind) -> None:

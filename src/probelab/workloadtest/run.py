@@ -250,7 +250,7 @@ async def _measure(cluster: Cluster, settings: TestSettings, target: Target, ste
     marks = timeline.this_run(marks)
     record.pod_marks, record.endpoints = marks, endpoints
     result.requests, result.failed, result.totals = record.requests, record.failed, record.totals
-    result.resent = record.resent
+    result.resent, result.not_sent = record.resent, record.not_sent
     proxy = [s for s in endpoints if s.source == "proxy"]
     result.causes = attribution.attribute(
         failures, marks, proxy, f"{target.deployment}-",

@@ -33,6 +33,7 @@ class ScenarioResult:
     skipped: str = ""  # not run, and why (an earlier scenario left the workload broken)
     causes: list[Cause] = field(default_factory=list)
     resent: int = 0
+    not_sent: int = 0  # due on the schedule, never sent: the load client fell behind
     terminations: list[Termination] = field(default_factory=list)
     termination_summary: str = ""  # one line: preStop, SIGTERM -> exit, SIGKILL, grace
     record: RunRecord | None = None  # the load series and pod timeline, for --json
@@ -74,6 +75,9 @@ def judge(result: ScenarioResult, limits: Limits) -> Judgement:
                          result.rollout_problem or "rollout did not complete")
     if result.requests == 0:
         return Judgement(False, "NoRequests", "no request was sent during the scenario")
+    if result.not_sent:  # the server was never asked for these: no pass can rest on them
+        return Judgement(False, "ClientBehind", f"the load client could not send "
+                         f"{result.not_sent} scheduled requests (lower --rate)")
     if not failures_allowed(result, limits):
         rate = f" ({error_rate(result):.2f} %)"
         return Judgement(False, "RequestsFailed",
