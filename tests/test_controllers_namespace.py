@@ -40,10 +40,10 @@ def test_purge_order_owners_first_pods_gracefully_events_last() -> None:
         "replicasets": [obj("rs")], "deployments": [obj("d")], "endpoints": [obj("svc")],
     }
     assert plan_purge(contents) == [
-        PurgeStep("deployments", "d", False), PurgeStep("replicasets", "rs", False),
-        PurgeStep("services", "svc", False), PurgeStep("endpointslices", "s1", False),
-        PurgeStep("endpoints", "svc", False), PurgeStep("pods", "p1", True),
-        PurgeStep("events", "e1", False)]  # p2 is already terminating: the kubelet's now
+        PurgeStep("deployments", "d"), PurgeStep("replicasets", "rs"),
+        PurgeStep("services", "svc"), PurgeStep("endpointslices", "s1"),
+        PurgeStep("endpoints", "svc"), PurgeStep("pods", "p1"),
+        PurgeStep("events", "e1")]  # p2 is already terminating: the kubelet's now
     assert not is_empty(contents) and is_empty({"pods": [], "events": []})
 
 

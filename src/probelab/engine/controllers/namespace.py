@@ -46,8 +46,7 @@ def is_terminating(ns: Obj) -> bool:
 @dataclass(frozen=True)
 class PurgeStep:
     resource: str
-    name: str
-    graceful: bool  # a pod: start its termination instead of removing the object
+    name: str  # a pod's DELETE is graceful by the API's pod rules, not by the step
 
 
 def plan_purge(contents: Mapping[str, Sequence[Obj]]) -> list[PurgeStep]:
@@ -56,11 +55,9 @@ def plan_purge(contents: Mapping[str, Sequence[Obj]]) -> list[PurgeStep]:
     steps = []
     for resource in namespaced_resources():
         for obj in contents.get(resource, ()):
-            if resource == "pods":
-                if not meta(obj).get("deletionTimestamp"):
-                    steps.append(PurgeStep(resource, meta(obj)["name"], graceful=True))
-            else:
-                steps.append(PurgeStep(resource, meta(obj)["name"], graceful=False))
+            if resource == "pods" and meta(obj).get("deletionTimestamp"):
+                continue
+            steps.append(PurgeStep(resource, meta(obj)["name"]))
     return steps
 
 
