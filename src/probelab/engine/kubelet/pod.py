@@ -11,6 +11,7 @@ every runner of the pod honours it.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Protocol
 
 from probelab.engine.kubelet.restart import RestartPolicy
@@ -51,19 +52,19 @@ class Termination:
 
     def grace_end(self, began: float, grace_s: int) -> float:
         """When the grace of a kill that began at `began` ends, after every shortening since."""
-        end = began + grace_s
-        for at, new_grace in self._shortenings:
-            if at >= began:
-                end = grace_end_after_shortening(end, at, new_grace)
-        return end
+        return self._shortened(began, began + grace_s, grace_end_after_shortening)
 
     def kill_at(self, signalled: float, timeout_s: int) -> float:
         """When SIGKILL follows a stop signal sent at `signalled` with `timeout_s`."""
-        at_most = signalled + timeout_s
+        return self._shortened(signalled, signalled + timeout_s, kill_at_after_shortening)
+
+    def _shortened(self, since: float, deadline: float,
+                   rule: Callable[[float, float, int], float]) -> float:
+        """`deadline` moved by `rule` for each shortening seen at or after `since`."""
         for at, new_grace in self._shortenings:
-            if at >= signalled:
-                at_most = kill_at_after_shortening(at_most, at, new_grace)
-        return at_most
+            if at >= since:
+                deadline = rule(deadline, at, new_grace)
+        return deadline
 
     async def changed(self) -> None:
         """Return at the next shortening."""
