@@ -28,6 +28,7 @@ pod = subprocess.Popen(["sh", "-c", "sleep 902; true"], start_new_session=True)
 guard = watchdog.start()  # returns once it has seen the pod
 print(guard.pid, pod.pid, flush=True)
 if sys.argv[1] == "close":
+    sys.stdin.readline()  # the test has seen the pod's sleep: only now end the watchdog
     guard.close()
     print("closed", flush=True)
 time.sleep(600)
@@ -41,13 +42,15 @@ def test_watchdog_sweeps_pod_sessions_when_the_engine_ends(mode) -> None:
     closes the pipe as at the end of a stop -> the shell and its sleep are killed, and the
     watchdog exits."""
     proc = subprocess.Popen([PYTHON, "-c", FAKE_ENGINE, mode], stdout=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            stdin=subprocess.PIPE, text=True, start_new_session=True)
     try:
         guard_pid, shell_pid = map(int, proc.stdout.readline().split())
         sleep_pid = wait_until(lambda: next(iter(descendants(shell_pid)), 0), what="the sleep")
         if mode == "kill":
             proc.kill()
         else:
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
             assert proc.stdout.readline() == "closed\n"
         wait_until(lambda: not pid_alive(sleep_pid) and not pid_alive(shell_pid),
                    timeout_s=10, what="the pod's processes to go")
