@@ -40,7 +40,8 @@ class ResourceInfo:
 
 RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("", "v1", "Namespace", "namespaces", False, ("ns",), ("status",)),
-    ResourceInfo("", "v1", "Pod", "pods", True, ("po",), ("status", "log"), categories=("all",)),
+    ResourceInfo("", "v1", "Pod", "pods", True, ("po",), ("status", "log", "eviction"),
+                 categories=("all",)),
     ResourceInfo("", "v1", "Service", "services", True, ("svc",), ("status",), categories=("all",)),
     ResourceInfo("", "v1", "Endpoints", "endpoints", True, ("ep",)),
     ResourceInfo("", "v1", "Event", "events", True, ("ev",)),
@@ -53,6 +54,9 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         "apps", "v1", "ReplicaSet", "replicasets", True, ("rs",), ("status", "scale"),
         categories=("all",),
     ),
+    ResourceInfo("", "v1", "Node", "nodes", False, ("no",), ("status",)),
+    ResourceInfo("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",),
+                 ("status",)),
 )
 
 BY_PLURAL: dict[str, ResourceInfo] = {r.plural: r for r in RESOURCES}

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from probelab.k8s import names, podspec
+from probelab.k8s import names, nodespec, podspec
 from probelab.k8s.checks import Checker, FieldError, Reason, is_int
 from probelab.k8s.labels import SelectorError, from_label_selector
 from probelab.k8s.objects import Obj
@@ -409,4 +409,8 @@ _RULES: dict[str, _KindRules] = {
     "EndpointSlice": _KindRules(names.dns1123_subdomain, True, _endpoint_slice),
     "Endpoints": _KindRules(names.dns1123_subdomain, True, None),
     "Event": _KindRules(names.dns1123_subdomain, True, None),
+    "Node": _KindRules(names.dns1123_subdomain, False, nodespec.node),
+    "PodDisruptionBudget": _KindRules(
+        names.dns1123_subdomain, True,
+        lambda check, obj, old: nodespec.pod_disruption_budget(check, obj, label_selector)),
 }

@@ -15,23 +15,22 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from probelab.engine.core.version import GIT_VERSION, KUBE_MAJOR, KUBE_MINOR
 from probelab.k8s.resources import BY_PLURAL, RESOURCES, ResourceInfo
-
-KUBE_MAJOR, KUBE_MINOR = "1", "37"
-GIT_VERSION = f"v{KUBE_MAJOR}.{KUBE_MINOR}.0-probelab"
 
 # group -> its versions, preferred first
 GROUP_VERSIONS: dict[str, tuple[str, ...]] = {
     "apps": ("v1", "v1beta2", "v1beta1"),
     "discovery.k8s.io": ("v1",),
     "extensions": ("v1beta1",),
+    "policy": ("v1",),
 }
 
 LEGACY: frozenset[str] = frozenset({"extensions/v1beta1", "apps/v1beta1", "apps/v1beta2"})
 
 # Verbs of subresources (`pkg/registry/...` REST storages: scale and status get/patch/update).
 SUBRESOURCE_VERBS = {"status": ("get", "patch", "update"), "scale": ("get", "patch", "update"),
-                     "log": ("get",)}
+                     "log": ("get",), "eviction": ("create",)}
 
 
 @dataclass(frozen=True)
@@ -118,6 +117,8 @@ def _subresource_entry(info: ResourceInfo, sub: str) -> dict[str, Any]:
                              "verbs": list(SUBRESOURCE_VERBS.get(sub, ("get",)))}
     if sub == "scale":
         entry.update(group="autoscaling", version="v1", kind="Scale")
+    if sub == "eviction":  # kubectl drain finds the Eviction version here
+        entry.update(group="policy", version="v1", kind="Eviction")
     return entry
 
 

@@ -35,6 +35,7 @@ FIELDS_BY_RESOURCE: dict[str, tuple[str, ...]] = {
     "namespaces": ("status.phase",),
     "replicasets": ("status.replicas",),
     "services": ("spec.clusterIP", "spec.type"),
+    "nodes": ("spec.unschedulable",),
 }
 
 

@@ -9,10 +9,14 @@ Neighbours: the store (pods in, pod status and Events out), `kubelet.images` (wh
 image runs), `core.podlogs` (where output goes), `probelab.engine.engine` (starts
 it after the controllers and stops it before them).
 
-It takes at most `max_pods` pods (`EngineConfig.max_pods`, the kubelet's `--max-pods`): an
-unbound pod that does not fit (`capacity.fits`) waits Pending, PodScheduled=False
-(Unschedulable) with a FailedScheduling Event, in a queue that is retried in creation order
-whenever a pod's worker ends. From the engine's first instant of stopping (`ctx.stopping`)
+At start it registers the engine's one Node (`registration`: capacity, conditions, nodeInfo)
+through the API and refreshes its heartbeat every `HEARTBEAT_S`. It is also the scheduler: an
+unbound pod that does not fit (`scheduling.unfit_reason`: a cordoned node, an untolerated
+NoSchedule/NoExecute taint, or more than `max_pods` pods, the kubelet's `--max-pods`) waits
+Pending, PodScheduled=False (Unschedulable) with a FailedScheduling Event, in a queue that is
+retried in creation order whenever a pod's worker ends or the Node changes (uncordon, untaint).
+Pods already running stay when the node is cordoned or tainted (NoExecute eviction by the taint
+manager is not modelled, docs/api.md). From the engine's first instant of stopping (`ctx.stopping`)
 no pod is admitted and no container started.
 
 Stopping terminates every pod gracefully in parallel (preStop, SIGTERM, grace, SIGKILL), bounded
@@ -29,10 +33,19 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import probelab
 from probelab.engine.core import podlogs
 from probelab.engine.core.context import EngineContext, Stopping
-from probelab.engine.core.store import Conflict, EventType, NotFound, Obj, Watcher, WatchEvent
-from probelab.engine.kubelet import capacity, cgroups
+from probelab.engine.core.store import (
+    AlreadyExists,
+    Conflict,
+    EventType,
+    NotFound,
+    Obj,
+    Watcher,
+    WatchEvent,
+)
+from probelab.engine.kubelet import capacity, cgroups, registration, scheduling
 from probelab.engine.kubelet.cgroups import Mode
 from probelab.engine.kubelet.images import ImageTable
 from probelab.engine.kubelet.ipam import PodIPs
@@ -41,7 +54,12 @@ from probelab.engine.kubelet.podworker import PodWorker
 
 log = logging.getLogger("probelab.engine.kubelet")
 
+RUNTIME_VERSION = f"probelab://{probelab.__version__}"  # nodeInfo.containerRuntimeVersion
+
 STOP_SLACK_S = 3.0  # on top of the longest grace + 2 s, before the forced stage
+# How often the Node's conditions get a new heartbeat: the kubelet's nodeStatusReportFrequency
+# default (pkg/kubelet/apis/config/v1beta1/defaults.go), used when node leases carry liveness.
+HEARTBEAT_S = 300.0
 
 
 def ip_cursor_start(pid: int) -> int:
@@ -71,6 +89,9 @@ class Kubelet:
         self._stopped = False
         self.max_pods = capacity.DEFAULT_MAX_PODS
         self._pending: dict[str, Obj] = {}  # uid -> pod that did not fit, oldest first
+        self._why: dict[str, str] = {}  # uid -> the FailedScheduling message last recorded
+        self._node_watcher: Watcher | None = None
+        self._node_tasks: list[asyncio.Task[None]] = []
         self._stopping = Stopping()
 
     async def start(self, ctx: EngineContext) -> None:
@@ -85,12 +106,61 @@ class Kubelet:
                          ips=ips, state_dir=state_dir,
                          containment=cgroups.setup(self.containment_mode),
                          stopping=ctx.stopping)
+        self._register()
+        loop = asyncio.get_running_loop()
+        self._node_watcher = ctx.store.watch("nodes", since=ctx.store.resource_version)
+        self._node_tasks = [
+            loop.create_task(self._watch_node(self._node_watcher), name="kubelet-watch-node"),
+            loop.create_task(self._heartbeat(), name="kubelet-node-heartbeat")]
         self._watcher = ctx.store.watch("pods")
         self._task = asyncio.get_running_loop().create_task(
             self._watch(self._watcher), name="kubelet-watch-pods")
         self._rotating = asyncio.get_running_loop().create_task(
             self._rotate_logs(state_dir), name="kubelet-rotate-logs")
         log.info("kubelet started on node %s", NODE_NAME)
+
+    # ---- the Node ------------------------------------------------------------------------
+    def _register(self) -> None:
+        """`registerWithAPIServer`: create the Node; one that exists gets fresh status."""
+        assert self.node is not None
+        fresh = registration.node_object(NODE_NAME, registration.machine(), self.max_pods,
+                                         self.node.clock.now(), RUNTIME_VERSION)
+        try:
+            self.node.client.create("nodes", fresh)
+        except AlreadyExists:
+            self.node.client.mutate("nodes", None, NODE_NAME,
+                                    lambda obj: obj.update(status=fresh["status"]),
+                                    subresource="status")
+
+    def node_object(self) -> Obj | None:
+        """The Node as the store has it (spec.unschedulable, spec.taints)."""
+        return self.node.store.find("nodes", None, NODE_NAME) if self.node else None
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            assert self.node is not None
+            now = self.node.clock.now()
+
+            def beat(obj: Obj, now: float = now) -> None:
+                status = obj.setdefault("status", {})
+                status["conditions"] = registration.conditions(now, status.get("conditions"))
+
+            try:
+                if self.node.client.mutate("nodes", None, NODE_NAME, beat,
+                                           subresource="status") is None:
+                    self._register()  # deleted by someone: register again, as kubelets do
+            except Exception:  # a failed heartbeat must not stop the node
+                log.exception("kubelet: node heartbeat failed")
+
+    async def _watch_node(self, watcher: Watcher) -> None:
+        """A change of the Node (uncordon, a taint removed) may let waiting pods in."""
+        async for event in watcher:
+            if event.type is EventType.MODIFIED and event.obj["metadata"].get("name") == NODE_NAME:
+                try:
+                    self._admit_pending()
+                except Exception:
+                    log.exception("kubelet: admitting pods after a node change failed")
 
     async def _watch(self, watcher: Watcher) -> None:
         async for event in watcher:
@@ -116,6 +186,7 @@ class Kubelet:
         worker = self._workers.get(uid)
         if event.type is EventType.DELETED:
             self._pending.pop(uid, None)
+            self._why.pop(uid, None)
             if worker is not None:
                 worker.vanish()
             podlogs.remove_pod_logs(self.node.state_dir, uid)  # kubelet's pod log cleanup
@@ -132,11 +203,16 @@ class Kubelet:
         if uid in self._pending:
             self._pending[uid] = pod  # the newest version waits in the same place
             return
-        if node_name or capacity.fits(len(self._workers), self.max_pods):
+        why = None if node_name else self._unfit(pod)
+        if why is None:
             self._run_worker(pod)  # a pod bound by others is not the scheduler's to refuse
         else:
             self._pending[uid] = pod
-            self._unschedulable(pod)
+            self._unschedulable(pod, why)
+
+    def _unfit(self, pod: Obj) -> str | None:
+        return scheduling.unfit_reason(pod, self.node_object(), len(self._workers),
+                                       self.max_pods)
 
     def _run_worker(self, pod: Obj) -> None:
         assert self.node is not None
@@ -144,19 +220,19 @@ class Kubelet:
         self._workers[worker.uid] = worker
         worker.start()
 
-    def _unschedulable(self, pod: Obj) -> None:
+    def _unschedulable(self, pod: Obj, why: str) -> None:
         """What kube-scheduler does with a pod no node fits: Event, condition, queue."""
         assert self.node is not None
         m = pod["metadata"]
-        self.node.event(pod, "FailedScheduling", capacity.TOO_MANY_PODS, warning=True,
+        self._why[str(m.get("uid"))] = why
+        self.node.event(pod, "FailedScheduling", why, warning=True,
                         component="default-scheduler", repeat=True)
         now = self.node.clock.now()
 
         def change(obj: Obj) -> None:
             if obj["metadata"].get("uid") != m.get("uid") or obj["spec"].get("nodeName"):
                 raise _Skip
-            obj["status"] = capacity.unschedulable_status(obj.get("status"),
-                                                          capacity.TOO_MANY_PODS, now)
+            obj["status"] = capacity.unschedulable_status(obj.get("status"), why, now)
 
         with contextlib.suppress(_Skip, NotFound, Conflict):
             self.node.client.mutate("pods", m.get("namespace"), m.get("name"), change,
@@ -167,15 +243,25 @@ class Kubelet:
         self._admit_pending()
 
     def _admit_pending(self) -> None:
-        """A pod left the node: start the oldest waiting pods that fit now."""
-        while (self.node is not None and self._pending and not self._stopped
-               and not self._stopping and capacity.fits(len(self._workers), self.max_pods)):
-            uid = next(iter(self._pending))
-            m = self._pending.pop(uid)["metadata"]
+        """A pod left the node or the node changed: start the waiting pods that fit now,
+        oldest first; one that still does not fit for a new reason gets a new Event."""
+        for uid in list(self._pending):
+            if self.node is None or self._stopped or self._stopping:
+                return
+            m = self._pending[uid]["metadata"]
             current = self.node.store.find("pods", m.get("namespace"), m.get("name"))
-            if (current is not None and current["metadata"].get("uid") == uid
-                    and not current["metadata"].get("deletionTimestamp")):
-                self._run_worker(current)  # else it went meanwhile
+            if (current is None or current["metadata"].get("uid") != uid
+                    or current["metadata"].get("deletionTimestamp")):
+                self._pending.pop(uid)  # it went meanwhile
+                self._why.pop(uid, None)
+                continue
+            why = self._unfit(current)
+            if why is None:
+                self._pending.pop(uid)
+                self._why.pop(uid, None)
+                self._run_worker(current)
+            elif why != self._why.get(uid):
+                self._unschedulable(current, why)
 
     def pending(self) -> int:
         """How many pods wait for room on the node."""
@@ -201,7 +287,9 @@ class Kubelet:
         self._stopped = True
         if self._watcher is not None:
             self._watcher.close()
-        for task in (self._task, self._rotating):
+        if self._node_watcher is not None:
+            self._node_watcher.close()
+        for task in (self._task, self._rotating, *self._node_tasks):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

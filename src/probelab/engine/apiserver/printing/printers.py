@@ -369,3 +369,62 @@ def namespace_cells(ns: Obj, now: float) -> Cells:
 
 def default_cells(obj: Obj, now: float) -> Cells:
     return [_name(obj), _age(obj, now)]
+
+
+NODE_ROLE_PREFIX = "node-role.kubernetes.io/"
+
+
+def node_roles(labels: Mapping[str, str] | None) -> str:
+    """`findNodeRoles`: `node-role.kubernetes.io/ROLE` keys and the `kubernetes.io/role`
+    value, sorted and comma-joined, `<none>` without any."""
+    roles = set()
+    for key, value in (labels or {}).items():
+        if key.startswith(NODE_ROLE_PREFIX) and key[len(NODE_ROLE_PREFIX):]:
+            roles.add(key[len(NODE_ROLE_PREFIX):])
+        elif key == "kubernetes.io/role" and value:
+            roles.add(value)
+    return ",".join(sorted(roles)) or NONE
+
+
+def node_status_text(node: Obj) -> str:
+    """`printNode`: Ready / NotReady / Unknown from the Ready condition, then
+    `SchedulingDisabled` when cordoned (`Ready,SchedulingDisabled`)."""
+    ready = next((c for c in (node.get("status") or {}).get("conditions") or []
+                  if isinstance(c, dict) and c.get("type") == "Ready"), None)
+    if ready is None:
+        words = ["Unknown"]
+    else:
+        words = ["Ready" if ready.get("status") == "True" else "NotReady"]
+    if (node.get("spec") or {}).get("unschedulable"):
+        words.append("SchedulingDisabled")
+    return ",".join(words)
+
+
+def _node_address(node: Obj, kind: str) -> str:
+    for address in (node.get("status") or {}).get("addresses") or []:
+        if isinstance(address, dict) and address.get("type") == kind:
+            return str(address.get("address", ""))
+    return NONE
+
+
+def node_cells(node: Obj, now: float) -> Cells:
+    info = (node.get("status") or {}).get("nodeInfo") or {}
+    return [
+        _name(node), node_status_text(node),
+        node_roles((node.get("metadata") or {}).get("labels")), _age(node, now),
+        info.get("kubeletVersion", ""),
+        _node_address(node, "InternalIP"), _node_address(node, "ExternalIP"),
+        info.get("osImage") or "<unknown>", info.get("kernelVersion") or "<unknown>",
+        info.get("containerRuntimeVersion") or "<unknown>",
+    ]
+
+
+def pdb_cells(pdb: Obj, now: float) -> Cells:
+    """`printPodDisruptionBudget`: N/A for the bound that is not set."""
+    spec = pdb.get("spec") or {}
+    return [
+        _name(pdb),
+        "N/A" if spec.get("minAvailable") is None else str(spec["minAvailable"]),
+        "N/A" if spec.get("maxUnavailable") is None else str(spec["maxUnavailable"]),
+        int((pdb.get("status") or {}).get("disruptionsAllowed") or 0), _age(pdb, now),
+    ]

@@ -103,6 +103,26 @@ PRINTERS: dict[str, tuple[list[dict[str, Any]], Printer]] = {
         _col("Status", "The phase of the namespace (Active or Terminating)."),
         _AGE,
     ], printers.namespace_cells),
+    "nodes": ([
+        _NAME,
+        _col("Status", "Ready or NotReady, and SchedulingDisabled when cordoned."),
+        _col("Roles", "The node's roles (node-role.kubernetes.io/ROLE labels)."),
+        _AGE,
+        _col("Version", "The kubelet's version (status.nodeInfo.kubeletVersion)."),
+        _col("Internal-IP", "The node's InternalIP address.", priority=1),
+        _col("External-IP", "The node's ExternalIP address.", priority=1),
+        _col("OS-Image", "The operating system image (status.nodeInfo.osImage).", priority=1),
+        _col("Kernel-Version", "The kernel version (status.nodeInfo.kernelVersion).",
+             priority=1),
+        _col("Container-Runtime", "The container runtime and its version.", priority=1),
+    ], printers.node_cells),
+    "poddisruptionbudgets": ([
+        _NAME,
+        _col("Min Available", "The minimum number or percentage of available pods."),
+        _col("Max Unavailable", "The maximum number or percentage of unavailable pods."),
+        _col("Allowed Disruptions", "How many pods may be disrupted now.", "integer"),
+        _AGE,
+    ], printers.pdb_cells),
 }
 
 _DEFAULT: tuple[list[dict[str, Any]], Printer] = ([_NAME, _AGE], printers.default_cells)

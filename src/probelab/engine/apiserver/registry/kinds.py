@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from probelab.engine.apiserver.registry.disruptionbudgets import PodDisruptionBudgetStrategy
 from probelab.engine.apiserver.registry.namespaces import NamespaceStrategy
+from probelab.engine.apiserver.registry.nodes import NodeStrategy
 from probelab.engine.apiserver.registry.pods import PodStrategy
 from probelab.engine.apiserver.registry.services import ServiceStrategy
 from probelab.engine.apiserver.registry.strategy import Strategy
@@ -16,6 +18,8 @@ STRATEGIES: dict[str, Strategy] = {
     "namespaces": NAMESPACES,
     "deployments": DeploymentStrategy(),
     "replicasets": ReplicaSetStrategy(),
+    "nodes": NodeStrategy(),
+    "poddisruptionbudgets": PodDisruptionBudgetStrategy(),
 }
 DEFAULT = Strategy()
 
