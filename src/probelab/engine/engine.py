@@ -28,6 +28,7 @@ from probelab.engine.apiserver.client import LocalClient
 from probelab.engine.apiserver.registry.generic import Registry
 from probelab.engine.apiserver.server import ApiServer
 from probelab.engine.controllers.deployment import DeploymentController
+from probelab.engine.controllers.disruption import DisruptionController
 from probelab.engine.controllers.endpoints import EndpointsController
 from probelab.engine.controllers.namespace import NamespaceController
 from probelab.engine.controllers.replicaset import ReplicaSetController
@@ -47,6 +48,7 @@ COMPONENTS: tuple[Callable[[], Component], ...] = (
     ReplicaSetController,
     DeploymentController,
     EndpointsController,
+    DisruptionController,
     Kubelet,
     ServiceProxy,
 )

@@ -22,6 +22,7 @@ from probelab.engine.apiserver import params, watch
 from probelab.engine.apiserver.discovery import Served
 from probelab.engine.apiserver.model import SUPPORTED_PATCHES, PatchType, apply_patch
 from probelab.engine.apiserver.printing import tables
+from probelab.engine.apiserver.registry import eviction
 from probelab.engine.apiserver.registry.generic import Registry
 from probelab.engine.apiserver.status import (
     METHOD_NOT_ALLOWED,
@@ -273,6 +274,12 @@ class Handlers:
             if method == "PATCH":
                 return self.patch(request, target, body)
             raise method_not_allowed()
+        if sub == "eviction":
+            if method != "POST":
+                raise method_not_allowed()
+            doc = params.decode_body(body or b"", body_type(request))
+            return json_response(eviction.evict(self.registry, target.namespace or "",
+                                                target.name, doc), 201)
         return self.scale(request, target, body)
 
     def scale(self, request: web.Request, target: Target, body: bytes | None) -> web.Response:

@@ -79,8 +79,20 @@ MESSAGES: dict[str, dict[int, Field]] = {
                   4: _f("args", repeated=True), 6: _f("ports", "ContainerPort", repeated=True)},
     "ContainerPort": {1: _f("name"), 2: _f("hostPort", "int"), 3: _f("containerPort", "int"),
                       4: _f("protocol"), 5: _f("hostIP")},
+    # policy/v1 (`kubectl create pdb`, and the Eviction `kubectl drain` posts)
+    "PodDisruptionBudget": {1: _f("metadata", "ObjectMeta"),
+                            2: _f("spec", "PodDisruptionBudgetSpec"), 3: _f("status", "ignore")},
+    "PodDisruptionBudgetSpec": {1: _f("minAvailable", "intorstr", keep_zero=True),
+                                2: _f("selector", "LabelSelector"),
+                                3: _f("maxUnavailable", "intorstr", keep_zero=True),
+                                4: _f("unhealthyPodEvictionPolicy")},
+    "Eviction": {1: _f("metadata", "ObjectMeta"), 2: _f("deleteOptions", "DeleteOptions")},
+    "DeleteOptions": {1: _f("gracePeriodSeconds", "int", keep_zero=True),
+                      2: _f("preconditions", "Preconditions"), 3: _f("orphanDependents", "bool"),
+                      4: _f("propagationPolicy"), 5: _f("dryRun", repeated=True)},
+    "Preconditions": {1: _f("uid"), 2: _f("resourceVersion")},
 }
-KINDS = ("Namespace", "Service", "Deployment")
+KINDS = ("Namespace", "Service", "Deployment", "PodDisruptionBudget", "Eviction")
 
 
 # ---- wire format ---------------------------------------------------------------------------
