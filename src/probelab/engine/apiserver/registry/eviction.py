@@ -57,7 +57,9 @@ def parse(body: Any, name: str) -> DeleteOptions:
     """The Eviction's delete options; 400 for a body that is not an Eviction of this pod."""
     if not isinstance(body, Mapping):
         raise bad_request("the body of an eviction must be an Eviction object")
-    if body.get("kind") != "Eviction" or body.get("apiVersion") not in EVICTION_VERSIONS:
+    # An empty TypeMeta takes the endpoint's (the official client sends none).
+    if (body.get("kind") or "Eviction") != "Eviction" or (
+            body.get("apiVersion") or EVICTION_VERSIONS[0]) not in EVICTION_VERSIONS:
         raise bad_request(f"expected an Eviction of policy/v1 or policy/v1beta1, got "
                           f"{body.get('apiVersion')!s}/{body.get('kind')!s}")
     meta = body.get("metadata") or {}
