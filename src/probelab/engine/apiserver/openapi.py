@@ -59,7 +59,8 @@ class Served:
 
 # Upstream schema names of the served kinds (api package of each group).
 _PACKAGES = {"": "io.k8s.api.core.v1", "apps": "io.k8s.api.apps.v1",
-             "discovery.k8s.io": "io.k8s.api.discovery.v1"}
+             "discovery.k8s.io": "io.k8s.api.discovery.v1",
+             "policy": "io.k8s.api.policy.v1"}
 # Legacy group-versions under which the engine still accepts Deployments (gone from real servers
 # since 1.16, kept for old manifests);
 # their schema is the apps/v1 one under the legacy name.
