@@ -6,6 +6,8 @@
 - `kubectl cordon`: a new pod stays Pending (PodScheduled=False, Unschedulable, the
   FailedScheduling Event with kube-scheduler's message), a running pod stays; `uncordon` lets it
   run. `kubectl taint` with and without a matching toleration, and `k-`.
+- A `NoExecute` taint: a running pod without a toleration is evicted at once, one with
+  `tolerationSeconds` after that time, one that tolerates it for ever stays.
 - `POST pods/NAME/eviction` through `CoreV1Api.create_namespaced_pod_eviction`: 500 with two
   budgets, 429 (cause DisruptionBudget) when the budget allows nothing, 201 and a spent budget
   otherwise; `kubectl get pdb`.
@@ -175,6 +177,36 @@ def test_taint_with_and_without_toleration(engine: RealEngine) -> None:
     assert untaint.stdout.strip() == "node/probelab untainted"
     wait_until(lambda: running(engine, ns, "plain"), what="the plain pod runs once untainted")
     assert engine.core.read_node("probelab").spec.taints is None
+
+
+def gone_or_terminating(engine: RealEngine, ns: str, name: str) -> bool:
+    found = engine.core.list_namespaced_pod(ns, field_selector=f"metadata.name={name}").items
+    return not found or found[0].metadata.deletion_timestamp is not None
+
+
+def test_no_execute_taint_evicts_pods_that_do_not_tolerate_it(engine: RealEngine) -> None:
+    ns = namespace(engine, "noexecute")
+    forever = {"key": "k", "operator": "Exists", "effect": "NoExecute"}
+    engine.core.create_namespaced_pod(ns, pod_manifest("plain"))
+    engine.core.create_namespaced_pod(ns, pod_manifest("tolerant", tolerations=[forever]))
+    engine.core.create_namespaced_pod(ns, pod_manifest("for-a-while", tolerations=[
+        {**forever, "tolerationSeconds": 2}]))
+    for name in ("plain", "tolerant", "for-a-while"):
+        wait_until(lambda name=name: running(engine, ns, name), what=f"{name} runs")
+    try:
+        engine.kubectl("taint", "nodes", "probelab", "k=v:NoExecute")
+        wait_until(lambda: gone_or_terminating(engine, ns, "plain"), what="plain evicted")
+        events = engine.kubectl("get", "events", "-n", ns, "--field-selector",
+                                "reason=TaintManagerEviction,involvedObject.name=plain",
+                                "-o", "jsonpath={.items[*].message}").stdout
+        assert events == f"Marking for deletion Pod {ns}/plain"
+        wait_until(lambda: gone_or_terminating(engine, ns, "for-a-while"),
+                   what="the pod tolerating it for 2 s evicted")
+        assert running(engine, ns, "tolerant")
+        assert engine.core.read_namespaced_pod("tolerant", ns).metadata.deletion_timestamp \
+            is None
+    finally:
+        engine.kubectl("taint", "nodes", "probelab", "k-", check=False)
 
 
 # ---- eviction ----------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from probelab.engine.apiserver.printing import printers
 from probelab.engine.apiserver.registry import eviction
 from probelab.engine.apiserver.status import ApiError
 from probelab.engine.kubelet import capacity, registration, scheduling
-from probelab.k8s import disruption, validation
+from probelab.k8s import disruption, taints, validation
 
 NOW = 1_800_000_000.0
 
@@ -38,7 +38,7 @@ TAINT = {"key": "k", "value": "v", "effect": "NoSchedule"}
     ({"key": "", "operator": "Equal", "value": "v"}, TAINT, True),  # empty key matches any key
 ])
 def test_toleration_matching(toleration: dict, taint: dict, expected: bool) -> None:
-    assert scheduling.tolerates(toleration, taint) is expected
+    assert taints.tolerates(toleration, taint) is expected
 
 
 # ---- the fit rule ------------------------------------------------------------------------------
@@ -83,12 +83,35 @@ def test_fit_rule(the_pod: dict, the_node: dict | None, on_node: int,
 
 
 def test_the_first_untolerated_taint_names_the_failure() -> None:
-    taints = [{"key": "a", "value": "1", "effect": "NoSchedule"},
-              {"key": "b", "value": "2", "effect": "NoExecute"}]
+    two = [{"key": "a", "value": "1", "effect": "NoSchedule"},
+           {"key": "b", "value": "2", "effect": "NoExecute"}]
     tolerate_a = {"key": "a", "operator": "Exists"}
-    assert scheduling.untolerated_taint([tolerate_a], taints) == taints[1]
-    assert scheduling.untolerated_taint([], taints) == taints[0]
-    assert scheduling.untolerated_taint([{"operator": "Exists"}], taints) is None
+    assert taints.untolerated_taint([tolerate_a], two) == two[1]
+    assert taints.untolerated_taint([], two) == two[0]
+    assert taints.untolerated_taint([{"operator": "Exists"}], two) is None
+
+
+NO_EXECUTE = {"key": "k", "value": "v", "effect": "NoExecute"}
+
+
+@pytest.mark.parametrize(("tolerations", "node_taints", "expected"), [
+    ([], [], None),
+    ([], [TAINT], None),  # NoSchedule never evicts
+    ([], [NO_EXECUTE], 0.0),
+    ([{"key": "k", "operator": "Exists"}], [NO_EXECUTE], None),  # tolerated for ever
+    ([{"key": "k", "operator": "Exists", "tolerationSeconds": 30}], [NO_EXECUTE], 30.0),
+    ([{"key": "k", "operator": "Exists", "tolerationSeconds": -5}], [NO_EXECUTE], 0.0),
+    ([{"key": "k", "operator": "Exists", "tolerationSeconds": 30},
+      {"key": "j", "operator": "Exists", "tolerationSeconds": 10}],
+     [NO_EXECUTE, {"key": "j", "effect": "NoExecute"}], 10.0),  # the smallest used
+    ([{"key": "k", "operator": "Exists"},
+      {"key": "k", "operator": "Exists", "tolerationSeconds": 10}], [NO_EXECUTE], None),
+    # only the first matching toleration of a taint is used (GetMatchingTolerations)
+    ([{"key": "k", "operator": "Exists", "tolerationSeconds": 30}],
+     [NO_EXECUTE, {"key": "j", "effect": "NoExecute"}], 0.0),  # one untolerated: now
+])
+def test_no_execute_delay(tolerations: list, node_taints: list, expected: float | None) -> None:
+    assert taints.no_execute_delay(tolerations, node_taints) == expected
 
 
 # ---- disruption budget arithmetic ----------------------------------------------------------------

@@ -32,6 +32,7 @@ from probelab.engine.controllers.disruption import DisruptionController
 from probelab.engine.controllers.endpoints import EndpointsController
 from probelab.engine.controllers.namespace import NamespaceController
 from probelab.engine.controllers.replicaset import ReplicaSetController
+from probelab.engine.controllers.tainteviction import TaintEvictionController
 from probelab.engine.core.clock import Clock, SystemClock
 from probelab.engine.core.context import Component, EngineConfig, EngineContext
 from probelab.engine.core.store import Store
@@ -49,6 +50,7 @@ COMPONENTS: tuple[Callable[[], Component], ...] = (
     DeploymentController,
     EndpointsController,
     DisruptionController,
+    TaintEvictionController,
     Kubelet,
     ServiceProxy,
 )

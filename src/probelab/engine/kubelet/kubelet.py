@@ -15,9 +15,9 @@ unbound pod that does not fit (`scheduling.unfit_reason`: a cordoned node, an un
 NoSchedule/NoExecute taint, or more than `max_pods` pods, the kubelet's `--max-pods`) waits
 Pending, PodScheduled=False (Unschedulable) with a FailedScheduling Event, in a queue that is
 retried in creation order whenever a pod's worker ends or the Node changes (uncordon, untaint).
-Pods already running stay when the node is cordoned or tainted (NoExecute eviction by the taint
-manager is not modelled, docs/api.md). From the engine's first instant of stopping (`ctx.stopping`)
-no pod is admitted and no container started.
+Pods already running stay when the node is cordoned or tainted NoSchedule (a NoExecute taint
+is the taint eviction controller's business, `controllers.tainteviction`). From the engine's
+first instant of stopping (`ctx.stopping`) no pod is admitted and no container started.
 
 Stopping terminates every pod gracefully in parallel (preStop, SIGTERM, grace, SIGKILL), bounded
 by the longest grace period plus the 2 s floor, then SIGKILLs anything left.

@@ -9,9 +9,7 @@ default order, the first failure deciding the message (pure; `kubelet.Kubelet` r
   (`v1helper.FindMatchingUntoleratedTaint`); PreferNoSchedule only scores, so it never does.
 - NodeResourcesFit's pod count (`kubelet.capacity`): "Too many pods".
 
-Toleration matching is `ToleratesTaint` of `staging/src/k8s.io/api/core/v1/toleration.go`: an
-effect, if given, must equal the taint's; a key, if given, must equal it (an empty key with
-`Exists` matches every taint); `Exists` ignores the value, `Equal` (or no operator) needs it equal.
+Toleration matching is `probelab.k8s.taints` (shared with the taint eviction controller).
 
 Messages are `FitError.Error()` (`pkg/scheduler/framework/types.go`) for one node: `0/1 nodes
 are available: 1 <reason>.`, then, for reasons preemption cannot help with (both plugins above
@@ -30,41 +28,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from probelab.engine.kubelet import capacity
+from probelab.k8s.taints import tolerated, untolerated_taint
 
 UNSCHEDULABLE_TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
-FILTERED_EFFECTS = ("NoSchedule", "NoExecute")
 NOT_HELPFUL = "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
 WERE_UNSCHEDULABLE = "node(s) were unschedulable"
-
-
-def tolerates(toleration: Mapping[str, Any], taint: Mapping[str, Any]) -> bool:
-    """`Toleration.ToleratesTaint`."""
-    effect = toleration.get("effect") or ""
-    if effect and effect != taint.get("effect"):
-        return False
-    key = toleration.get("key") or ""
-    if key and key != taint.get("key"):
-        return False
-    operator = toleration.get("operator") or ""
-    if operator == "Exists":
-        return True
-    if operator in ("", "Equal"):
-        return (toleration.get("value") or "") == (taint.get("value") or "")
-    return False
-
-
-def tolerated(tolerations: list[Any] | None, taint: Mapping[str, Any]) -> bool:
-    return any(isinstance(t, Mapping) and tolerates(t, taint) for t in tolerations or ())
-
-
-def untolerated_taint(tolerations: list[Any] | None, taints: list[Any] | None,
-                      effects: tuple[str, ...] = FILTERED_EFFECTS) -> Mapping[str, Any] | None:
-    """The first taint with one of `effects` that no toleration matches, or None."""
-    for taint in taints or ():
-        if (isinstance(taint, Mapping) and taint.get("effect") in effects
-                and not tolerated(tolerations, taint)):
-            return taint
-    return None
 
 
 def fit_error(reason: str) -> str:
