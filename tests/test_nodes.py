@@ -172,6 +172,12 @@ def test_taint_with_and_without_toleration(engine: RealEngine) -> None:
         assert wait_until(lambda: unschedulable(engine, ns, "plain")) == TAINTED
         assert wait_until(lambda: failed_scheduling(engine, ns, "plain")) == [
             f"Warning default-scheduler: {TAINTED}"]
+        engine.core.create_namespaced_pod(ns, pod_manifest("late"))
+        assert wait_until(lambda: unschedulable(engine, ns, "late")) == TAINTED
+        engine.core.patch_namespaced_pod("late", ns, {"spec": {"tolerations": [
+            {"key": "k", "operator": "Exists"}]}})  # tolerations may be added to a pod
+        wait_until(lambda: running(engine, ns, "late"), what="the pod runs once it tolerates")
+        assert unschedulable(engine, ns, "plain") == TAINTED
     finally:
         untaint = engine.kubectl("taint", "nodes", "probelab", "k-", check=False)
     assert untaint.stdout.strip() == "node/probelab untainted"

@@ -201,8 +201,11 @@ class Kubelet:
         if self._stopped or self._stopping or phase in ("Succeeded", "Failed"):
             return
         if uid in self._pending:
+            before = (self._pending[uid].get("spec") or {}).get("tolerations")
             self._pending[uid] = pod  # the newest version waits in the same place
-            return
+            if (pod.get("spec") or {}).get("tolerations") != before:
+                self._admit_pending()  # an added toleration may let it in (a pod update
+            return                     # requeues it in kube-scheduler too)
         why = None if node_name else self._unfit(pod)
         if why is None:
             self._run_worker(pod)  # a pod bound by others is not the scheduler's to refuse
