@@ -236,9 +236,11 @@ def test_eviction_statuses_through_the_official_client(engine: RealEngine) -> No
     engine.apps.create_namespaced_deployment(ns, deployment("web", 3))
     wait_until(lambda: len(ready_pods(engine, ns, "web")) == 3, what="3 ready pods")
     selector = {"matchLabels": {"app": "web"}}
-    for name, minimum in (("strict", 3), ("loose", 1)):
-        policy.create_namespaced_pod_disruption_budget(ns, {
-            "metadata": {"name": name}, "spec": {"minAvailable": minimum, "selector": selector}})
+    policy.create_namespaced_pod_disruption_budget(ns, {
+        "metadata": {"name": "strict"}, "spec": {"minAvailable": 3, "selector": selector}})
+    assert engine.kubectl("create", "pdb", "loose", "-n", ns, "--selector=app=web",
+                          "--min-available=1").stdout.strip() == \
+        "poddisruptionbudget.policy/loose created"  # a protobuf body
     wait_until(lambda: observed(policy, ns, "strict", 0) and observed(policy, ns, "loose", 2))
     victim = ready_pods(engine, ns, "web")[0].metadata.name
 
@@ -286,6 +288,8 @@ def test_eviction_statuses_through_the_official_client(engine: RealEngine) -> No
         ready_pods(engine, ns, "web")) == 3, what="the budget recovers")
     assert rows(engine.kubectl("get", "pdb", "strict", "-n", ns).stdout)[1][:4] == [
         "strict", "2", "N/A", "1"]
+    described = engine.kubectl("describe", "pdb", "strict", "-n", ns).stdout
+    assert "Min available:  2" in described and "Allowed disruptions:  1" in described
 
 
 # ---- drain ---------------------------------------------------------------------------------------
