@@ -145,6 +145,8 @@ def test_cordon_keeps_new_pods_pending_until_uncordon(engine: RealEngine) -> Non
         assert engine.kubectl("cordon", "probelab").stdout.strip() == "node/probelab cordoned"
         assert rows(engine.kubectl("get", "nodes").stdout)[1][1] == "Ready,SchedulingDisabled"
         assert engine.core.read_node("probelab").spec.unschedulable is True
+        assert [n.metadata.name for n in engine.core.list_node(
+            field_selector="spec.unschedulable=true").items] == ["probelab"]
         engine.core.create_namespaced_pod(ns, pod_manifest("after"))
         assert wait_until(lambda: unschedulable(engine, ns, "after"),
                           what="PodScheduled=False") == CORDONED
@@ -156,6 +158,8 @@ def test_cordon_keeps_new_pods_pending_until_uncordon(engine: RealEngine) -> Non
             "node/probelab uncordoned"
     wait_until(lambda: running(engine, ns, "after"), what="the waiting pod runs")
     assert rows(engine.kubectl("get", "nodes").stdout)[1][1] == "Ready"
+    assert rows(engine.kubectl("get", "nodes", "--field-selector",
+                               "spec.unschedulable=false").stdout)[1][0] == "probelab"
 
 
 def test_taint_with_and_without_toleration(engine: RealEngine) -> None:
@@ -312,6 +316,8 @@ def test_kubectl_drain_on_a_one_node_cluster(tmp_path) -> None:
         assert ("cannot delete Pods that declare no controller (use --force to override): "
                 "drain/lonely") in refused.stderr
         assert engine.core.read_node("probelab").spec.unschedulable is True
+        assert [n.metadata.name for n in engine.core.list_node(
+            field_selector="spec.unschedulable=true").items] == ["probelab"]
 
         blocked = engine.kubectl(*drain, "--force", "--timeout=8s", check=False)
         assert blocked.returncode != 0

@@ -37,6 +37,7 @@ FIELDS_BY_RESOURCE: dict[str, tuple[str, ...]] = {
     "services": ("spec.clusterIP", "spec.type"),
     "nodes": ("spec.unschedulable",),
 }
+BOOL_FIELDS = frozenset({"spec.unschedulable", "spec.hostNetwork"})
 
 
 def flag(query: Mapping[str, str], name: str) -> bool:
@@ -80,8 +81,8 @@ def field_value(obj: Obj, path: str) -> str:
         if not isinstance(node, Mapping):
             return ""
         node = node.get(part)
-    if node is None:
-        return ""
+    if node is None:  # booleans are formatted even when unset (strconv.FormatBool)
+        return "false" if path in BOOL_FIELDS else ""
     if isinstance(node, bool):
         return "true" if node else "false"
     if path == "source" and isinstance(node, Mapping):
