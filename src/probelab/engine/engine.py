@@ -27,10 +27,14 @@ from pathlib import Path
 from probelab.engine.apiserver.client import LocalClient
 from probelab.engine.apiserver.registry.generic import Registry
 from probelab.engine.apiserver.server import ApiServer
+from probelab.engine.controllers.daemonset.controller import DaemonSetController
 from probelab.engine.controllers.deployment import DeploymentController
 from probelab.engine.controllers.endpoints import EndpointsController
+from probelab.engine.controllers.hpa.controller import HpaController
+from probelab.engine.controllers.job.controller import JobController
 from probelab.engine.controllers.namespace import NamespaceController
 from probelab.engine.controllers.replicaset import ReplicaSetController
+from probelab.engine.controllers.statefulset.controller import StatefulSetController
 from probelab.engine.core.clock import Clock, SystemClock
 from probelab.engine.core.context import Component, EngineConfig, EngineContext
 from probelab.engine.core.store import Store
@@ -47,6 +51,10 @@ COMPONENTS: tuple[Callable[[], Component], ...] = (
     ReplicaSetController,
     DeploymentController,
     EndpointsController,
+    StatefulSetController,
+    DaemonSetController,
+    JobController,
+    HpaController,
     Kubelet,
     ServiceProxy,
 )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from probelab.engine.apiserver.registry.jobs import JobStrategy
 from probelab.engine.apiserver.registry.namespaces import NamespaceStrategy
 from probelab.engine.apiserver.registry.pods import PodStrategy
 from probelab.engine.apiserver.registry.services import ServiceStrategy
+from probelab.engine.apiserver.registry.sets import DaemonSetStrategy, StatefulSetStrategy
 from probelab.engine.apiserver.registry.strategy import Strategy
 from probelab.engine.apiserver.registry.workloads import DeploymentStrategy, ReplicaSetStrategy
 
@@ -16,6 +18,9 @@ STRATEGIES: dict[str, Strategy] = {
     "namespaces": NAMESPACES,
     "deployments": DeploymentStrategy(),
     "replicasets": ReplicaSetStrategy(),
+    "statefulsets": StatefulSetStrategy(),
+    "daemonsets": DaemonSetStrategy(),
+    "jobs": JobStrategy(),
 }
 DEFAULT = Strategy()
 
