@@ -7,6 +7,10 @@ from probelab.engine.apiserver.registry.namespaces import NamespaceStrategy
 from probelab.engine.apiserver.registry.pods import PodStrategy
 from probelab.engine.apiserver.registry.services import ServiceStrategy
 from probelab.engine.apiserver.registry.sets import DaemonSetStrategy, StatefulSetStrategy
+from probelab.engine.apiserver.registry.statuses import (
+    HorizontalPodAutoscalerStrategy,
+    IngressStrategy,
+)
 from probelab.engine.apiserver.registry.strategy import Strategy
 from probelab.engine.apiserver.registry.workloads import DeploymentStrategy, ReplicaSetStrategy
 
@@ -21,6 +25,8 @@ STRATEGIES: dict[str, Strategy] = {
     "statefulsets": StatefulSetStrategy(),
     "daemonsets": DaemonSetStrategy(),
     "jobs": JobStrategy(),
+    "horizontalpodautoscalers": HorizontalPodAutoscalerStrategy(),
+    "ingresses": IngressStrategy(),
 }
 DEFAULT = Strategy()
 
