@@ -151,6 +151,18 @@ PRINTERS: dict[str, tuple[list[dict[str, Any]], Printer]] = {
         _col("Replicas", "The current number of replicas.", "integer"),
         _AGE,
     ], workloads.hpa_cells),
+    "controllerrevisions": ([
+        _NAME,
+        _col("Controller", "The object this revision belongs to."),
+        _col("Revision", "The revision number.", "integer"),
+        _AGE,
+    ], workloads.controllerrevision_cells),
+    "ingressclasses": ([
+        _NAME,
+        _col("Controller", "The controller that implements the class."),
+        _col("Parameters", "The class's parameters object."),
+        _AGE,
+    ], workloads.ingressclass_cells),
 }
 
 _DEFAULT: tuple[list[dict[str, Any]], Printer] = ([_NAME, _AGE], printers.default_cells)

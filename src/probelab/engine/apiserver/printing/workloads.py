@@ -170,3 +170,27 @@ def hpa_cells(hpa: Obj, now: float) -> Cells:
         "<unset>" if low is None else low, spec.get("maxReplicas", 0),
         status.get("currentReplicas", 0), _age(hpa, now),
     ]
+
+
+def controllerrevision_cells(rev: Obj, now: float) -> Cells:
+    """`printControllerRevision`: the controller as `statefulset.apps/web`."""
+    controller = NONE
+    for ref in (rev.get("metadata") or {}).get("ownerReferences") or ():
+        if isinstance(ref, Mapping) and ref.get("controller"):
+            group = str(ref.get("apiVersion") or "").rpartition("/")[0]
+            kind = str(ref.get("kind") or "").lower()
+            controller = f"{kind}.{group}/{ref.get('name')}" if group else \
+                f"{kind}/{ref.get('name')}"
+    return [_name(rev), controller, rev.get("revision", 0), _age(rev, now)]
+
+
+def ingressclass_cells(ic: Obj, now: float) -> Cells:
+    """`printIngressClass`: controller and `Kind/name` of the parameters (`<none>`)."""
+    spec = ic.get("spec") or {}
+    params = spec.get("parameters") or {}
+    shown = NONE
+    if params:
+        group = params.get("apiGroup")
+        kind = f"{params.get('kind')}.{group}" if group else str(params.get("kind"))
+        shown = f"{kind}/{params.get('name')}"
+    return [_name(ic), spec.get("controller", ""), shown, _age(ic, now)]
