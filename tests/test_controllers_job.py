@@ -130,3 +130,41 @@ def test_ttl_and_deadline() -> None:
     assert ttl_expires_at(job(ttl=30)) is None
     running = job(deadline=100, status={"startTime": rfc3339(NOW - 40)})
     assert next_deadline_s(running, NOW) == pytest.approx(60.01)
+
+
+def indexed_pod(name: str, index: int, phase: str = "Running") -> dict:
+    made = pod(name, phase)
+    made["metadata"]["annotations"] = {"batch.kubernetes.io/job-completion-index": str(index)}
+    return made
+
+
+def test_indexed_job_starts_the_lowest_free_indexes_and_counts_indexes() -> None:
+    the_job = job(completions=5, parallelism=2)
+    the_job["spec"]["completionMode"] = "Indexed"
+    plan = plan_job(the_job, [], NOW)
+    assert plan.indexes == [0, 1] and plan.create == 2
+    pods = [indexed_pod("p1", 0, "Succeeded"), indexed_pod("p2", 1),
+            indexed_pod("p3", 0, "Succeeded")]  # a second success of index 0 counts once
+    plan = plan_job(the_job, pods, NOW)
+    assert plan.indexes == [2]
+    assert (plan.status["succeeded"], plan.status["completedIndexes"]) == (1, "0")
+    done = [indexed_pod(f"p{i}", i, "Succeeded") for i in (0, 1, 2, 4)]
+    plan = plan_job(the_job, done, NOW)
+    assert plan.indexes == [3] and plan.status["completedIndexes"] == "0-2,4"
+    plan = plan_job(the_job, [*done, indexed_pod("p9", 3, "Succeeded")], NOW)
+    assert conditions(plan.status) == ["SuccessCriteriaMet", "Complete"]
+
+
+def test_indexed_job_pod() -> None:
+    from probelab.engine.controllers.job.controller import job_pod
+
+    the_job = job()
+    the_job["spec"]["template"]["spec"]["containers"] = [{"name": "c", "image": "i"}]
+    made = job_pod(the_job, 3)
+    assert made["metadata"]["generateName"] == "j-3-"
+    assert made["metadata"]["annotations"] == {"batch.kubernetes.io/job-completion-index": "3"}
+    assert made["spec"]["hostname"] == "j-3"
+    path = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+    assert made["spec"]["containers"][0]["env"] == [
+        {"name": "JOB_COMPLETION_INDEX", "valueFrom": {"fieldRef": {"fieldPath": path}}}]
+    assert "annotations" not in job_pod(the_job)["metadata"]

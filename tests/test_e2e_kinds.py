@@ -191,6 +191,18 @@ def test_job_runs_three_completions_two_at_a_time(eng: RealEngine, tmp_path: Pat
     assert table[1].split()[:3] == ["work", "Complete", "3/3"]
     eng.kubectl("-n", ns, "delete", "job", "work")
     wait_until(lambda: not eng.pods(ns), timeout_s=30, what="the job's pods to go")
+    indexed = json.loads(json.dumps(job))
+    indexed["metadata"]["name"] = "each"
+    indexed["spec"].update(completionMode="Indexed", completions=2)
+    indexed["spec"]["template"]["spec"]["containers"][0]["command"] = [
+        "sh", "-c", "echo index $JOB_COMPLETION_INDEX"]
+    apply(eng, tmp_path, [indexed], "-n", ns)
+    eng.kubectl("-n", ns, "wait", "--for=condition=complete", "job/each", "--timeout=90s")
+    got = client.BatchV1Api(eng.api).read_namespaced_job("each", ns)
+    assert got.status.completed_indexes == "0-1"
+    logs = {eng.kubectl("-n", ns, "logs", p.metadata.name).stdout.strip()
+            for p in eng.pods(ns)}
+    assert logs == {"index 0", "index 1"}
     eng.kubectl("delete", "namespace", ns, "--timeout", "60s")
 
 

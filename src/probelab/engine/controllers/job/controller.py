@@ -25,17 +25,32 @@ from probelab.k8s.objects import Obj, meta, spec, status
 COMPONENT = "job-controller"
 
 
-def job_pod(job: Obj) -> Obj:
-    """A pod from the Job's template (`GetPodFromTemplate`)."""
+def job_pod(job: Obj, index: int | None = None) -> Obj:
+    """A pod from the Job's template (`GetPodFromTemplate`); an Indexed Job's pod also gets
+    its index as annotation and label, hostname `<job>-<index>` and the `JOB_COMPLETION_INDEX`
+    variable from the annotation (`addCompletionIndexEnvVariables`)."""
     template = spec(job).get("template") or {}
     tmeta = template.get("metadata") or {}
-    m: Obj = {"generateName": f"{meta(job)['name']}-", "namespace": meta(job).get("namespace"),
+    name = meta(job)["name"]
+    m: Obj = {"generateName": f"{name}-", "namespace": meta(job).get("namespace"),
               "labels": dict(tmeta.get("labels") or {}),
+              "annotations": dict(tmeta.get("annotations") or {}),
               "ownerReferences": [podutil.controller_ref(job, "batch/v1", "Job")]}
-    if tmeta.get("annotations"):
-        m["annotations"] = dict(tmeta["annotations"])
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": m,
-            "spec": copy.deepcopy(template.get("spec") or {})}
+    pod_spec = copy.deepcopy(template.get("spec") or {})
+    if index is not None:
+        m["generateName"] = f"{name}-{index}-"
+        m["annotations"][rules.INDEX_KEY] = str(index)
+        m["labels"][rules.INDEX_KEY] = str(index)
+        pod_spec["hostname"] = f"{name}-{index}"
+        variable = {"name": "JOB_COMPLETION_INDEX", "valueFrom": {"fieldRef": {
+            "fieldPath": f"metadata.annotations['{rules.INDEX_KEY}']"}}}
+        for key in ("initContainers", "containers"):
+            for container in pod_spec.get(key) or ():
+                if isinstance(container, dict):
+                    container["env"] = [*(container.get("env") or ()), dict(variable)]
+    if not m["annotations"]:
+        del m["annotations"]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": m, "spec": pod_spec}
 
 
 class JobController(Controller):
@@ -77,9 +92,10 @@ class JobController(Controller):
             except NotFound:
                 continue
             events.record(job, "SuccessfulDelete", f"Deleted pod: {victim}")
-        for _ in range(plan.create):
+        indexes: list[int | None] = list(plan.indexes) or [None] * plan.create
+        for index in indexes:
             try:
-                pod = self.client.create("pods", job_pod(job))
+                pod = self.client.create("pods", job_pod(job, index))
             except Rejected as exc:
                 if exc.has_cause(NAMESPACE_TERMINATING):
                     break

@@ -17,6 +17,10 @@ syncJob, manageJob, pastBackoffLimitOnFailure, pastActiveDeadline;
   active) gives `SuccessCriteriaMet`, remaining pods are deleted, then `Complete` with
   `completionTime` once no pod is left running or terminating (Kubernetes ≥ 1.31 adds the
   terminal condition only after the pods are gone).
+- **Indexed** (`completionMode: Indexed`): each index in [0, completions) needs one Succeeded
+  pod; the lowest indexes with neither a success nor an active pod are started first, at most
+  `parallelism` at a time; `succeeded` counts indexes and `completedIndexes` lists them
+  (`1,3-5`).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class JobPlan:
 
     create: int = 0
     delete: list[str] = field(default_factory=list)
+    indexes: list[int] = field(default_factory=list)  # Indexed: the index of each new pod
     status: Obj = field(default_factory=dict)
     events: list[tuple[str, str, str]] = field(default_factory=list)
 
@@ -92,6 +97,36 @@ def want_active(job: Obj, active: int, succeeded: int) -> int:
     return max(0, min(parallelism, int(completions) - succeeded))
 
 
+INDEX_KEY = "batch.kubernetes.io/job-completion-index"
+
+
+def indexed(job: Obj) -> bool:
+    return spec(job).get("completionMode") == "Indexed"
+
+
+def completion_index(pod: Obj) -> int | None:
+    """The pod's index (annotation, as `getCompletionIndex` reads it), None if absent/bad."""
+    text = (meta(pod).get("annotations") or {}).get(INDEX_KEY)
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def format_indexes(indexes: Sequence[int]) -> str:
+    """`1,3-5`: sorted intervals, as `status.completedIndexes` writes them."""
+    out: list[str] = []
+    ordered = sorted(set(indexes))
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        out.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        i = j + 1
+    return ",".join(out)
+
+
 def plan_job(job: Obj, pods: Sequence[Obj], now: float) -> JobPlan:
     """The creates, deletes, status and Events of one sync of `job` given its pods."""
     plan = JobPlan(status=dict(status(job)))
@@ -100,8 +135,17 @@ def plan_job(job: Obj, pods: Sequence[Obj], now: float) -> JobPlan:
         return plan
     terminating = [p for p in pods if podutil.is_terminating(p) and not podutil.is_terminal(p)]
     active = [p for p in pods if podutil.is_active(p)]
-    succeeded = max(int(st.get("succeeded") or 0),
-                    sum(1 for p in pods if status(p).get("phase") == "Succeeded"))
+    if indexed(job):
+        done = {i for p in pods if status(p).get("phase") == "Succeeded"
+                and (i := completion_index(p)) is not None}
+        done |= _parse_indexes(st.get("completedIndexes"))
+        done = {i for i in done if 0 <= i < int(spec(job).get("completions") or 0)}
+        if done:
+            st["completedIndexes"] = format_indexes(sorted(done))
+        succeeded = len(done)
+    else:
+        succeeded = max(int(st.get("succeeded") or 0),
+                        sum(1 for p in pods if status(p).get("phase") == "Succeeded"))
     failed = max(int(st.get("failed") or 0),
                  sum(1 for p in pods if status(p).get("phase") == "Failed"))
     if not st.get("startTime"):
@@ -154,6 +198,11 @@ def plan_job(job: Obj, pods: Sequence[Obj], now: float) -> JobPlan:
                             reverse=True)
             plan.delete = [meta(p)["name"] for p in newest[:len(active) - wanted]]
         plan.create = max(0, wanted - len(active))
+        if indexed(job):
+            busy = {completion_index(p) for p in active} | done
+            free = [i for i in range(int(spec(job).get("completions") or 0)) if i not in busy]
+            plan.indexes = free[:plan.create]
+            plan.create = len(plan.indexes)
         new_active = len(active) - len(plan.delete) + plan.create
     st["active"] = new_active
     st["succeeded"] = succeeded
@@ -165,6 +214,15 @@ def plan_job(job: Obj, pods: Sequence[Obj], now: float) -> JobPlan:
         if not st[key]:
             del st[key]  # omitempty
     return plan
+
+
+def _parse_indexes(text: object) -> set[int]:
+    out: set[int] = set()
+    for part in str(text or "").split(","):
+        low, _, high = part.partition("-")
+        if low.strip().isdigit():
+            out.update(range(int(low), int(high if high.strip().isdigit() else low) + 1))
+    return out
 
 
 def ttl_expires_at(job: Obj) -> float | None:
