@@ -157,3 +157,12 @@ def test_job_template_and_daemonset_selector_are_immutable() -> None:
     moved = _set(_set(ds, "spec.selector", {"matchLabels": {"app": "b"}}),
                  "spec.template.metadata.labels", {"app": "b"})
     assert any(e.startswith("spec.selector:") for e in check(moved, ds))
+
+
+def test_statefulset_mounts_may_name_a_claim_template() -> None:
+    sts = copy.deepcopy(VALID["StatefulSet"])
+    sts["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = [
+        {"name": "data", "mountPath": "/data"}]
+    assert any("volumeMounts[0].name" in e for e in check(sts))
+    sts["spec"]["volumeClaimTemplates"] = [{"metadata": {"name": "data"}}]
+    assert check(sts) == []

@@ -482,8 +482,19 @@ def _stateful_set(check: Checker, obj: Obj, old: Obj | None) -> None:
     service = spec.get("serviceName")
     if service:
         check.name("spec.serviceName", service, names.dns1123_label)
-    _selector_and_template(check, spec, "statefulset")
+    # The pods get one volume per claim template (`updateStorage`), so mounts may name them.
+    with_claims = dict(spec)
     template = spec.get("template")
+    claims = [c.get("metadata", {}).get("name") for c in spec.get("volumeClaimTemplates") or ()
+              if isinstance(c, dict) and isinstance(c.get("metadata"), dict)]
+    if claims and isinstance(template, dict) and isinstance(template.get("spec"), dict):
+        pod = dict(template["spec"])
+        volumes = [v for v in pod.get("volumes") or () if isinstance(v, dict)]
+        taken = {v.get("name") for v in volumes}
+        pod["volumes"] = volumes + [{"name": c, "emptyDir": {}} for c in claims
+                                    if c and c not in taken]
+        with_claims["template"] = {**template, "spec": pod}
+    _selector_and_template(check, with_claims, "statefulset")
     pod = template.get("spec") if isinstance(template, dict) else None
     if isinstance(pod, dict) and pod.get("activeDeadlineSeconds") is not None:
         check.forbidden("spec.template.spec.activeDeadlineSeconds",
