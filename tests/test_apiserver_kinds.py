@@ -6,7 +6,10 @@ missing target says so in its conditions."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from kubernetes import client, config
@@ -14,6 +17,7 @@ from kubernetes.client.rest import ApiException
 
 from probelab.engine.controllers.hpa.controller import HpaController
 from support.api_engine import ApiEngine
+from support.paths import KUBECTL
 from support.waiting import wait_until
 
 TEMPLATE = {"metadata": {"labels": {"app": "a"}},
@@ -116,3 +120,40 @@ def test_hpa_without_its_target_cannot_get_scale(api: client.ApiClient) -> None:
     assert cond.message == ("the HPA controller was unable to get the target's current scale: "
                             'deployments.apps "nowhere" not found')
     hpa_api.delete_namespaced_horizontal_pod_autoscaler("lost", "default")
+
+
+def test_kubectl_generators_for_jobs_cronjobs_and_hpas(engine: ApiEngine,
+                                                       api: client.ApiClient,
+                                                       tmp_path: Path) -> None:
+    """`kubectl create job|cronjob` and `kubectl autoscale` send protobuf bodies."""
+    env = {**os.environ, "HOME": str(tmp_path)}
+    config_path = engine.kubeconfig(tmp_path / "kubeconfig")
+
+    def kubectl(*args: str) -> str:
+        result = subprocess.run([str(KUBECTL), "--kubeconfig", str(config_path), *args],
+                                capture_output=True, text=True, timeout=60, env=env)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    assert kubectl("create", "job", "once", "--image=busybox", "--", "echo", "hi") == (
+        "job.batch/once created")
+    job = client.BatchV1Api(api).read_namespaced_job("once", "default")
+    container = job.spec.template.spec.containers[0]
+    assert (container.image, container.command) == ("busybox", ["echo", "hi"])
+    assert job.spec.template.spec.restart_policy == "Never"
+    assert kubectl("create", "cronjob", "tick", "--image=busybox", "--schedule=*/5 * * * *",
+                   "--", "date") == "cronjob.batch/tick created"
+    cron = client.BatchV1Api(api).read_namespaced_cron_job("tick", "default")
+    assert cron.spec.schedule == "*/5 * * * *"
+    assert cron.spec.job_template.spec.template.spec.restart_policy == "OnFailure"
+    client.AppsV1Api(api).create_namespaced_deployment("default", {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "scaled"},
+        "spec": {"selector": {"matchLabels": {"app": "a"}}, "template": TEMPLATE}})
+    assert kubectl("autoscale", "deployment", "scaled", "--min=2", "--max=4", "--cpu=50%") == (
+        "horizontalpodautoscaler.autoscaling/scaled autoscaled")
+    hpa = client.AutoscalingV2Api(api).read_namespaced_horizontal_pod_autoscaler("scaled",
+                                                                                 "default")
+    assert (hpa.spec.min_replicas, hpa.spec.max_replicas) == (2, 4)
+    assert hpa.spec.metrics[0].resource.target.average_utilization == 50
+    assert (hpa.spec.scale_target_ref.kind, hpa.spec.scale_target_ref.name) == (
+        "Deployment", "scaled")
