@@ -218,6 +218,12 @@ def test_cronjob_ingress_hpa_in_a_list(eng: RealEngine, tmp_path: Path) -> None:
          "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": {"spec": {
              "restartPolicy": "OnFailure",
              "containers": [{"name": "c", "image": "busybox", "command": ["true"]}]}}}}}},
+        {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "often"},
+         "spec": {"schedule": "@every 2s", "concurrencyPolicy": "Forbid",
+                  "jobTemplate": {"spec": {"template": {"spec": {
+                      "restartPolicy": "Never",
+                      "containers": [{"name": "c", "image": "busybox",
+                                      "command": ["echo", "tick"]}]}}}}}},
         {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "web"},
          "spec": {"ingressClassName": "nginx", "rules": [{"host": "web.example.com", "http": {
              "paths": [{"path": "/", "pathType": "Prefix", "backend": {
@@ -231,14 +237,25 @@ def test_cronjob_ingress_hpa_in_a_list(eng: RealEngine, tmp_path: Path) -> None:
     # kubectl's client-side validation of a List reads /openapi/v2 (docs/kubectl.md).
     out = apply(eng, tmp_path, [{"apiVersion": "v1", "kind": "List", "items": items}],
                 "-n", ns, "--validate=false")
-    assert out.split("\n")[:4] == ["deployment.apps/web created",
+    assert out.split("\n")[:5] == ["deployment.apps/web created",
                                    "cronjob.batch/nightly created",
+                                   "cronjob.batch/often created",
                                    "ingress.networking.k8s.io/web created",
                                    "horizontalpodautoscaler.autoscaling/web created"]
+    # The CronJob controller starts a Job at the scheduled time and sees it complete.
+    batch = client.BatchV1Api(eng.api)
+    wait_until(lambda: batch.read_namespaced_cron_job("often", ns).status.last_successful_time,
+               timeout_s=60, what="a Job of the CronJob to complete")
+    [first, *_] = batch.list_namespaced_job(ns).items
+    assert first.metadata.name.startswith("often-")
+    assert first.metadata.owner_references[0].kind == "CronJob"
+    assert first.metadata.annotations["batch.kubernetes.io/cronjob-scheduled-timestamp"]
+    assert any(e.reason == "SawCompletedJob" for e in eng.events(ns, "often"))
+    eng.kubectl("-n", ns, "patch", "cronjob", "often", "-p", '{"spec":{"suspend":true}}')
     cron = eng.kubectl("-n", ns, "get", "cronjob").stdout.splitlines()
     assert cron[0].split() == ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST",
                                "SCHEDULE", "AGE"]
-    assert cron[1].split()[:8] == ["nightly", "0", "3", "*", "*", "*", "<none>", "False"]
+    assert cron[1].split()[:9] == ["nightly", "0", "3", "*", "*", "*", "<none>", "False", "0"]
     ing = eng.kubectl("-n", ns, "get", "ingress").stdout.splitlines()
     assert ing[0].split() == ["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"]
     assert ing[1].split()[:4] == ["web", "nginx", "web.example.com", "80"]

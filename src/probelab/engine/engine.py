@@ -27,6 +27,7 @@ from pathlib import Path
 from probelab.engine.apiserver.client import LocalClient
 from probelab.engine.apiserver.registry.generic import Registry
 from probelab.engine.apiserver.server import ApiServer
+from probelab.engine.controllers.cronjob.controller import CronJobController
 from probelab.engine.controllers.daemonset.controller import DaemonSetController
 from probelab.engine.controllers.deployment import DeploymentController
 from probelab.engine.controllers.endpoints import EndpointsController
@@ -54,6 +55,7 @@ COMPONENTS: tuple[Callable[[], Component], ...] = (
     StatefulSetController,
     DaemonSetController,
     JobController,
+    CronJobController,
     HpaController,
     Kubelet,
     ServiceProxy,

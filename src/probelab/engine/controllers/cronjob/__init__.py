@@ -1,0 +1,1 @@
+"""The CronJob controller: `schedule` (cron lines), `plan` (what a sync does), `controller`."""
