@@ -8,8 +8,8 @@ import datetime as dt
 
 import pytest
 
-from probelab.engine.controllers.cronjob import schedule as cron
 from probelab.engine.controllers.cronjob.plan import SCHEDULED_AT, plan_cron_job
+from probelab.k8s import cron
 
 UTC = dt.UTC
 

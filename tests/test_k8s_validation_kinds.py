@@ -115,6 +115,8 @@ BROKEN = [
                      "completionMode": "Indexed"}, "spec.completions"),
     ("CronJob", "spec.schedule", "every day", "spec.schedule"),
     ("CronJob", "spec.schedule", "TZ=UTC 0 * * * *", "spec.schedule"),
+    ("CronJob", "spec.schedule", "61 * * * *", "spec.schedule"),
+    ("CronJob", "spec.timeZone", "Mars/Olympus", "spec.timeZone"),
     ("CronJob", "spec.concurrencyPolicy", "Sometimes", "spec.concurrencyPolicy"),
     ("CronJob", "metadata.name", "x" * 53, "metadata.name"),
     ("Ingress", "spec.rules.0.http.paths.0.pathType", "Regex",

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from probelab.k8s import names, podspec
+from probelab.k8s import cron, names, podspec
 from probelab.k8s.checks import Checker, FieldError, Reason, is_int
 from probelab.k8s.labels import SelectorError, from_label_selector
 from probelab.k8s.objects import Obj
@@ -413,7 +413,6 @@ CONCURRENCY_POLICIES = ("Allow", "Forbid", "Replace")
 COMPLETION_MODES = ("NonIndexed", "Indexed")
 JOB_RESTART_POLICIES = ("OnFailure", "Never")
 CRON_JOB_NAME_MAX = 52  # validation.go: the Job names it makes get an 11-character suffix
-CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 
 
 def _selector_and_template(check: Checker, spec: Obj, kind: str,
@@ -561,9 +560,9 @@ def _job(check: Checker, obj: Obj, old: Obj | None) -> None:
                 check.invalid(f"spec.{key}", spec.get(key), "field is immutable")
 
 
-def _cron_schedule(check: Checker, schedule: Any) -> None:
-    """A standard five-field cron line or a macro (`robfig/cron`'s ParseStandard); a time
-    zone belongs in `spec.timeZone`, not in the schedule."""
+def _cron_schedule(check: Checker, schedule: Any, time_zone: Any) -> None:
+    """The schedule must parse as the controller will read it (`k8s.cron`, robfig/cron's
+    ParseStandard); a time zone belongs in `spec.timeZone`, not in the schedule."""
     if not isinstance(schedule, str) or not schedule.strip():
         check.required("spec.schedule", "")
         return
@@ -571,20 +570,15 @@ def _cron_schedule(check: Checker, schedule: Any) -> None:
         check.invalid("spec.schedule", schedule,
                       "cannot use TZ or CRON_TZ in schedule, use timeZone field instead")
         return
-    text = schedule.strip()
-    if text.startswith("@"):
-        if text not in CRON_MACROS and not text.startswith("@every "):
-            check.invalid("spec.schedule", schedule, f"unrecognized descriptor: {text}")
-        return
-    fields = text.split()
-    if len(fields) != 5:
-        check.invalid("spec.schedule", schedule,
-                      f"expected exactly 5 fields, found {len(fields)}: {text}")
-        return
-    for part in fields:
-        if not all(ch.isalnum() or ch in "*/,-?" for ch in part):
-            check.invalid("spec.schedule", schedule, f"failed to parse field: {part}")
-            return
+    try:
+        cron.parse(schedule)
+    except cron.ScheduleError as exc:
+        check.invalid("spec.schedule", schedule, str(exc))
+    if time_zone is not None:
+        try:
+            cron.zone(str(time_zone))
+        except cron.ScheduleError as exc:
+            check.invalid("spec.timeZone", time_zone, str(exc))
 
 
 def _cron_job(check: Checker, obj: Obj, old: Obj | None) -> None:
@@ -595,7 +589,7 @@ def _cron_job(check: Checker, obj: Obj, old: Obj | None) -> None:
     if isinstance(name, str) and len(name) > CRON_JOB_NAME_MAX:
         check.invalid("metadata.name", name,
                       f"must be no more than {CRON_JOB_NAME_MAX} characters")
-    _cron_schedule(check, spec.get("schedule"))
+    _cron_schedule(check, spec.get("schedule"), spec.get("timeZone"))
     policy = spec.get("concurrencyPolicy")
     if policy not in CONCURRENCY_POLICIES:
         check.not_supported("spec.concurrencyPolicy", policy, CONCURRENCY_POLICIES)

@@ -1,1 +1,2 @@
-"""The CronJob controller: `schedule` (cron lines), `plan` (what a sync does), `controller`."""
+"""The CronJob controller: `plan` (what a sync does) and `controller`; cron lines are
+`probelab.k8s.cron`'s."""

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from probelab.engine.controllers import pods as podutil
-from probelab.engine.controllers.cronjob import schedule as cron
 from probelab.engine.core.clock import rfc3339
+from probelab.k8s import cron
 from probelab.k8s.objects import Obj, meta, spec, status
 
 SCHEDULED_AT = "batch.kubernetes.io/cronjob-scheduled-timestamp"

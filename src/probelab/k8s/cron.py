@@ -1,4 +1,4 @@
-"""Cron schedules as the CronJob controller reads them (`github.com/robfig/cron/v3`
+"""Cron schedules as the CronJob controller and validation read them (`github.com/robfig/cron/v3`
 ParseStandard, used by `pkg/controller/cronjob/utils.go`): five fields — minute, hour, day of
 month, month, day of week — each `*`, `?`, a value, a range `a-b`, a step `*/n` or `a-b/n`, or a
 comma list of those; month and weekday names (`JAN`, `MON`); 7 is Sunday too; the macros
