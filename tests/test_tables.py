@@ -294,3 +294,68 @@ def test_namespace_cells() -> None:
 )
 def test_wants_table(accept: str | None, expected: bool) -> None:
     assert wants_table(accept) is expected
+
+
+# ---- the workload kinds (printing/workloads.py) ----------------------------------------------
+def test_workload_kind_columns_follow_kubectl() -> None:
+    from probelab.engine.apiserver.printing.tables import columns
+
+    def names(resource: str) -> list[str]:
+        return [c["name"] for c in columns(resource) if c["priority"] == 0]
+
+    assert names("statefulsets") == ["Name", "Ready", "Age"]
+    assert names("daemonsets") == ["Name", "Desired", "Current", "Ready", "Up-to-date",
+                                   "Available", "Node Selector", "Age"]
+    assert names("jobs") == ["Name", "Status", "Completions", "Duration", "Age"]
+    assert names("cronjobs") == ["Name", "Schedule", "Timezone", "Suspend", "Active",
+                                 "Last Schedule", "Age"]
+    assert names("ingresses") == ["Name", "Class", "Hosts", "Address", "Ports", "Age"]
+    assert names("horizontalpodautoscalers") == ["Name", "Reference", "Targets", "MinPods",
+                                                 "MaxPods", "Replicas", "Age"]
+    assert names("controllerrevisions") == ["Name", "Controller", "Revision", "Age"]
+
+
+def test_workload_kind_cells() -> None:
+    from probelab.engine.apiserver.printing import workloads
+
+    now = 1_700_000_100.0
+    start = "2023-11-14T22:13:20Z"  # 1_700_000_000
+    job = {"metadata": {"name": "j"}, "spec": {"parallelism": 3},
+           "status": {"startTime": start, "succeeded": 1, "conditions": [
+               {"type": "FailureTarget", "status": "True"}]}}
+    assert workloads.job_cells(job, now)[:4] == ["j", "FailureTarget", "1/1 of 3", "100s"]
+    job["status"]["conditions"].append({"type": "Failed", "status": "True"})
+    assert workloads.job_cells(job, now)[1] == "Failed"
+    job = {"metadata": {"name": "j"}, "spec": {"completions": 2},
+           "status": {"startTime": start, "completionTime": "2023-11-14T22:13:50Z",
+                      "succeeded": 2}}
+    assert workloads.job_cells(job, now)[2:4] == ["2/2", "30s"]
+    ing = {"metadata": {"name": "i"}, "spec": {"tls": [{}], "rules": [
+        {"host": "a"}, {}, {"host": "c"}, {"host": "d"}]},
+        "status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.1"}, {"hostname": "lb"}]}}}
+    assert workloads.ingress_cells(ing, now)[1:5] == ["<none>", "a,*,c + 1 more...",
+                                                      "10.0.0.1,lb", "80, 443"]
+    hpa = {"metadata": {"name": "h"}, "spec": {
+        "scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 4,
+        "minReplicas": 2, "metrics": [
+            {"type": "Resource", "resource": {"name": "cpu", "target": {
+                "type": "Utilization", "averageUtilization": 80}}},
+            {"type": "Resource", "resource": {"name": "memory", "target": {
+                "type": "AverageValue", "averageValue": "100Mi"}}}]},
+        "status": {"currentReplicas": 3, "currentMetrics": [
+            {"type": "Resource", "resource": {"name": "cpu", "current": {
+                "averageUtilization": 12}}}]}}
+    assert workloads.hpa_cells(hpa, now)[1:6] == [
+        "Deployment/web", "cpu: 12%/80%, memory: <unknown>/100Mi", 2, 4, 3]
+    ds = {"metadata": {"name": "d"}, "spec": {"template": {"spec": {
+        "nodeSelector": {"b": "2", "a": "1"}}}}, "status": {"desiredNumberScheduled": 2}}
+    assert workloads.daemonset_cells(ds, now)[1:7] == [2, 0, 0, 0, 0, "a=1,b=2"]
+    cron = {"metadata": {"name": "c"}, "spec": {"schedule": "@hourly", "suspend": True,
+                                                  "timeZone": "Etc/UTC"},
+            "status": {"active": [{}], "lastScheduleTime": start}}
+    assert workloads.cronjob_cells(cron, now)[1:6] == ["@hourly", "Etc/UTC", "True", 1, "100s"]
+    rev = {"metadata": {"name": "web-1", "ownerReferences": [
+        {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "web", "controller": True}]},
+        "revision": 2}
+    assert workloads.controllerrevision_cells(rev, now)[:3] == ["web-1", "statefulset.apps/web",
+                                                                2]

@@ -27,11 +27,16 @@ from pathlib import Path
 from probelab.engine.apiserver.client import LocalClient
 from probelab.engine.apiserver.registry.generic import Registry
 from probelab.engine.apiserver.server import ApiServer
+from probelab.engine.controllers.cronjob.controller import CronJobController
+from probelab.engine.controllers.daemonset.controller import DaemonSetController
 from probelab.engine.controllers.deployment import DeploymentController
 from probelab.engine.controllers.disruption import DisruptionController
 from probelab.engine.controllers.endpoints import EndpointsController
+from probelab.engine.controllers.hpa.controller import HpaController
+from probelab.engine.controllers.job.controller import JobController
 from probelab.engine.controllers.namespace import NamespaceController
 from probelab.engine.controllers.replicaset import ReplicaSetController
+from probelab.engine.controllers.statefulset.controller import StatefulSetController
 from probelab.engine.controllers.tainteviction import TaintEvictionController
 from probelab.engine.core.clock import Clock, SystemClock
 from probelab.engine.core.context import Component, EngineConfig, EngineContext
@@ -51,6 +56,11 @@ COMPONENTS: tuple[Callable[[], Component], ...] = (
     EndpointsController,
     DisruptionController,
     TaintEvictionController,
+    StatefulSetController,
+    DaemonSetController,
+    JobController,
+    CronJobController,
+    HpaController,
     Kubelet,
     ServiceProxy,
 )

@@ -234,7 +234,101 @@ def _pod_template(obj: Obj) -> None:
     _template(obj)
 
 
+# --- more workloads (pkg/apis/apps/v1/defaults.go, pkg/apis/batch/v1/defaults.go,
+# pkg/apis/autoscaling/v2/defaults.go) -------------------------------------------------------
+
+
+def _stateful_set(obj: Obj) -> None:
+    """`SetDefaults_StatefulSet`: OrderedReady, RollingUpdate with partition 0, Retain PVCs."""
+    spec = _map(obj, "spec", create=True)
+    if spec is None:
+        return
+    _setdefault(spec, "replicas", 1)
+    _setdefault(spec, "revisionHistoryLimit", 10)
+    _setdefault(spec, "podManagementPolicy", "OrderedReady")
+    strategy = _map(spec, "updateStrategy", create=True)
+    if strategy is not None:
+        _setdefault(strategy, "type", "RollingUpdate")
+        if strategy.get("type") == "RollingUpdate":
+            rolling = _map(strategy, "rollingUpdate", create=True)
+            if rolling is not None:
+                _setdefault(rolling, "partition", 0)
+    retention = _map(spec, "persistentVolumeClaimRetentionPolicy", create=True)
+    if retention is not None:
+        _setdefault(retention, "whenDeleted", "Retain")
+        _setdefault(retention, "whenScaled", "Retain")
+    _template(spec)
+
+
+def _daemon_set(obj: Obj) -> None:
+    """`SetDefaults_DaemonSet`: RollingUpdate, maxUnavailable 1, maxSurge 0."""
+    spec = _map(obj, "spec", create=True)
+    if spec is None:
+        return
+    _setdefault(spec, "revisionHistoryLimit", 10)
+    strategy = _map(spec, "updateStrategy", create=True)
+    if strategy is not None:
+        _setdefault(strategy, "type", "RollingUpdate")
+        if strategy.get("type") == "RollingUpdate":
+            rolling = _map(strategy, "rollingUpdate", create=True)
+            if rolling is not None:
+                _setdefault(rolling, "maxUnavailable", 1)
+                _setdefault(rolling, "maxSurge", 0)
+    _template(spec)
+
+
+def _job_spec(spec: Obj) -> None:
+    """`SetDefaults_Job` on a Job's spec: both counts 1 when both are unset, parallelism 1,
+    backoffLimit 6, NonIndexed, not suspended, replacement once terminated or failed."""
+    if spec.get("completions") is None and spec.get("parallelism") is None:
+        spec["completions"] = 1
+        spec["parallelism"] = 1
+    _setdefault(spec, "parallelism", 1)
+    _setdefault(spec, "backoffLimit", 6)
+    _setdefault(spec, "completionMode", "NonIndexed")
+    _setdefault(spec, "suspend", False)
+    _setdefault(spec, "podReplacementPolicy",
+                "Failed" if spec.get("podFailurePolicy") else "TerminatingOrFailed")
+    _template(spec)
+
+
+def _job(obj: Obj) -> None:
+    spec = _map(obj, "spec", create=True)
+    if spec is not None:
+        _job_spec(spec)
+
+
+def _cron_job(obj: Obj) -> None:
+    """`SetDefaults_CronJob`: Allow, not suspended, keep 3 successful and 1 failed Job."""
+    spec = _map(obj, "spec", create=True)
+    if spec is None:
+        return
+    _setdefault(spec, "concurrencyPolicy", "Allow")
+    _setdefault(spec, "suspend", False)
+    _setdefault(spec, "successfulJobsHistoryLimit", 3)
+    _setdefault(spec, "failedJobsHistoryLimit", 1)
+    job_spec = _map(_map(spec, "jobTemplate"), "spec")
+    if job_spec is not None:
+        _job_spec(job_spec)
+
+
+def _horizontal_pod_autoscaler(obj: Obj) -> None:
+    """autoscaling/v2 `SetDefaults_HorizontalPodAutoscaler`: minReplicas 1, 80% CPU."""
+    spec = _map(obj, "spec", create=True)
+    if spec is None:
+        return
+    _setdefault(spec, "minReplicas", 1)
+    if not spec.get("metrics"):
+        spec["metrics"] = [{"type": "Resource", "resource": {
+            "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]
+
+
 _BY_KIND = {
+    "StatefulSet": _stateful_set,
+    "DaemonSet": _daemon_set,
+    "Job": _job,
+    "CronJob": _cron_job,
+    "HorizontalPodAutoscaler": _horizontal_pod_autoscaler,
     "Pod": _pod,
     "PodTemplate": _pod_template,
     "Deployment": _deployment,

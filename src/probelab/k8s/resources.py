@@ -57,6 +57,23 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("", "v1", "Node", "nodes", False, ("no",), ("status",)),
     ResourceInfo("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",),
                  ("status",)),
+    ResourceInfo(
+        "apps", "v1", "StatefulSet", "statefulsets", True, ("sts",), ("status", "scale"),
+        categories=("all",),
+    ),
+    ResourceInfo(
+        "apps", "v1", "DaemonSet", "daemonsets", True, ("ds",), ("status",), categories=("all",),
+    ),
+    ResourceInfo("apps", "v1", "ControllerRevision", "controllerrevisions", True),
+    ResourceInfo("batch", "v1", "Job", "jobs", True, (), ("status",), categories=("all",)),
+    ResourceInfo("batch", "v1", "CronJob", "cronjobs", True, ("cj",), ("status",),
+                 categories=("all",)),
+    ResourceInfo("networking.k8s.io", "v1", "Ingress", "ingresses", True, ("ing",), ("status",)),
+    ResourceInfo("networking.k8s.io", "v1", "IngressClass", "ingressclasses", False),
+    ResourceInfo(
+        "autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True,
+        ("hpa",), ("status",), categories=("all",),
+    ),
 )
 
 BY_PLURAL: dict[str, ResourceInfo] = {r.plural: r for r in RESOURCES}

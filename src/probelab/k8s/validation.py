@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from probelab.k8s import names, nodespec, podspec
+from probelab.k8s import cron, names, nodespec, podspec
 from probelab.k8s.checks import Checker, FieldError, Reason, is_int
 from probelab.k8s.labels import SelectorError, from_label_selector
 from probelab.k8s.objects import Obj
@@ -194,11 +194,12 @@ def label_selector(check: Checker, path: str, selector: Obj) -> None:
                 check.invalid(f"{at}.key", key, problem)
 
 
-def _template(check: Checker, template: Obj, selector: Any) -> None:
+def _template(check: Checker, template: Obj, selector: Any, path: str = "spec.template",
+              restart_policies: tuple[str, ...] = ("Always",)) -> None:
     meta = template.get("metadata") if isinstance(template.get("metadata"), dict) else {}
     template_labels = meta.get("labels")
-    labels(check, "spec.template.metadata.labels", template_labels)
-    _annotations(check, "spec.template.metadata.annotations", meta.get("annotations"))
+    labels(check, f"{path}.metadata.labels", template_labels)
+    _annotations(check, f"{path}.metadata.annotations", meta.get("annotations"))
     if isinstance(selector, dict) and (selector.get("matchLabels")
                                        or selector.get("matchExpressions")):
         try:
@@ -207,18 +208,18 @@ def _template(check: Checker, template: Obj, selector: Any) -> None:
         except (SelectorError, TypeError, AttributeError):
             matches = True  # the selector's own errors are already reported
         if not matches:
-            check.invalid("spec.template.metadata.labels", template_labels,
+            check.invalid(f"{path}.metadata.labels", template_labels,
                           "`selector` does not match template `labels`")
     spec = template.get("spec")
     if spec is None:
-        check.required("spec.template.spec", "")
+        check.required(f"{path}.spec", "")
     elif not isinstance(spec, dict):
-        check.invalid("spec.template.spec", spec, "must be an object")
+        check.invalid(f"{path}.spec", spec, "must be an object")
     else:
-        podspec.validate_pod_spec(check, "spec.template.spec", spec)
-        policy = spec.get("restartPolicy")
-        if policy is not None and policy != "Always":
-            check.not_supported("spec.template.spec.restartPolicy", policy, ("Always",))
+        podspec.validate_pod_spec(check, f"{path}.spec", spec)
+        policy = spec.get("restartPolicy", "Always")
+        if policy not in restart_policies:
+            check.not_supported(f"{path}.spec.restartPolicy", policy, restart_policies)
 
 
 def _deployment(check: Checker, obj: Obj, old: Obj | None) -> None:
@@ -400,7 +401,307 @@ def _endpoint_slice(check: Checker, obj: Obj, old: Obj | None) -> None:
             check.required(f"{at}.addresses", "must contain at least 1 address")
 
 
+# --- StatefulSets, DaemonSets, Jobs, CronJobs (pkg/apis/apps/validation/validation.go,
+# pkg/apis/batch/validation/validation.go) ------------------------------------------------
+
+POD_MANAGEMENT_POLICIES = ("OrderedReady", "Parallel")
+SET_UPDATE_TYPES = ("RollingUpdate", "OnDelete")
+# `ValidateStatefulSetUpdate`: the only spec fields an update may change.
+STATEFUL_SET_MUTABLE = ("replicas", "ordinals", "template", "updateStrategy",
+                        "persistentVolumeClaimRetentionPolicy", "minReadySeconds")
+CONCURRENCY_POLICIES = ("Allow", "Forbid", "Replace")
+COMPLETION_MODES = ("NonIndexed", "Indexed")
+JOB_RESTART_POLICIES = ("OnFailure", "Never")
+CRON_JOB_NAME_MAX = 52  # validation.go: the Job names it makes get an 11-character suffix
+
+
+def _selector_and_template(check: Checker, spec: Obj, kind: str,
+                           restart_policies: tuple[str, ...] = ("Always",)) -> None:
+    """A required, non-empty selector that matches the template's labels."""
+    selector = spec.get("selector")
+    if selector is None:
+        check.required("spec.selector", "")
+    elif not isinstance(selector, dict):
+        check.invalid("spec.selector", selector, "must be an object")
+    elif not selector.get("matchLabels") and not selector.get("matchExpressions"):
+        check.invalid("spec.selector", selector, f"empty selector is invalid for {kind}")
+    else:
+        label_selector(check, "spec.selector", selector)
+    template = spec.get("template")
+    if template is None:
+        check.required("spec.template", "")
+    elif not isinstance(template, dict):
+        check.invalid("spec.template", template, "must be an object")
+    else:
+        _template(check, template, selector, restart_policies=restart_policies)
+
+
+def _set_update_strategy(check: Checker, strategy: Any, kind: str) -> None:
+    path = "spec.updateStrategy"
+    if not isinstance(strategy, dict):
+        check.invalid(path, strategy, "must be an object")
+        return
+    kind_of, rolling = strategy.get("type"), strategy.get("rollingUpdate")
+    if kind_of not in SET_UPDATE_TYPES:
+        check.not_supported(f"{path}.type", kind_of, SET_UPDATE_TYPES)
+        return
+    if kind_of == "OnDelete" and rolling is not None:
+        check.invalid(f"{path}.rollingUpdate", rolling,
+                      "only allowed for updateStrategy 'RollingUpdate'")
+        return
+    if not isinstance(rolling, dict):
+        return
+    if kind == "statefulset":
+        check.non_negative(f"{path}.rollingUpdate.partition", rolling.get("partition"))
+        unavailable = rolling.get("maxUnavailable")
+        if unavailable is not None and check.int_or_percent(
+                f"{path}.rollingUpdate.maxUnavailable", unavailable) and _is_zero(unavailable):
+            check.invalid(f"{path}.rollingUpdate.maxUnavailable", unavailable,
+                          "must be greater than 0")
+        return
+    surge, unavailable = rolling.get("maxSurge"), rolling.get("maxUnavailable")
+    ok_surge = check.int_or_percent(f"{path}.rollingUpdate.maxSurge", surge)
+    ok_unavailable = check.int_or_percent(f"{path}.rollingUpdate.maxUnavailable", unavailable)
+    if ok_surge and ok_unavailable and _is_zero(surge) and _is_zero(unavailable):
+        check.invalid(f"{path}.rollingUpdate.maxUnavailable", unavailable,
+                      "cannot be 0 when maxSurge is 0")
+
+
+def _stateful_set(check: Checker, obj: Obj, old: Obj | None) -> None:
+    spec = _spec(check, obj)
+    if spec is None:
+        return
+    check.non_negative("spec.replicas", spec.get("replicas"))
+    check.non_negative("spec.minReadySeconds", spec.get("minReadySeconds"))
+    check.non_negative("spec.revisionHistoryLimit", spec.get("revisionHistoryLimit"))
+    policy = spec.get("podManagementPolicy")
+    if policy not in POD_MANAGEMENT_POLICIES:
+        check.not_supported("spec.podManagementPolicy", policy, POD_MANAGEMENT_POLICIES)
+    _set_update_strategy(check, spec.get("updateStrategy"), "statefulset")
+    service = spec.get("serviceName")
+    if service:
+        check.name("spec.serviceName", service, names.dns1123_label)
+    # The pods get one volume per claim template (`updateStorage`), so mounts may name them.
+    with_claims = dict(spec)
+    template = spec.get("template")
+    claims = [c.get("metadata", {}).get("name") for c in spec.get("volumeClaimTemplates") or ()
+              if isinstance(c, dict) and isinstance(c.get("metadata"), dict)]
+    if claims and isinstance(template, dict) and isinstance(template.get("spec"), dict):
+        pod = dict(template["spec"])
+        volumes = [v for v in pod.get("volumes") or () if isinstance(v, dict)]
+        taken = {v.get("name") for v in volumes}
+        pod["volumes"] = volumes + [{"name": c, "emptyDir": {}} for c in claims
+                                    if c and c not in taken]
+        with_claims["template"] = {**template, "spec": pod}
+    _selector_and_template(check, with_claims, "statefulset")
+    pod = template.get("spec") if isinstance(template, dict) else None
+    if isinstance(pod, dict) and pod.get("activeDeadlineSeconds") is not None:
+        check.forbidden("spec.template.spec.activeDeadlineSeconds",
+                        "activeDeadlineSeconds in StatefulSet is not Supported")
+    old_spec = old.get("spec") if isinstance(old, dict) else None
+    if isinstance(old_spec, dict):
+        frozen = {k: v for k, v in spec.items() if k not in STATEFUL_SET_MUTABLE}
+        old_frozen = {k: v for k, v in old_spec.items() if k not in STATEFUL_SET_MUTABLE}
+        if frozen != old_frozen:
+            check.forbidden("spec", "updates to statefulset spec for fields other than "
+                            "'replicas', 'ordinals', 'template', 'updateStrategy', "
+                            "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' "
+                            "are forbidden")
+
+
+def _daemon_set(check: Checker, obj: Obj, old: Obj | None) -> None:
+    spec = _spec(check, obj)
+    if spec is None:
+        return
+    check.non_negative("spec.minReadySeconds", spec.get("minReadySeconds"))
+    check.non_negative("spec.revisionHistoryLimit", spec.get("revisionHistoryLimit"))
+    _set_update_strategy(check, spec.get("updateStrategy"), "daemonset")
+    _selector_and_template(check, spec, "daemonset")
+    old_spec = old.get("spec") if isinstance(old, dict) else None
+    if isinstance(old_spec, dict) and old_spec.get("selector") != spec.get("selector"):
+        check.invalid("spec.selector", spec.get("selector"), "field is immutable")
+
+
+def _job_spec(check: Checker, spec: Obj, template_path: str = "spec.template") -> None:
+    for key in ("parallelism", "completions", "backoffLimit", "ttlSecondsAfterFinished"):
+        check.non_negative(f"spec.{key}", spec.get(key))
+    deadline = spec.get("activeDeadlineSeconds")
+    if deadline is not None:
+        check.at_least("spec.activeDeadlineSeconds", deadline, 1)
+    mode = spec.get("completionMode", "NonIndexed")
+    if mode not in COMPLETION_MODES:
+        check.not_supported("spec.completionMode", mode, COMPLETION_MODES)
+    elif mode == "Indexed" and spec.get("completions") is None:
+        check.required("spec.completions",
+                       "when completion mode is Indexed")
+    template = spec.get("template")
+    if template is None:
+        check.required(template_path, "")
+    elif not isinstance(template, dict):
+        check.invalid(template_path, template, "must be an object")
+    else:
+        _template(check, template, spec.get("selector"), template_path, JOB_RESTART_POLICIES)
+
+
+def _job(check: Checker, obj: Obj, old: Obj | None) -> None:
+    spec = _spec(check, obj)
+    if spec is None:
+        return
+    selector = spec.get("selector")
+    if selector is None:
+        check.required("spec.selector", "")
+    elif isinstance(selector, dict):
+        label_selector(check, "spec.selector", selector)
+    _job_spec(check, spec)
+    old_spec = old.get("spec") if isinstance(old, dict) else None
+    if isinstance(old_spec, dict):
+        for key in ("selector", "template", "completions", "completionMode"):
+            if old_spec.get(key) != spec.get(key):
+                check.invalid(f"spec.{key}", spec.get(key), "field is immutable")
+
+
+def _cron_schedule(check: Checker, schedule: Any, time_zone: Any) -> None:
+    """The schedule must parse as the controller will read it (`k8s.cron`, robfig/cron's
+    ParseStandard); a time zone belongs in `spec.timeZone`, not in the schedule."""
+    if not isinstance(schedule, str) or not schedule.strip():
+        check.required("spec.schedule", "")
+        return
+    if "TZ=" in schedule:
+        check.invalid("spec.schedule", schedule,
+                      "cannot use TZ or CRON_TZ in schedule, use timeZone field instead")
+        return
+    try:
+        cron.parse(schedule)
+    except cron.ScheduleError as exc:
+        check.invalid("spec.schedule", schedule, str(exc))
+    if time_zone is not None:
+        try:
+            cron.zone(str(time_zone))
+        except cron.ScheduleError as exc:
+            check.invalid("spec.timeZone", time_zone, str(exc))
+
+
+def _cron_job(check: Checker, obj: Obj, old: Obj | None) -> None:
+    spec = _spec(check, obj)
+    if spec is None:
+        return
+    name = (obj.get("metadata") or {}).get("name")
+    if isinstance(name, str) and len(name) > CRON_JOB_NAME_MAX:
+        check.invalid("metadata.name", name,
+                      f"must be no more than {CRON_JOB_NAME_MAX} characters")
+    _cron_schedule(check, spec.get("schedule"), spec.get("timeZone"))
+    policy = spec.get("concurrencyPolicy")
+    if policy not in CONCURRENCY_POLICIES:
+        check.not_supported("spec.concurrencyPolicy", policy, CONCURRENCY_POLICIES)
+    for key in ("startingDeadlineSeconds", "successfulJobsHistoryLimit",
+                "failedJobsHistoryLimit"):
+        check.non_negative(f"spec.{key}", spec.get(key))
+    job_template = spec.get("jobTemplate")
+    job_spec = job_template.get("spec") if isinstance(job_template, dict) else None
+    if not isinstance(job_spec, dict):
+        check.required("spec.jobTemplate.spec", "")
+        return
+    _job_spec(check, job_spec, "spec.jobTemplate.spec.template")
+
+
+# --- Ingresses and HorizontalPodAutoscalers (pkg/apis/networking/validation,
+# pkg/apis/autoscaling/validation) ----------------------------------------------------------
+
+PATH_TYPES = ("Exact", "ImplementationSpecific", "Prefix")
+METRIC_SOURCE_TYPES = ("ContainerResource", "External", "Object", "Pods", "Resource")
+
+
+def _ingress_backend(check: Checker, path: str, backend: Any) -> None:
+    if not isinstance(backend, dict):
+        check.invalid(path, backend, "must be an object")
+        return
+    service, resource = backend.get("service"), backend.get("resource")
+    if service is not None and resource is not None:
+        check.invalid(path, "", "cannot set both resource and service backends")
+    elif service is None and resource is None:
+        check.invalid(path, "", "resource or service backend is required")
+    elif isinstance(service, dict):
+        if not service.get("name"):
+            check.required(f"{path}.service.name", "")
+        port = service.get("port")
+        if not isinstance(port, dict) or (port.get("name") is None
+                                          and port.get("number") is None):
+            check.required(f"{path}.service.port", "port name or number is required")
+        elif port.get("name") is not None and port.get("number") is not None:
+            check.invalid(f"{path}.service.port", port, "cannot set both port name & number")
+        elif port.get("number") is not None:
+            check.port_number(f"{path}.service.port.number", port.get("number"))
+
+
+def _ingress(check: Checker, obj: Obj, old: Obj | None) -> None:
+    spec = _spec(check, obj)
+    if spec is None:
+        return
+    rules = spec.get("rules")
+    if spec.get("defaultBackend") is not None:
+        _ingress_backend(check, "spec.defaultBackend", spec["defaultBackend"])
+    elif not rules:
+        check.invalid("spec.rules", rules,
+                      "either `defaultBackend` or `rules` must be specified")
+    for at, rule in check.objects("spec.rules", rules):
+        host = rule.get("host")
+        if host:
+            bare = host[2:] if isinstance(host, str) and host.startswith("*.") else host
+            check.name(f"{at}.host", bare, names.dns1123_subdomain)
+        http = rule.get("http")
+        if http is None:
+            continue
+        paths = http.get("paths") if isinstance(http, dict) else None
+        if not paths:
+            check.required(f"{at}.http.paths", "")
+        for p_at, p in check.objects(f"{at}.http.paths", paths):
+            kind = p.get("pathType")
+            if kind is None:
+                check.required(f"{p_at}.pathType", "pathType must be specified")
+            elif kind not in PATH_TYPES:
+                check.not_supported(f"{p_at}.pathType", kind, PATH_TYPES)
+            value = p.get("path")
+            if kind in ("Exact", "Prefix") and (not isinstance(value, str)
+                                                or not value.startswith("/")):
+                check.invalid(f"{p_at}.path", value, "must be an absolute path")
+            _ingress_backend(check, f"{p_at}.backend", p.get("backend"))
+
+
+def _horizontal_pod_autoscaler(check: Checker, obj: Obj, old: Obj | None) -> None:
+    spec = _spec(check, obj)
+    if spec is None:
+        return
+    ref = spec.get("scaleTargetRef")
+    if not isinstance(ref, dict):
+        check.required("spec.scaleTargetRef", "")
+    else:
+        if not ref.get("kind"):
+            check.required("spec.scaleTargetRef.kind", "")
+        if not ref.get("name"):
+            check.required("spec.scaleTargetRef.name", "")
+    low, high = spec.get("minReplicas"), spec.get("maxReplicas")
+    if low is not None:
+        check.at_least("spec.minReplicas", low, 1)
+    if high is None:
+        check.required("spec.maxReplicas", "")
+    else:
+        check.at_least("spec.maxReplicas", high, 1)
+        if is_int(low) and is_int(high) and high < low:
+            check.invalid("spec.maxReplicas", high,
+                          "must be greater than or equal to `minReplicas`")
+    for at, metric in check.objects("spec.metrics", spec.get("metrics")):
+        if metric.get("type") not in METRIC_SOURCE_TYPES:
+            check.not_supported(f"{at}.type", metric.get("type"), METRIC_SOURCE_TYPES)
+
+
 _RULES: dict[str, _KindRules] = {
+    "StatefulSet": _KindRules(names.dns1123_label, True, _stateful_set),
+    "DaemonSet": _KindRules(names.dns1123_subdomain, True, _daemon_set),
+    "Job": _KindRules(names.dns1123_subdomain, True, _job),
+    "CronJob": _KindRules(names.dns1123_subdomain, True, _cron_job),
+    "Ingress": _KindRules(names.dns1123_subdomain, True, _ingress),
+    "HorizontalPodAutoscaler": _KindRules(names.dns1123_subdomain, True,
+                                          _horizontal_pod_autoscaler),
     "Namespace": _KindRules(names.dns1123_label, False, _namespace),
     "Service": _KindRules(names.dns1035_label, True, _service),
     "Pod": _KindRules(names.dns1123_subdomain, True, _pod),

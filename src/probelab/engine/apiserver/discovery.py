@@ -24,6 +24,9 @@ GROUP_VERSIONS: dict[str, tuple[str, ...]] = {
     "discovery.k8s.io": ("v1",),
     "extensions": ("v1beta1",),
     "policy": ("v1",),
+    "batch": ("v1",),
+    "networking.k8s.io": ("v1",),
+    "autoscaling": ("v2",),
 }
 
 LEGACY: frozenset[str] = frozenset({"extensions/v1beta1", "apps/v1beta1", "apps/v1beta2"})

@@ -59,7 +59,9 @@ class Served:
 
 # Upstream schema names of the served kinds (api package of each group).
 _PACKAGES = {"": "io.k8s.api.core.v1", "apps": "io.k8s.api.apps.v1",
-             "discovery.k8s.io": "io.k8s.api.discovery.v1",
+             "discovery.k8s.io": "io.k8s.api.discovery.v1", "batch": "io.k8s.api.batch.v1",
+             "networking.k8s.io": "io.k8s.api.networking.v1",
+             "autoscaling": "io.k8s.api.autoscaling.v2",
              "policy": "io.k8s.api.policy.v1"}
 # Legacy group-versions under which the engine still accepts Deployments (gone from real servers
 # since 1.16, kept for old manifests);
@@ -113,6 +115,13 @@ _CLIENT_MODELS = {
     "io.k8s.api.apps.v1.Deployment": "V1Deployment",
     "io.k8s.api.apps.v1.ReplicaSet": "V1ReplicaSet",
     "io.k8s.api.autoscaling.v1.Scale": "V1Scale",
+    "io.k8s.api.core.v1.Node": "V1Node", "io.k8s.api.apps.v1.StatefulSet": "V1StatefulSet",
+    "io.k8s.api.apps.v1.DaemonSet": "V1DaemonSet",
+    "io.k8s.api.apps.v1.ControllerRevision": "V1ControllerRevision",
+    "io.k8s.api.batch.v1.Job": "V1Job", "io.k8s.api.batch.v1.CronJob": "V1CronJob",
+    "io.k8s.api.networking.v1.Ingress": "V1Ingress",
+    "io.k8s.api.networking.v1.IngressClass": "V1IngressClass",
+    "io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler": "V2HorizontalPodAutoscaler",
     f"{META}.Status": "V1Status", f"{META}.DeleteOptions": "V1DeleteOptions",
 }
 _LIST_TYPE = re.compile(r"^list\[(.+)\]$", re.IGNORECASE)

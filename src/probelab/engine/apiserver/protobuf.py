@@ -74,7 +74,7 @@ MESSAGES: dict[str, dict[int, Field]] = {
     "LabelSelectorRequirement": {1: _f("key"), 2: _f("operator"),
                                  3: _f("values", repeated=True)},
     "PodTemplateSpec": {1: _f("metadata", "ObjectMeta"), 2: _f("spec", "PodSpec")},
-    "PodSpec": {2: _f("containers", "Container", repeated=True)},
+    "PodSpec": {2: _f("containers", "Container", repeated=True), 3: _f("restartPolicy")},
     "Container": {1: _f("name"), 2: _f("image"), 3: _f("command", repeated=True),
                   4: _f("args", repeated=True), 6: _f("ports", "ContainerPort", repeated=True)},
     "ContainerPort": {1: _f("name"), 2: _f("hostPort", "int"), 3: _f("containerPort", "int"),
@@ -91,8 +91,38 @@ MESSAGES: dict[str, dict[int, Field]] = {
                       2: _f("preconditions", "Preconditions"), 3: _f("orphanDependents", "bool"),
                       4: _f("propagationPolicy"), 5: _f("dryRun", repeated=True)},
     "Preconditions": {1: _f("uid"), 2: _f("resourceVersion")},
+    # batch/v1 (`kubectl create job|cronjob`), autoscaling/v2 (`kubectl autoscale`)
+    "Job": {1: _f("metadata", "ObjectMeta"), 2: _f("spec", "JobSpec"), 3: _f("status", "ignore")},
+    "JobSpec": {1: _f("parallelism", "int", keep_zero=True),
+                2: _f("completions", "int", keep_zero=True),
+                3: _f("activeDeadlineSeconds", "int"), 4: _f("selector", "LabelSelector"),
+                5: _f("manualSelector", "bool"), 6: _f("template", "PodTemplateSpec"),
+                7: _f("backoffLimit", "int", keep_zero=True),
+                8: _f("ttlSecondsAfterFinished", "int", keep_zero=True),
+                9: _f("completionMode"), 10: _f("suspend", "bool"),
+                14: _f("podReplacementPolicy")},
+    "JobTemplateSpec": {1: _f("metadata", "ObjectMeta"), 2: _f("spec", "JobSpec")},
+    "CronJob": {1: _f("metadata", "ObjectMeta"), 2: _f("spec", "CronJobSpec"),
+                3: _f("status", "ignore")},
+    "CronJobSpec": {1: _f("schedule"), 2: _f("startingDeadlineSeconds", "int"),
+                    3: _f("concurrencyPolicy"), 4: _f("suspend", "bool"),
+                    5: _f("jobTemplate", "JobTemplateSpec"),
+                    6: _f("successfulJobsHistoryLimit", "int", keep_zero=True),
+                    7: _f("failedJobsHistoryLimit", "int", keep_zero=True), 8: _f("timeZone")},
+    "HorizontalPodAutoscaler": {1: _f("metadata", "ObjectMeta"),
+                                2: _f("spec", "HorizontalPodAutoscalerSpec"),
+                                3: _f("status", "ignore")},
+    "HorizontalPodAutoscalerSpec": {1: _f("scaleTargetRef", "CrossVersionObjectReference"),
+                                    2: _f("minReplicas", "int", keep_zero=True),
+                                    3: _f("maxReplicas", "int", keep_zero=True),
+                                    4: _f("metrics", "MetricSpec", repeated=True)},
+    "CrossVersionObjectReference": {1: _f("kind"), 2: _f("name"), 3: _f("apiVersion")},
+    "MetricSpec": {1: _f("type"), 4: _f("resource", "ResourceMetricSource")},
+    "ResourceMetricSource": {1: _f("name"), 2: _f("target", "MetricTarget")},
+    "MetricTarget": {1: _f("type"), 4: _f("averageUtilization", "int", keep_zero=True)},
 }
-KINDS = ("Namespace", "Service", "Deployment", "PodDisruptionBudget", "Eviction")
+KINDS = ("Namespace", "Service", "Deployment", "PodDisruptionBudget", "Eviction", "Job", "CronJob",
+         "HorizontalPodAutoscaler")
 
 
 # ---- wire format ---------------------------------------------------------------------------

@@ -27,7 +27,9 @@ from probelab.k8s.objects import Obj, meta, status
 from probelab.k8s.resources import RESOURCES
 
 # Owners before what they own; pods after their controllers; events last.
-PURGE_ORDER = ("deployments", "replicasets", "services", "endpointslices", "endpoints", "pods")
+PURGE_ORDER = ("horizontalpodautoscalers", "cronjobs", "deployments", "statefulsets",
+               "daemonsets", "jobs", "replicasets", "services", "endpointslices", "endpoints",
+               "pods")
 RETRY_S = 1.0  # look again this often while pods are still terminating
 DELETION_GRACE_S = 5.0  # namespaceDeletionGracePeriod
 

@@ -296,7 +296,7 @@ class Store:
             group = f".{info.group}" if info.group else ""
             raise AlreadyExists(f'{resource}{group} "{key[1]}" already exists')
         rv = self._next_rv()
-        m["uid"] = str(uuid.uuid4())
+        m["uid"] = m.get("uid") or str(uuid.uuid4())  # a Job strategy names it first
         m["resourceVersion"] = str(rv)
         m["creationTimestamp"] = rfc3339(self.clock.now())
         if "spec" in obj:

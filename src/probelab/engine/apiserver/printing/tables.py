@@ -13,7 +13,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
-from probelab.engine.apiserver.printing import printers
+from probelab.engine.apiserver.printing import printers, workloads
 from probelab.k8s.objects import Obj
 
 
@@ -123,6 +123,66 @@ PRINTERS: dict[str, tuple[list[dict[str, Any]], Printer]] = {
         _col("Allowed Disruptions", "How many pods may be disrupted now.", "integer"),
         _AGE,
     ], printers.pdb_cells),
+    "statefulsets": ([
+        _NAME,
+        _col("Ready", "Ready pods out of the desired replicas."),
+        _AGE, _CONTAINERS, _IMAGES,
+    ], workloads.statefulset_cells),
+    "daemonsets": ([
+        _NAME,
+        _col("Desired", "Nodes that should run the daemon pod.", "integer"),
+        _col("Current", "Nodes that run at least one daemon pod.", "integer"),
+        _col("Ready", "Nodes whose daemon pod is ready.", "integer"),
+        _col("Up-to-date", "Nodes that run the current pod template.", "integer"),
+        _col("Available", "Nodes whose daemon pod is available.", "integer"),
+        _col("Node Selector", "The node selector of the pod template."),
+        _AGE, _CONTAINERS, _IMAGES, _SELECTOR,
+    ], workloads.daemonset_cells),
+    "jobs": ([
+        _NAME,
+        _col("Status", "Complete, Failed, Running, Suspended..."),
+        _col("Completions", "Succeeded pods out of the desired completions."),
+        _col("Duration", "How long the job ran, or has been running."),
+        _AGE, _CONTAINERS, _IMAGES, _SELECTOR,
+    ], workloads.job_cells),
+    "cronjobs": ([
+        _NAME,
+        _col("Schedule", "The cron schedule."),
+        _col("Timezone", "The time zone of the schedule."),
+        _col("Suspend", "Whether new runs are suspended.", "boolean"),
+        _col("Active", "The number of running jobs.", "integer"),
+        _col("Last Schedule", "Time since the last job was scheduled."),
+        _AGE, _CONTAINERS, _IMAGES, _SELECTOR,
+    ], workloads.cronjob_cells),
+    "ingresses": ([
+        _NAME,
+        _col("Class", "The ingress class."),
+        _col("Hosts", "The hosts of the rules."),
+        _col("Address", "Addresses of the load balancer."),
+        _col("Ports", "The ports the ingress serves."),
+        _AGE,
+    ], workloads.ingress_cells),
+    "horizontalpodautoscalers": ([
+        _NAME,
+        _col("Reference", "The scaled object (kind/name)."),
+        _col("Targets", "Current and target values of the metrics."),
+        _col("MinPods", "The lower limit of replicas."),
+        _col("MaxPods", "The upper limit of replicas.", "integer"),
+        _col("Replicas", "The current number of replicas.", "integer"),
+        _AGE,
+    ], workloads.hpa_cells),
+    "controllerrevisions": ([
+        _NAME,
+        _col("Controller", "The object this revision belongs to."),
+        _col("Revision", "The revision number.", "integer"),
+        _AGE,
+    ], workloads.controllerrevision_cells),
+    "ingressclasses": ([
+        _NAME,
+        _col("Controller", "The controller that implements the class."),
+        _col("Parameters", "The class's parameters object."),
+        _AGE,
+    ], workloads.ingressclass_cells),
 }
 
 _DEFAULT: tuple[list[dict[str, Any]], Printer] = ([_NAME, _AGE], printers.default_cells)

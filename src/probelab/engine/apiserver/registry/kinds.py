@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from probelab.engine.apiserver.registry.disruptionbudgets import PodDisruptionBudgetStrategy
+from probelab.engine.apiserver.registry.jobs import JobStrategy
 from probelab.engine.apiserver.registry.namespaces import NamespaceStrategy
 from probelab.engine.apiserver.registry.nodes import NodeStrategy
 from probelab.engine.apiserver.registry.pods import PodStrategy
 from probelab.engine.apiserver.registry.services import ServiceStrategy
+from probelab.engine.apiserver.registry.sets import DaemonSetStrategy, StatefulSetStrategy
+from probelab.engine.apiserver.registry.statuses import (
+    HorizontalPodAutoscalerStrategy,
+    IngressStrategy,
+)
 from probelab.engine.apiserver.registry.strategy import Strategy
 from probelab.engine.apiserver.registry.workloads import DeploymentStrategy, ReplicaSetStrategy
 
@@ -20,6 +26,11 @@ STRATEGIES: dict[str, Strategy] = {
     "replicasets": ReplicaSetStrategy(),
     "nodes": NodeStrategy(),
     "poddisruptionbudgets": PodDisruptionBudgetStrategy(),
+    "statefulsets": StatefulSetStrategy(),
+    "daemonsets": DaemonSetStrategy(),
+    "jobs": JobStrategy(),
+    "horizontalpodautoscalers": HorizontalPodAutoscalerStrategy(),
+    "ingresses": IngressStrategy(),
 }
 DEFAULT = Strategy()
 

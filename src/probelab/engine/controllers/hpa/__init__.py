@@ -1,0 +1,1 @@
+"""The HorizontalPodAutoscaler controller without a metrics source: `plan` and `controller`."""

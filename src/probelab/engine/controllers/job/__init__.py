@@ -1,0 +1,1 @@
+"""The Job controller: `plan` (pure accounting and decisions) and `controller` (the loop)."""

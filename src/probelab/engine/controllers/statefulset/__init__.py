@@ -1,0 +1,2 @@
+"""The StatefulSet controller: `plan` (pure decisions), `revisions` (ControllerRevisions and
+the pods they stamp), `controller` (the loop)."""
