@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from probelab.k8s import names, podspec
+from probelab.k8s import configdata, names, podspec
 from probelab.k8s.checks import Checker, FieldError, Reason, is_int
 from probelab.k8s.labels import SelectorError, from_label_selector
 from probelab.k8s.objects import Obj
@@ -409,4 +409,6 @@ _RULES: dict[str, _KindRules] = {
     "EndpointSlice": _KindRules(names.dns1123_subdomain, True, _endpoint_slice),
     "Endpoints": _KindRules(names.dns1123_subdomain, True, None),
     "Event": _KindRules(names.dns1123_subdomain, True, None),
+    "ConfigMap": _KindRules(names.dns1123_subdomain, True, configdata.validate_config_map),
+    "Secret": _KindRules(names.dns1123_subdomain, True, configdata.validate_secret),
 }

@@ -16,6 +16,7 @@ nothing is ever silently lost. Status is ignored: the server resets it on create
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,7 +81,13 @@ MESSAGES: dict[str, dict[int, Field]] = {
     "ContainerPort": {1: _f("name"), 2: _f("hostPort", "int"), 3: _f("containerPort", "int"),
                       4: _f("protocol"), 5: _f("hostIP")},
 }
-KINDS = ("Namespace", "Service", "Deployment")
+# `kubectl create configmap|secret` (k8s.io/api core/v1 generated.proto): Go's []byte values
+# ("bytesmap") are base64 in JSON.
+MESSAGES["ConfigMap"] = {1: _f("metadata", "ObjectMeta"), 2: _f("data", "map"),
+                         3: _f("binaryData", "bytesmap"), 4: _f("immutable", "bool")}
+MESSAGES["Secret"] = {1: _f("metadata", "ObjectMeta"), 2: _f("data", "bytesmap"),
+                      3: _f("type"), 4: _f("stringData", "map"), 5: _f("immutable", "bool")}
+KINDS = ("Namespace", "Service", "Deployment", "ConfigMap", "Secret")
 
 
 # ---- wire format ---------------------------------------------------------------------------
@@ -167,13 +174,20 @@ def _int_or_string(data: bytes, where: str) -> int | str:
     return value if isinstance(value, int) else 0
 
 
-def _map(entries: list[int | bytes], where: str) -> dict[str, str]:
+def _map(entries: list[int | bytes], where: str, binary: bool = False) -> dict[str, str]:
+    """A map<string, string> (or, with `binary`, map<string, bytes> as JSON's base64)."""
     out = {}
     for entry in entries:
         if not isinstance(entry, bytes):
             raise ProtobufError(f"{where}: expected a map entry")
         parts = dict(fields(entry))
-        out[_text(parts.get(1, b""), where)] = _text(parts.get(2, b""), where)
+        value = parts.get(2, b"")
+        if binary:
+            if not isinstance(value, bytes):
+                raise ProtobufError(f"{where}: expected bytes")
+            out[_text(parts.get(1, b""), where)] = base64.b64encode(value).decode("ascii")
+        else:
+            out[_text(parts.get(1, b""), where)] = _text(value, where)
     return out
 
 
@@ -193,8 +207,8 @@ def decode_message(name: str, data: bytes, where: str = "") -> dict[str, Any]:
             continue
         if field.kind == "ignore":
             continue
-        if field.kind == "map":
-            value: Any = _map(values, path)
+        if field.kind in ("map", "bytesmap"):
+            value: Any = _map(values, path, binary=field.kind == "bytesmap")
         elif field.kind in MESSAGES or field.kind == "intorstr":
             items = []
             for v in values:

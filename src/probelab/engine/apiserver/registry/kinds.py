@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from probelab.engine.apiserver.registry.configdata import ConfigMapStrategy, SecretStrategy
 from probelab.engine.apiserver.registry.namespaces import NamespaceStrategy
 from probelab.engine.apiserver.registry.pods import PodStrategy
 from probelab.engine.apiserver.registry.services import ServiceStrategy
@@ -16,6 +17,8 @@ STRATEGIES: dict[str, Strategy] = {
     "namespaces": NAMESPACES,
     "deployments": DeploymentStrategy(),
     "replicasets": ReplicaSetStrategy(),
+    "configmaps": ConfigMapStrategy(),
+    "secrets": SecretStrategy(),
 }
 DEFAULT = Strategy()
 
