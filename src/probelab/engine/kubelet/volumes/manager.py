@@ -31,6 +31,7 @@ from probelab.engine.kubelet.volumes import layout, mounts, writer
 
 RESYNC_S = 5.0
 SCRATCH = "..mounts"  # per container: the tmpfs the mount namespace builds its root on
+SUBPATHS = "..subpaths"  # per container: the files its subPath mounts show
 
 
 def volumes_dir(state_dir: Path) -> Path:
@@ -111,10 +112,23 @@ class PodVolumes:
                 if not source.exists():
                     raise layout.MountError(f"subPath {sub!r} does not exist in volume "
                                             f'"{name}"')
+                if kind in layout.MATERIALISED and source.is_file():
+                    source = self._pin(source, str(container.get("name", "")), len(out))
             read_only = bool(vm.get("readOnly")) or kind in layout.MATERIALISED
             out.append(mounts.Mount(str(source), str(vm.get("mountPath", "")), read_only,
                                     is_file=source.is_file()))
         return out
+
+    def _pin(self, source: Path, container: str, index: int) -> Path:
+        """A hard link to a subPath's file as it is now, so the writer's next version (which
+        removes this one) can neither change nor remove what the container mounts (the
+        kubelet binds it under `volume-subpaths/` for the same reason)."""
+        pinned = self.root / SUBPATHS / container / str(index)
+        pinned.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            pinned.unlink()
+        os.link(source, pinned)
+        return pinned
 
     def scratch(self, container: str) -> Path:
         """An empty host folder for the container's mount namespace to cover with a tmpfs."""
