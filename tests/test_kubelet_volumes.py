@@ -225,3 +225,43 @@ def test_a_config_map_update_reaches_a_running_process_but_not_a_sub_path(
         proc.wait()
     assert out.splitlines() == ["v: 2", "v: 1"]
     assert layout.kind_of({"name": "x"}) == "emptyDir"
+
+
+# ---- without mount namespaces: the fallback -----------------------------------------------------
+class _Recorder:
+    """Stands in for the kubelet's node: records the Events `setup` asks for."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, bool]] = []
+
+    def event(self, pod: dict, reason: str, message: str, *, warning: bool = False,
+              container: str | None = None, repeat: bool = False) -> None:
+        self.events.append((reason, message, warning))
+
+
+def test_without_mount_namespaces_the_folder_is_announced_and_in_the_env(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from probelab.engine.kubelet.volumes import setup
+
+    monkeypatch.setattr(mounts, "available", lambda: "the engine does not run as root")
+    volumes = PodVolumes(tmp_path, "uid-3")
+    pod = {**POD, "spec": {**POD["spec"], "volumes": [
+        {"name": "app-config", "configMap": {"name": "cfg"}}]}}
+    volumes.sync(pod, SOURCES, "", "")
+
+    class Pod:
+        namespace, name, uid, pod_ip = "ns", "web-1", "uid-3", ""
+
+    handle = Pod()
+    handle.pod, handle.volumes = pod, volumes  # type: ignore[attr-defined]
+    node = _Recorder()
+    wrap, env = setup.for_container(handle, node, {"name": "main", "volumeMounts": [  # type: ignore[arg-type]
+        {"name": "app-config", "mountPath": "/etc/app"}]}, {}, None)
+    assert wrap is None
+    assert env == {"PROBELAB_VOLUME_APP_CONFIG": str(volumes.path("app-config"))}
+    assert Path(env["PROBELAB_VOLUME_APP_CONFIG"], "app.yaml").read_text() == "v: 1"
+    [(reason, message, warning)] = node.events
+    assert (reason, warning) == ("VolumeNotMounted", True)
+    assert message == (f'volume "app-config" is at {volumes.path("app-config")}, not mounted at '
+                       "/etc/app (the engine does not run as root); "
+                       "$PROBELAB_VOLUME_APP_CONFIG holds the folder")
