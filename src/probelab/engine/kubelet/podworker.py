@@ -111,9 +111,10 @@ class PodWorker:
             if not self.termination.requested.is_set():
                 self._admit()
                 volume_setup.sync(self, self.node, set())  # before any container starts
-                volume_sync = asyncio.get_running_loop().create_task(
-                    volume_setup.keep_in_sync(self, self.node, self.termination.requested),
-                    name=f"kubelet-volumes-{self.namespace}/{self.name}")
+                if volume_setup.needs_resync(self.pod):
+                    volume_sync = asyncio.get_running_loop().create_task(
+                        volume_setup.keep_in_sync(self, self.node, self.termination.requested),
+                        name=f"kubelet-volumes-{self.namespace}/{self.name}")
                 self.runners = [ContainerRunner(self, self.node, c)
                                 for c in self.spec.get("containers") or []]
                 self.publish()

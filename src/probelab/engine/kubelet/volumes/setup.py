@@ -98,6 +98,13 @@ def _condition(pod: VolumePod, node: Node, result: manager.SyncResult) -> None:
             pod.pod = updated
 
 
+def needs_resync(pod: Mapping[str, Any]) -> bool:
+    """Whether a pod has volumes whose content can change or that failed (emptyDir-only and
+    volume-less pods need no loop)."""
+    return any(layout.kind_of(v) != "emptyDir"
+               for v in (pod.get("spec") or {}).get("volumes") or [])
+
+
 async def keep_in_sync(pod: VolumePod, node: Node, stop: asyncio.Event) -> None:
     """Resync every RESYNC_S until `stop` (the pod terminates): updates reach the files."""
     announced: set[str] = set()
