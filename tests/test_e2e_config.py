@@ -229,19 +229,31 @@ def test_an_unsupported_volume_is_a_warning_and_a_condition(engine: RealEngine,
     kubectl(engine, "delete", "pod", "hostpath")
 
 
-def test_nothing_is_left_after_the_engine_stops(engine: RealEngine, tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["stop", "sigkill"])
+def test_nothing_is_left_after_the_engine_stops(tmp_path: Path, how: str) -> None:
     script = tmp_path / "app.py"
     script.write_text(APP)
-    kubectl(engine, "create", "configmap", "app-config", "--from-literal=A=1",
-            "--from-literal=config.yaml=level: 9")
-    kubectl(engine, "create", "secret", "generic", "app-secret", "--from-literal=password=p")
     manifest = tmp_path / "app.yaml"
     manifest.write_text(yaml.safe_dump(app_manifest(script)))
-    kubectl(engine, "apply", "-f", str(manifest))
-    kubectl(engine, "rollout", "status", "deployment/app", "--timeout=60s")
-    uid = pod_of(engine, "app=app")["metadata"]["uid"]
-    [folder] = glob.glob(f"{tempfile.gettempdir()}/probelab-engine-*/volumes/{uid}")
-    assert Path(folder, "config", "..data").is_symlink()
-    engine.stop()  # waits until every process it started is gone
-    assert not Path(folder).exists()
+    (tmp_path / "engine").mkdir()
+    with RealEngine(tmp_path / "engine", "--image", "python:3=python3",
+                    "--log-level", "warning") as engine:
+        kubectl(engine, "create", "configmap", "app-config", "--from-literal=A=1",
+                "--from-literal=config.yaml=level: 9")
+        kubectl(engine, "create", "secret", "generic", "app-secret",
+                "--from-literal=password=p")
+        kubectl(engine, "apply", "-f", str(manifest))
+        kubectl(engine, "rollout", "status", "deployment/app", "--timeout=60s")
+        uid = pod_of(engine, "app=app")["metadata"]["uid"]
+        [folder] = glob.glob(f"{tempfile.gettempdir()}/probelab-engine-*/volumes/{uid}")
+        assert Path(folder, "config", "..data").is_symlink()
+        if how == "sigkill":  # the watchdog kills the pods and removes the state folder
+            engine.sigkill()
+            wait_until(lambda: not Path(folder).exists(), timeout_s=30,
+                       what="the watchdog to remove the volumes")
+        else:
+            engine.stop()  # waits until every process it started is gone
+            assert not Path(folder).exists()
+    # every process it started is gone (RealEngine.stop checks), and with them their mount
+    # namespaces; the host's own mount table never had a mount of ours
     assert "probelab-mounts" not in Path("/proc/self/mountinfo").read_text()
