@@ -265,3 +265,30 @@ def test_without_mount_namespaces_the_folder_is_announced_and_in_the_env(
     assert message == (f'volume "app-config" is at {volumes.path("app-config")}, not mounted at '
                        "/etc/app (the engine does not run as root); "
                        "$PROBELAB_VOLUME_APP_CONFIG holds the folder")
+
+
+@needs_mounts
+def test_exec_commands_enter_the_running_containers_namespace(tmp_path: Path) -> None:
+    volumes = PodVolumes(tmp_path, "uid-4")
+    pod = {**POD, "spec": {**POD["spec"], "volumes": [
+        {"name": "conf", "configMap": {"name": "cfg"}}]}}
+    volumes.sync(pod, SOURCES, "", "")
+    bound = volumes.mounts_for({"volumeMounts": [
+        {"name": "conf", "mountPath": f"/probelab-enter-{os.getpid()}/app"}]}, {})
+    main = subprocess.Popen(mounts.wrap(bound, volumes.scratch("main"), [
+        "sh", "-c", "echo up; exec sleep 60"], str(tmp_path)), stdout=subprocess.PIPE, text=True)
+    try:
+        assert main.stdout is not None and main.stdout.readline() == "up\n"
+        enter = mounts.enter(main.pid, str(tmp_path))
+        if enter is None:
+            pytest.skip("no nsenter")
+        done = subprocess.run(enter(["sh", "-c", f"pwd; cat /probelab-enter-{os.getpid()}"
+                                                 "/app/app.yaml"]),
+                              capture_output=True, text=True, timeout=30)
+    finally:
+        main.kill()
+        main.wait()
+        if main.stdout is not None:
+            main.stdout.close()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [str(tmp_path), "v: 1"]

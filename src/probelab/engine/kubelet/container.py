@@ -56,6 +56,7 @@ from probelab.engine.kubelet.termination import (
     plan_kill,
     stop_timeout_s,
 )
+from probelab.engine.kubelet.volumes import mounts
 from probelab.engine.kubelet.volumes import setup as volume_setup
 
 log = logging.getLogger("probelab.engine.kubelet")
@@ -233,6 +234,9 @@ class ContainerRunner:
             return self._exited(Exit(128, "StartError", started_at, clock.now(),
                                      self.container_id, message))
         self.proc = proc
+        if target.wrap is not None:  # probes and hooks enter the namespace it runs in
+            target = replace(target, wrap=mounts.enter(proc.pid, target.cwd) or target.wrap)
+        self.target = target
         self.node.live.add(proc.pid)
         self.node.containment.started((w.uid, self.name), proc.pid, w.pod_ip)
         self._event("Created", f"Created container: {self.name}")

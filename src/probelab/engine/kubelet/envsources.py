@@ -143,7 +143,7 @@ def field_value(pod: Mapping[str, Any], path: str, pod_ip: str, host_ip: str) ->
     raise EnvError(f'unsupported fieldRef fieldPath "{path}"')
 
 
-def _container_named(pod: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+def container_named(pod: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     for c in (pod.get("spec") or {}).get("containers") or []:
         if c.get("name") == name:
             return c
@@ -225,7 +225,7 @@ def _value_from(pod: Mapping[str, Any], container: Mapping[str, Any],
         return field_value(pod, str(source["fieldRef"].get("fieldPath", "")), pod_ip, host_ip)
     if source.get("resourceFieldRef"):
         ref = source["resourceFieldRef"]
-        target = (_container_named(pod, str(ref["containerName"])) if ref.get("containerName")
+        target = (container_named(pod, str(ref["containerName"])) if ref.get("containerName")
                   else container)
         return resource_value(ref, target, sources.allocatable)
     for key, label, title, store in (

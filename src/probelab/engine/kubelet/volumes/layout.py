@@ -117,7 +117,7 @@ def _downward_files(payload: Payload, items: list[Any], pod: Mapping[str, Any],
                                                pod_ip, host_ip)
             elif item.get("resourceFieldRef"):
                 ref = item["resourceFieldRef"]
-                target = envsources._container_named(pod, str(ref.get("containerName", "")))
+                target = envsources.container_named(pod, str(ref.get("containerName", "")))
                 value = envsources.resource_value(ref, target, allocatable)
             else:
                 raise MountError(f"downwardAPI item {path!r} has no fieldRef or "

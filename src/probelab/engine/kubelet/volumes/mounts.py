@@ -35,6 +35,7 @@ from pathlib import Path
 
 UNSHARE = shutil.which("unshare")
 CHROOT = shutil.which("chroot")
+NSENTER = shutil.which("nsenter")
 NAME = "probelab-mounts"  # $0 of the script: what `ps` shows until it execs
 
 
@@ -152,6 +153,22 @@ def wrap(mounts: Sequence[Mount], scratch: Path, argv: Sequence[str], cwd: str |
     script = "\n".join(lines)
     return [UNSHARE or "unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
             script, NAME, cwd or os.getcwd(), *argv]
+
+
+def enter(pid: int, cwd: str | None) -> Callable[[Sequence[str]], list[str]] | None:
+    """A wrapper that runs an argv inside the mount namespace and root of the running process
+    `pid` (exec probes and hooks, as the runtime execs in a running container), in `cwd`.
+    About a third of the cost of building the namespace again (`wrap`); None without
+    util-linux `nsenter` (the caller then uses `wrap`)."""
+    if NSENTER is None:
+        return None
+    nsenter = NSENTER
+
+    def wrapped(argv: Sequence[str]) -> list[str]:
+        return [nsenter, "--target", str(pid), "--mount", "--root", "/bin/sh", "-c",
+                'cd "$0" 2>/dev/null || cd /; exec "$@"', cwd or "/", *argv]
+
+    return wrapped
 
 
 @functools.cache
