@@ -249,7 +249,7 @@ def test_nothing_is_left_after_the_engine_stops(tmp_path: Path, how: str) -> Non
         assert Path(folder, "config", "..data").is_symlink()
         if how == "sigkill":  # the watchdog kills the pods and removes the state folder
             engine.sigkill()
-            wait_until(lambda: not Path(folder).exists(), timeout_s=30,
+            wait_until(lambda: not Path(folder).exists(), timeout_s=60,
                        what="the watchdog to remove the volumes")
         else:
             engine.stop()  # waits until every process it started is gone
