@@ -148,6 +148,10 @@ def app_manifest(script: Path) -> dict:
                          "readinessProbe": {"exec": {"command": ["cat",
                                                                  "/etc/app/config.yaml"]},
                                             "periodSeconds": 1},
+                         # fails on purpose, so its output (what it saw) is in the Event
+                         "lifecycle": {"preStop": {"exec": {"command": [
+                             "sh", "-c", 'echo "hook A=$A $(cat /etc/app/config.yaml)"; '
+                                         "exit 3"]}}},
                          "volumeMounts": [{"name": "config", "mountPath": "/etc/app"}]}],
                      "volumes": [{"name": "config", "configMap": {"name": "app-config"}}]}}}}
 
@@ -195,7 +199,13 @@ def test_a_deployment_reads_its_config_from_env_and_a_mounted_file(
             '{"data":{"config.yaml":"level: 2","A":"beta"}}')
     out = wait_until(lambda: logged("config level: 2"), timeout_s=60, what="the update")
     assert "A=alpha" in out.splitlines()[-1]  # env is read once, at start, as upstream
+    # The exec preStop hook runs with the container's env and sees its mounted file.
     kubectl(engine, "delete", "deployment", "app")
+    hook = wait_until(lambda: next((line for line in kubectl(
+        engine, "get", "events", "--field-selector",
+        f"involvedObject.name={pod_name},reason=FailedPreStopHook").splitlines()
+        if "hook A=" in line), None), timeout_s=30, what="the preStop hook's event")
+    assert "hook A=alpha level: 2" in hook
     kubectl(engine, "delete", "cm", "app-config")
     kubectl(engine, "delete", "secret", "app-secret")
 
