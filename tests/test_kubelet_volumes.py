@@ -292,3 +292,4 @@ def test_exec_commands_enter_the_running_containers_namespace(tmp_path: Path) ->
             main.stdout.close()
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [str(tmp_path), "v: 1"]
+    assert done.stderr == ""  # the working folder is valid before the cd (nsenter --wd)

@@ -165,7 +165,7 @@ def enter(pid: int, cwd: str | None) -> Callable[[Sequence[str]], list[str]] | N
     nsenter = NSENTER
 
     def wrapped(argv: Sequence[str]) -> list[str]:
-        return [nsenter, "--target", str(pid), "--mount", "--root", "/bin/sh", "-c",
+        return [nsenter, "--target", str(pid), "--mount", "--root", "--wd", "/bin/sh", "-c",
                 'cd "$0" 2>/dev/null || cd /; exec "$@"', cwd or "/", *argv]
 
     return wrapped
