@@ -77,7 +77,8 @@ def test_container_env() -> None:
     {"env": [{"name": "X", "valueFrom": {"fieldRef": {"fieldPath": "spec.bogus"}}}]},
     {"envFrom": [{"configMapRef": {"name": "c"}}]},
 ])
-def test_unsupported_env_sources_are_errors(container) -> None:
+def test_unresolvable_env_sources_are_errors(container) -> None:
+    # no ConfigMap or Secret exists here (no sources), and spec.bogus is no field path
     with pytest.raises(EnvError):
         container_env(POD, container, "127.244.0.7", "127.0.0.1", host_env={})
 

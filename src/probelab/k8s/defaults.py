@@ -230,6 +230,12 @@ def _endpoints(obj: Obj) -> None:
             _setdefault(port, "protocol", "TCP")
 
 
+def _secret(obj: Obj) -> None:
+    """SetDefaults_Secret: a Secret without a type is `Opaque`."""
+    if not obj.get("type"):
+        obj["type"] = "Opaque"
+
+
 def _pod_template(obj: Obj) -> None:
     _template(obj)
 
@@ -337,4 +343,5 @@ _BY_KIND = {
     "Namespace": _namespace,
     "EndpointSlice": _endpoint_slice,
     "Endpoints": _endpoints,
+    "Secret": _secret,
 }

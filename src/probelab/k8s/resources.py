@@ -45,6 +45,8 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("", "v1", "Service", "services", True, ("svc",), ("status",), categories=("all",)),
     ResourceInfo("", "v1", "Endpoints", "endpoints", True, ("ep",)),
     ResourceInfo("", "v1", "Event", "events", True, ("ev",)),
+    ResourceInfo("", "v1", "ConfigMap", "configmaps", True, ("cm",)),
+    ResourceInfo("", "v1", "Secret", "secrets", True),
     ResourceInfo("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
     ResourceInfo(
         "apps", "v1", "Deployment", "deployments", True, ("deploy",), ("status", "scale"),

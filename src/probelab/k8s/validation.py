@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from probelab.k8s import cron, names, nodespec, podspec
+from probelab.k8s import configdata, cron, names, nodespec, podspec
 from probelab.k8s.checks import Checker, FieldError, Reason, is_int
 from probelab.k8s.labels import SelectorError, from_label_selector
 from probelab.k8s.objects import Obj
@@ -714,4 +714,6 @@ _RULES: dict[str, _KindRules] = {
     "PodDisruptionBudget": _KindRules(
         names.dns1123_subdomain, True,
         lambda check, obj, old: nodespec.pod_disruption_budget(check, obj, label_selector)),
+    "ConfigMap": _KindRules(names.dns1123_subdomain, True, configdata.validate_config_map),
+    "Secret": _KindRules(names.dns1123_subdomain, True, configdata.validate_secret),
 }

@@ -16,6 +16,7 @@ nothing is ever silently lost. Status is ignored: the server resets it on create
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,8 +122,14 @@ MESSAGES: dict[str, dict[int, Field]] = {
     "ResourceMetricSource": {1: _f("name"), 2: _f("target", "MetricTarget")},
     "MetricTarget": {1: _f("type"), 4: _f("averageUtilization", "int", keep_zero=True)},
 }
-KINDS = ("Namespace", "Service", "Deployment", "PodDisruptionBudget", "Eviction", "Job", "CronJob",
-         "HorizontalPodAutoscaler")
+# `kubectl create configmap|secret` (k8s.io/api core/v1 generated.proto): Go's []byte values
+# ("bytesmap") are base64 in JSON.
+MESSAGES["ConfigMap"] = {1: _f("metadata", "ObjectMeta"), 2: _f("data", "map"),
+                         3: _f("binaryData", "bytesmap"), 4: _f("immutable", "bool")}
+MESSAGES["Secret"] = {1: _f("metadata", "ObjectMeta"), 2: _f("data", "bytesmap"),
+                      3: _f("type"), 4: _f("stringData", "map"), 5: _f("immutable", "bool")}
+KINDS = ("Namespace", "Service", "Deployment", "ConfigMap", "Secret", "PodDisruptionBudget",
+         "Eviction", "Job", "CronJob", "HorizontalPodAutoscaler")
 
 
 # ---- wire format ---------------------------------------------------------------------------
@@ -209,13 +216,20 @@ def _int_or_string(data: bytes, where: str) -> int | str:
     return value if isinstance(value, int) else 0
 
 
-def _map(entries: list[int | bytes], where: str) -> dict[str, str]:
+def _map(entries: list[int | bytes], where: str, binary: bool = False) -> dict[str, str]:
+    """A map<string, string> (or, with `binary`, map<string, bytes> as JSON's base64)."""
     out = {}
     for entry in entries:
         if not isinstance(entry, bytes):
             raise ProtobufError(f"{where}: expected a map entry")
         parts = dict(fields(entry))
-        out[_text(parts.get(1, b""), where)] = _text(parts.get(2, b""), where)
+        value = parts.get(2, b"")
+        if binary:
+            if not isinstance(value, bytes):
+                raise ProtobufError(f"{where}: expected bytes")
+            out[_text(parts.get(1, b""), where)] = base64.b64encode(value).decode("ascii")
+        else:
+            out[_text(parts.get(1, b""), where)] = _text(value, where)
     return out
 
 
@@ -235,8 +249,8 @@ def decode_message(name: str, data: bytes, where: str = "") -> dict[str, Any]:
             continue
         if field.kind == "ignore":
             continue
-        if field.kind == "map":
-            value: Any = _map(values, path)
+        if field.kind in ("map", "bytesmap"):
+            value: Any = _map(values, path, binary=field.kind == "bytesmap")
         elif field.kind in MESSAGES or field.kind == "intorstr":
             items = []
             for v in values:

@@ -15,9 +15,10 @@ the manifest's env, so a manifest may use or redefine them.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from probelab.engine.kubelet import envsources
 
 # Variables of the engine's own environment a host process needs to run at all (a container
 # would get these from its image).
@@ -25,8 +26,8 @@ HOST_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "VIRTUAL_ENV", "PY
             "PYTHONDONTWRITEBYTECODE")
 
 
-class EnvError(ValueError):
-    """An env entry the engine cannot resolve (becomes CreateContainerConfigError)."""
+EnvError = envsources.EnvError  # an env entry that cannot be resolved
+field_value = envsources.field_value  # the downward API value of a fieldRef
 
 
 def expand(text: str, env: Mapping[str, str]) -> str:
@@ -70,51 +71,21 @@ def argv(entrypoint: Sequence[str], default_args: Sequence[str], container: Mapp
     return [expand(str(w), env) for w in words]
 
 
-_FIELD_INDEX = re.compile(r"^metadata\.(labels|annotations)\['([^']*)'\]$")
-
-
-def field_value(pod: Mapping[str, Any], path: str, pod_ip: str, host_ip: str) -> str:
-    """The downward API value of `valueFrom.fieldRef.fieldPath`."""
-    meta = pod.get("metadata") or {}
-    simple = {
-        "metadata.name": meta.get("name", ""),
-        "metadata.namespace": meta.get("namespace", ""),
-        "metadata.uid": meta.get("uid", ""),
-        "spec.nodeName": (pod.get("spec") or {}).get("nodeName", ""),
-        "spec.serviceAccountName": (pod.get("spec") or {}).get("serviceAccountName", "default"),
-        "status.podIP": pod_ip,
-        "status.podIPs": pod_ip,
-        "status.hostIP": host_ip,
-        "status.hostIPs": host_ip,
-    }
-    if path in simple:
-        return str(simple[path] or "")
-    match = _FIELD_INDEX.match(path)
-    if match:
-        return str((meta.get(match.group(1)) or {}).get(match.group(2), ""))
-    raise EnvError(f'unsupported fieldRef fieldPath "{path}"')
-
-
 def container_env(pod: Mapping[str, Any], container: Mapping[str, Any], pod_ip: str,
-                  host_ip: str, host_env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The whole environment of a container process."""
+                  host_ip: str, host_env: Mapping[str, str] | None = None,
+                  sources: envsources.Sources | None = None,
+                  warnings: list[tuple[str, str]] | None = None) -> dict[str, str]:
+    """The whole environment of a container process. `sources` holds the ConfigMaps and
+    Secrets the kubelet fetched (none: every reference to one is missing); Warning Events
+    the resolution asks for (skipped envFrom keys) are appended to `warnings`."""
     host_env = os.environ if host_env is None else host_env
     meta = pod.get("metadata") or {}
     env = {k: host_env[k] for k in HOST_ENV if k in host_env}
     env.update({"HOSTNAME": str(meta.get("name", "")), "POD_IP": pod_ip,
                 "POD_NAME": str(meta.get("name", "")),
                 "POD_NAMESPACE": str(meta.get("namespace", ""))})
-    if container.get("envFrom"):
-        raise EnvError("envFrom (ConfigMaps and Secrets) is not supported by the local engine")
-    for entry in container.get("env") or []:
-        name = str(entry.get("name", ""))
-        source = entry.get("valueFrom")
-        if source is None:
-            env[name] = expand(str(entry.get("value") or ""), env)
-        elif source.get("fieldRef"):
-            env[name] = field_value(pod, str(source["fieldRef"].get("fieldPath", "")),
-                                    pod_ip, host_ip)
-        else:
-            kind = next(iter(source), "valueFrom")
-            raise EnvError(f'env "{name}": {kind} is not supported by the local engine')
-    return env
+    resolved = envsources.resolve(pod, container, env, sources or envsources.Sources(),
+                                  pod_ip, host_ip, expand)
+    if warnings is not None:
+        warnings.extend(resolved.warnings)
+    return resolved.env

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from probelab.engine.core import podlogs
-from probelab.engine.kubelet import command, lifecycle, prober, runtime
+from probelab.engine.kubelet import command, lifecycle, podsources, prober, runtime
 from probelab.engine.kubelet.images import missing_message
 from probelab.engine.kubelet.node import Node
 from probelab.engine.kubelet.pod import PodHandle
@@ -56,9 +56,15 @@ from probelab.engine.kubelet.termination import (
     plan_kill,
     stop_timeout_s,
 )
+from probelab.engine.kubelet.volumes import mounts
+from probelab.engine.kubelet.volumes import setup as volume_setup
 
 log = logging.getLogger("probelab.engine.kubelet")
 PROBE_STOP_S = 2.0  # how long a cancelled probe task may take to finish
+# A container that cannot start yet (CreateContainerConfigError, a volume not set up) is tried
+# again this often; the kubelet retries at its pod worker's back-off (about 10 s) and on pod
+# updates, the engine a little sooner so a ConfigMap created afterwards is picked up quickly.
+RETRY_S = 2.0
 
 
 class ContainerRunner:
@@ -86,6 +92,7 @@ class ContainerRunner:
         self.task: asyncio.Task[None] | None = None
         self.probing = False  # probe loops run while True; cleared when the process ends
         self.cgroup: Path | None = None  # where its processes run (cgroup mode)
+        self.target: Target | None = None  # env, mounts... of the last start (for preStop)
 
     # ---- what status is made of ------------------------------------------------------------
     @property
@@ -130,8 +137,13 @@ class ContainerRunner:
             while not w.termination.requested.is_set():
                 prepared = self._prepare()
                 if prepared is None:
-                    await w.termination.requested.wait()
-                    return
+                    if self.reason == "ErrImagePull":
+                        await w.termination.requested.wait()
+                        return
+                    with contextlib.suppress(TimeoutError):  # retried as the kubelet does
+                        async with asyncio.timeout(RETRY_S):
+                            await w.termination.requested.wait()
+                    continue
                 if self.last_exit is not None and not await self._wait_backoff():
                     return
                 if self.node.stopping:  # the engine stops: no start, no restart
@@ -155,16 +167,28 @@ class ContainerRunner:
             self._set_waiting("ErrImagePull", message)
             self._event("Failed", message, warning=True)
             return None
+        sources = podsources.fetch(self.node.store, w.pod, self.node.state_dir)
+        warnings: list[tuple[str, str]] = []
         try:
-            env = command.container_env(w.pod, self.spec, w.pod_ip, HOST_IP)
+            env = command.container_env(w.pod, self.spec, w.pod_ip, HOST_IP, sources=sources,
+                                        warnings=warnings)
         except command.EnvError as exc:
             self._set_waiting("CreateContainerConfigError", str(exc))
-            self._event("Failed", f"Error: {exc}", warning=True)
+            self._event("Failed", f"Error: {exc}", warning=True, repeat=True)
             return None
-        argv = command.argv(entrypoint, [], self.spec, env)
+        for reason, message in warnings:
+            self._event(reason, message, warning=True, repeat=True)
         workdir = self.spec.get("workingDir")
         cwd = workdir if workdir and Path(workdir).is_dir() else None
-        return argv, env, Target(w.pod_ip, prober.container_ports(self.spec), env, cwd)
+        mounted = volume_setup.for_container(w, self.node, self.spec, env, cwd)
+        if isinstance(mounted, str):  # a volume is not set up (yet): ContainerCreating
+            self._set_waiting("ContainerCreating", "")
+            return None
+        wrap, extra_env = mounted
+        env.update(extra_env)
+        argv = command.argv(entrypoint, [], self.spec, env)
+        self.target = Target(w.pod_ip, prober.container_ports(self.spec), env, cwd, wrap=wrap)
+        return argv, env, self.target
 
     def _set_waiting(self, reason: str, message: str) -> None:
         self.state, self.reason, self.message = State.WAITING, reason, message
@@ -202,13 +226,17 @@ class ContainerRunner:
         try:
             self.cgroup = self.node.containment.place(w.uid, self.name)
             target = replace(target, cgroup=self.cgroup)
-            proc = await runtime.spawn(argv, env, log_file, cwd=target.cwd, cgroup=self.cgroup)
+            proc = await runtime.spawn(argv, env, log_file, cwd=target.cwd, cgroup=self.cgroup,
+                                       wrap=target.wrap)
         except OSError as exc:
             message = f"failed to start container process {argv[0]!r}: {exc.strerror or exc}"
             self._event("Failed", f"Error: {message}", warning=True)
             return self._exited(Exit(128, "StartError", started_at, clock.now(),
                                      self.container_id, message))
         self.proc = proc
+        if target.wrap is not None:  # probes and hooks enter the namespace it runs in
+            target = replace(target, wrap=mounts.enter(proc.pid, target.cwd) or target.wrap)
+        self.target = target
         self.node.live.add(proc.pid)
         self.node.containment.started((w.uid, self.name), proc.pid, w.pod_ip)
         self._event("Created", f"Created container: {self.name}")
@@ -292,9 +320,7 @@ class ContainerRunner:
         if plan.run_prestop:
             self._event("PreStopHookStarted", f"Running the preStop hook of container "
                                               f"{self.name} (up to {plan.hook_budget_s}s)")
-            target = Target(w.pod_ip, prober.container_ports(self.spec),
-                            command.container_env(w.pod, self.spec, w.pod_ip, HOST_IP),
-                            cgroup=self.cgroup)
+            target = replace(self.target or Target(w.pod_ip), cgroup=self.cgroup)
             hook = loop.create_task(lifecycle.run_prestop(
                 self.prestop, target, self.name, f"{w.name}_{w.namespace}", plan.hook_budget_s))
             if await self._wait_for(hook, grace_end):

@@ -51,6 +51,7 @@ from probelab.engine.kubelet.images import ImageTable
 from probelab.engine.kubelet.ipam import PodIPs
 from probelab.engine.kubelet.node import NODE_NAME, Node
 from probelab.engine.kubelet.podworker import PodWorker
+from probelab.engine.kubelet.volumes import manager as volume_manager
 
 log = logging.getLogger("probelab.engine.kubelet")
 
@@ -99,6 +100,7 @@ class Kubelet:
         if state_dir is None:
             state_dir = self._own_dir = Path(tempfile.mkdtemp(prefix="probelab-kubelet-"))
         images = ImageTable.build(ctx.config.images, ctx.config.manifests_dir)
+        volume_manager.remove_all(state_dir)  # a killed run's leftovers (no mounts: see mounts)
         ips = PodIPs(ctx.config.pod_cidr_prefix, start=ip_cursor_start(os.getpid()))
         self.max_pods = ctx.config.max_pods
         self._stopping = ctx.stopping
@@ -316,5 +318,7 @@ class Kubelet:
             await self.node.containment.close()
         log.info("kubelet stopped: %d pods terminated, %d process groups killed at the end",
                  len(workers), killed)
+        if self.node is not None:
+            volume_manager.remove_all(self.node.state_dir)
         if self._own_dir is not None:
             shutil.rmtree(self._own_dir, ignore_errors=True)

@@ -20,6 +20,7 @@ from probelab.engine.kubelet.termination import (
     grace_end_after_shortening,
     kill_at_after_shortening,
 )
+from probelab.engine.kubelet.volumes.manager import PodVolumes
 from probelab.k8s.objects import Obj
 
 
@@ -80,6 +81,7 @@ class PodHandle(Protocol):
     pod: Obj  # the latest version of the object seen
     pod_ip: str
     termination: Termination
+    volumes: PodVolumes  # its volumes' folders and mounts (volumes.manager)
 
     @property
     def restart_policy(self) -> RestartPolicy: ...

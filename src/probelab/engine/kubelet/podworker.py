@@ -23,6 +23,8 @@ from probelab.engine.kubelet.pod import Termination
 from probelab.engine.kubelet.restart import RestartPolicy
 from probelab.engine.kubelet.status import PodView, pod_status
 from probelab.engine.kubelet.termination import KillReason, grace_period_s
+from probelab.engine.kubelet.volumes import setup as volume_setup
+from probelab.engine.kubelet.volumes.manager import PodVolumes
 from probelab.k8s.objects import Obj
 
 log = logging.getLogger("probelab.engine.kubelet")
@@ -50,6 +52,7 @@ class PodWorker:
         self.terminal = False
         self.task: asyncio.Task[None] | None = None
         self._on_done = on_done
+        self.volumes = PodVolumes(node.state_dir, self.uid)  # folders, removed with the pod
         if m.get("deletionTimestamp"):
             self.termination.request(KillReason.DELETED)
 
@@ -103,9 +106,15 @@ class PodWorker:
 
     # ---- the worker ----------------------------------------------------------------------------
     async def _run(self) -> None:
+        volume_sync: asyncio.Task[None] | None = None
         try:
             if not self.termination.requested.is_set():
                 self._admit()
+                volume_setup.sync(self, self.node, set())  # before any container starts
+                if volume_setup.needs_resync(self.pod):
+                    volume_sync = asyncio.get_running_loop().create_task(
+                        volume_setup.keep_in_sync(self, self.node, self.termination.requested),
+                        name=f"kubelet-volumes-{self.namespace}/{self.name}")
                 self.runners = [ContainerRunner(self, self.node, c)
                                 for c in self.spec.get("containers") or []]
                 self.publish()
@@ -122,10 +131,15 @@ class PodWorker:
         except Exception:
             log.exception("pod worker %s/%s failed", self.namespace, self.name)
         finally:
+            if volume_sync is not None:
+                volume_sync.cancel()  # suspended at an await: it writes nothing more
             tasks = [r.task for r in self.runners if r.task and not r.task.done()]
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            try:
+                await asyncio.gather(*tasks, return_exceptions=True)
+            finally:  # also when this task is cancelled meanwhile (the object vanished)
+                self.volumes.remove()
             await self.node.containment.remove_pod(self.uid)
             self.node.ips.release(self.uid)
             self.node.forget(self.uid)

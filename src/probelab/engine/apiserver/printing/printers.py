@@ -367,6 +367,18 @@ def namespace_cells(ns: Obj, now: float) -> Cells:
     return [_name(ns), (ns.get("status") or {}).get("phase", "Active"), _age(ns, now)]
 
 
+def configmap_cells(cm: Obj, now: float) -> Cells:
+    """NAME DATA AGE (`printConfigMap`: DATA counts data and binaryData keys)."""
+    return [_name(cm), len(cm.get("data") or {}) + len(cm.get("binaryData") or {}),
+            _age(cm, now)]
+
+
+def secret_cells(secret: Obj, now: float) -> Cells:
+    """NAME TYPE DATA AGE (`printSecret`)."""
+    return [_name(secret), secret.get("type", ""), len(secret.get("data") or {}),
+            _age(secret, now)]
+
+
 def default_cells(obj: Obj, now: float) -> Cells:
     return [_name(obj), _age(obj, now)]
 

@@ -183,6 +183,13 @@ PRINTERS: dict[str, tuple[list[dict[str, Any]], Printer]] = {
         _col("Parameters", "The class's parameters object."),
         _AGE,
     ], workloads.ingressclass_cells),
+    "configmaps": ([
+        _NAME, _col("Data", "The number of keys (data and binaryData).", "integer"), _AGE,
+    ], printers.configmap_cells),
+    "secrets": ([
+        _NAME, _col("Type", "The type of the secret."),
+        _col("Data", "The number of keys in data.", "integer"), _AGE,
+    ], printers.secret_cells),
 }
 
 _DEFAULT: tuple[list[dict[str, Any]], Printer] = ([_NAME, _AGE], printers.default_cells)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from probelab.engine.apiserver.registry.configdata import ConfigMapStrategy, SecretStrategy
 from probelab.engine.apiserver.registry.disruptionbudgets import PodDisruptionBudgetStrategy
 from probelab.engine.apiserver.registry.jobs import JobStrategy
 from probelab.engine.apiserver.registry.namespaces import NamespaceStrategy
@@ -31,6 +32,8 @@ STRATEGIES: dict[str, Strategy] = {
     "jobs": JobStrategy(),
     "horizontalpodautoscalers": HorizontalPodAutoscalerStrategy(),
     "ingresses": IngressStrategy(),
+    "configmaps": ConfigMapStrategy(),
+    "secrets": SecretStrategy(),
 }
 DEFAULT = Strategy()
 
