@@ -614,9 +614,11 @@ BIG = b'{"metadata": {"name": "x", "annotations": {"a": "' + b"x" * (4 * 1024 * 
          b' "spec": {"template": {}}}', "application/json", 422, "Invalid"),
         ("POST", "/apis/apps/v1/namespaces/{ns}/deployments?fieldValidation=Sometimes",
          b"{}", "application/json", 400, "BadRequest"),
-        ("POST", "/api/v1/namespaces/{ns}/pods?dryRun=All", b'{"metadata": {"name": "dry"},'
-         b' "spec": {"containers": [{"name": "c", "image": "i"}]}}', "application/json", 400,
-         "BadRequest"),
+        ("POST", "/api/v1/namespaces/{ns}/pods?dryRun=Some", b'{"metadata": {"name": "dry"},'
+         b' "spec": {"containers": [{"name": "c", "image": "i"}]}}', "application/json", 422,
+         "Invalid"),
+        ("DELETE", "/api/v1/namespaces/{ns}/pods/x", b'{"dryRun": ["All", "Partly"]}',
+         "application/json", 422, "Invalid"),
     ],
 )
 def test_malformed_requests_get_the_right_status_and_the_server_keeps_serving(

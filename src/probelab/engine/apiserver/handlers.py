@@ -79,10 +79,6 @@ class Handlers:
     async def handle(self, request: web.Request, target: Target, body: bytes | None
                      ) -> web.StreamResponse:
         method = request.method
-        if method in ("POST", "PUT", "PATCH", "DELETE") and "dryRun" in request.query:
-            # Refused rather than ignored: ignoring it would persist a "dry" change.
-            raise bad_request("dryRun is not supported by the probelab engine; leave out "
-                              "--dry-run=server (--dry-run=client works)")
         if target.subresource:
             return await self._subresource(request, target, body)
         if target.name is None:
@@ -197,7 +193,8 @@ class Handlers:
         doc = params.decode_body(body or b"", body_type(request))
         obj, warnings = self.registry.decode(served.info, served.group_version, doc,
                                              field_validation(request.query))
-        created = self.registry.create(served.info, target.namespace, obj)
+        created = self.registry.create(served.info, target.namespace, obj,
+                                       params.dry_run_param("POST", request.query))
         return json_response(render(created, served), 201, warnings)
 
     def update(self, request: web.Request, target: Target, body: bytes | None) -> web.Response:
@@ -206,23 +203,26 @@ class Handlers:
         obj, warnings = self.registry.decode(served.info, served.group_version, doc,
                                              field_validation(request.query))
         updated = self.registry.update(served.info, target.namespace, target.name or "", obj,
-                                       target.subresource)
+                                       target.subresource,
+                                       params.dry_run_param("PUT", request.query))
         return json_response(render(updated, served), 200, warnings)
 
     def patch(self, request: web.Request, target: Target, body: bytes | None) -> web.Response:
         served = target.served
         patch_type = check_patch_type(body_type(request))
+        dry_run = params.dry_run_param("PATCH", request.query)
         doc = params.decode_body(body or b"", "application/json")
         current = render(self.registry.get_object(served.info, target.namespace, target.name or ""),
                          served)
         updated, warnings = self.registry.patch(
             served.info, target.namespace, target.name or "", current, doc, patch_type,
-            served.group_version, field_validation(request.query), target.subresource)
+            served.group_version, field_validation(request.query), target.subresource, dry_run)
         return json_response(render(updated, served), 200, warnings)
 
     def delete(self, request: web.Request, target: Target, body: bytes | None) -> web.Response:
         doc = params.decode_body(body, "application/json") if body and body.strip() else None
-        options = params.delete_options(request.query, doc)
+        options = params.delete_options(request.query, doc,
+                                        params.dry_run_param("DELETE", request.query, doc))
         result = self.registry.delete(target.served.info, target.namespace, target.name or "",
                                       options)
         obj = result.obj
@@ -234,7 +234,8 @@ class Handlers:
                           ) -> web.Response:
         info = target.served.info
         doc = params.decode_body(body, "application/json") if body and body.strip() else None
-        options = params.delete_options(request.query, doc)
+        options = params.delete_options(request.query, doc,
+                                        params.dry_run_param("DELETE", request.query, doc))
         items, _ = self.store.list(info.plural, target.namespace,
                                    params.label_selector(request.query),
                                    params.field_selector(request.query, info.plural))
@@ -281,14 +282,16 @@ class Handlers:
         if method == "GET":
             return json_response(self.registry.get_scale(info, ns, name))
         if method == "PUT":
+            dry_run = params.dry_run_param(method, request.query)
             doc = params.decode_body(body or b"", body_type(request))
-            return json_response(self.registry.update_scale(info, ns, name, doc))
+            return json_response(self.registry.update_scale(info, ns, name, doc, dry_run))
         if method == "PATCH":
             patch_type = check_patch_type(body_type(request))
+            dry_run = params.dry_run_param(method, request.query)
             doc = params.decode_body(body or b"", "application/json")
             current = self.registry.get_scale(info, ns, name)
             patched = apply_patch(current, doc, patch_type, "Scale")
-            return json_response(self.registry.update_scale(info, ns, name, patched))
+            return json_response(self.registry.update_scale(info, ns, name, patched, dry_run))
         raise method_not_allowed()
 
     async def log(self, request: web.Request, target: Target) -> web.StreamResponse:

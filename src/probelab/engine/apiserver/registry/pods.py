@@ -80,11 +80,12 @@ class PodStrategy(Strategy):
                                    env.store.clock.now())
         m = current["metadata"]
         if marked is None:
-            return Result(env.store.delete("pods", m.get("namespace"), m["name"]))
+            return Result(env.store.delete("pods", m.get("namespace"), m["name"],
+                                           dry_run=options.dry_run))
         if marked is current:
             return Result(current)
         marked["metadata"].pop("resourceVersion", None)
-        return Result(env.store.update("pods", marked))
+        return Result(env.store.update("pods", marked, dry_run=options.dry_run))
 
     def bind(self, env: Env, pod: Obj, node: str) -> Obj:
         """The binding subresource (`BindingREST.setPodHostAndAnnotations`): set
