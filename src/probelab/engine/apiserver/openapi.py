@@ -257,8 +257,7 @@ def schemas(kinds: list[Served]) -> dict[str, Schema]:
     out: dict[str, Schema] = {s.schema_name: _kind_schema(s, upstream) for s in kinds}
     wanted = {f"{META}.{n}" for n in ("Status", "DeleteOptions", "Patch", "WatchEvent")}
     for s in kinds:
-        if s.schema_name == f"{package(s.info.group, s.info.version)}.{s.info.kind}":
-            wanted.add(s.schema_name + "List")
+        wanted.add(f"{package(s.info.group, s.info.version)}.{s.info.kind}List")
         if "scale" in s.info.subresources:
             wanted.add("io.k8s.api.autoscaling.v1.Scale")
     todo = sorted(wanted | set().union(*(_refs(v) for v in out.values())))
@@ -268,6 +267,14 @@ def schemas(kinds: list[Served]) -> dict[str, Schema]:
             continue
         out[name] = _openapi_schema(upstream[name])
         todo += sorted(_refs(out[name]) - out.keys())
+    for s in kinds:  # a legacy Deployment's list: the apps/v1 list of the legacy items
+        base = f"{package(s.info.group, s.info.version)}.{s.info.kind}"
+        if s.schema_name != base and base + "List" in out:
+            listed = json.loads(json.dumps(out[base + "List"]).replace(
+                f'"#/components/schemas/{base}"', f'"#/components/schemas/{s.schema_name}"'))
+            listed["x-kubernetes-group-version-kind"] = [
+                {**_gvk(s), "kind": s.info.list_kind}]
+            out[s.schema_name + "List"] = listed
     return dict(sorted(out.items()))
 
 
