@@ -193,6 +193,9 @@ def _client_definitions() -> dict[str, Schema]:
             schema["description"] = cls.__doc__.strip().splitlines()[0]
         out[key] = schema
 
+    # The PATCH body: the client has no model for it (upstream: an empty object schema).
+    out[f"{META}.Patch"] = {"type": "object", "description": "Patch is provided to give a "
+                            "concrete name and type to the Kubernetes PATCH request body."}
     for name, model in _CLIENT_MODELS.items():
         add(model)
         list_model = getattr(models, model + "List", None)
