@@ -154,7 +154,17 @@ def test_openapi_v3_index_points_at_a_document_per_group_version(engine: ApiEngi
         "group": "apps", "version": "v1", "kind": "Deployment"}
     assert "fieldValidation" in [p["name"] for p in patch["parameters"]]
     assert engine.request("GET", "/openapi/v3/apis/nothing/v9")[0] == 404
-    assert engine.request("GET", "/openapi/v2")[0] == 404
+    code, headers, body = engine.request("GET", "/openapi/v2")
+    assert code == 200 and headers["Content-Type"].startswith("application/json")
+    assert json.loads(body)["swagger"] == "2.0"
+    accept = {"Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"}
+    code, headers, body = engine.request("GET", "/openapi/v2", headers=accept)
+    assert code == 200 and headers["Content-Type"] == "application/octet-stream"
+    assert body.startswith(b"\x0a\x032.0")  # Document.swagger = "2.0"
+    again = engine.request("GET", "/openapi/v2", headers={**accept,
+                                                          "If-None-Match": headers["ETag"]})
+    assert again[0] == 304
+    assert engine.request("GET", "/openapi/v9")[0] == 404
 
 
 # ---- CRUD ----------------------------------------------------------------------------------------

@@ -328,9 +328,16 @@ class Handlers:
             raise not_found_path() from None
 
         def same_run() -> bool:
+            """Follow while this run may still write: the kubelet ends a follow when the
+            container is no longer running."""
             current = self.store.find("pods", ns, name)
-            return (current is not None and current["metadata"].get("uid") == uid
-                    and podlogs_run(current, container, False) == run)
+            if current is None or current["metadata"].get("uid") != uid:
+                return False
+            entry = container_status(current, container)
+            if entry is None:
+                return True
+            return "running" in (entry.get("state") or {}) and (
+                entry.get("restartCount") or 0) == run
 
         if params.flag(query, "follow") and not previous:
             return await watch.follow_log(request, self.streams, path, start, end, same_run,
