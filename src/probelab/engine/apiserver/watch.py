@@ -148,11 +148,11 @@ class _LogSender:
         return self.left is not None and self.left <= 0
 
     async def send(self, f: BinaryIO, start: int, end: int, final: bool) -> int:
-        """Send the records in [start, end); the offset reached."""
+        """Send the records in [start, end); the offset reached. Yields to the event loop
+        after every block, so a large log never holds up the other requests."""
         offset = start
-        for record, after in podlogs.read_records(f, start, end, final):
-            offset = after
-            data = podlogs.shown(record, self.options)
+        for lines, offset in podlogs.read_lines(f, start, end, final):  # noqa: B007
+            data = podlogs.render_lines(lines, self.options)
             if self.left is not None:
                 data = data[:self.left]
                 self.left -= len(data)
@@ -161,6 +161,7 @@ class _LogSender:
                 self.size += len(data)
             if self.size >= LOG_CHUNK:
                 await self.flush()
+            await asyncio.sleep(0)
             if self.full:
                 break
         await self.flush()

@@ -29,6 +29,7 @@ no such window. `pods/log` reads only the current file, as `kubectl logs` does.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -179,8 +180,9 @@ def read_range(path: Path, tail_lines: int | None) -> tuple[int, int]:
 MAX_LINE = 16 * 1024  # containerd's max_container_log_line_size: longer lines are split (P)
 STDOUT, STDERR = "stdout", "stderr"
 FULL, PARTIAL = b"F", b"P"
-_RECORD = re.compile(rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)) "
-                     rb"(stdout|stderr) ([FP]) ")
+_TIME = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)\Z")
+_STREAMS = (STDOUT.encode(), STDERR.encode())
+_TAGS = {FULL: True, PARTIAL: False}
 
 
 def rfc3339_nano(ns: int) -> str:
@@ -242,13 +244,35 @@ class Record:
             return None
 
 
+def _split(line: bytes) -> tuple[bytes | None, bytes, bool, bytes]:
+    """(time, stream, full, content) of one file line; a line that is not a record is stdout
+    content without a time. Split, not a regex over the line: serving a 10 MiB log parses
+    about 170 000 of them."""
+    parts = line.split(b" ", 3)
+    if (len(parts) == 4 and parts[2] in _TAGS and parts[1] in _STREAMS
+            and _TIME.match(parts[0])):
+        return parts[0], parts[1], _TAGS[parts[2]], parts[3]
+    return None, _STREAMS[0], True, line
+
+
+@functools.lru_cache(maxsize=4096)
+def _second_ns(text: bytes) -> int:
+    return parse_rfc3339_nano(text.decode())
+
+
+def _time_ns(stamp: bytes) -> int:
+    """parse_rfc3339_nano for a record's time, with the whole seconds cached (a log's lines
+    share few of them)."""
+    if not stamp.endswith(b"Z"):
+        return parse_rfc3339_nano(stamp.decode())
+    fraction = stamp[20:-1] if stamp[19:20] == b"." else b""
+    return _second_ns(stamp[:19] + b"Z") + int(fraction.ljust(9, b"0") or b"0")
+
+
 def parse_record(line: bytes) -> Record:
     """A file line (without its newline) as a Record."""
-    match = _RECORD.match(line)
-    if match is None:
-        return Record(None, STDOUT, True, line)
-    stamp, stream, tag = match.groups()
-    return Record(stamp.decode(), stream.decode(), tag == FULL, line[match.end():])
+    stamp, stream, full, content = _split(line)
+    return Record(None if stamp is None else stamp.decode(), stream.decode(), full, content)
 
 
 def render(record: Record, timestamps: bool) -> bytes:
@@ -258,26 +282,24 @@ def render(record: Record, timestamps: bool) -> bytes:
     return prefix + record.content + (b"\n" if record.full else b"")
 
 
-def read_records(f: BinaryIO, start: int, end: int, final: bool = False
-                 ) -> Iterator[tuple[Record, int]]:
-    """The complete lines in [start, end) of an open log file as (record, offset after it),
-    read in blocks; an unfinished last line is left for a later read, unless `final`."""
+def read_lines(f: BinaryIO, start: int, end: int, final: bool = False
+               ) -> Iterator[tuple[list[bytes], int]]:
+    """The complete lines in [start, end) of an open log file, a block at a time, each batch
+    with the offset after its last line; an unfinished last line is left for a later read,
+    unless `final`."""
     f.seek(start)
     offset, pending = start, b""
     while offset < end:
         block = f.read(min(READ_BLOCK, end - offset))
         if not block:
-            return
+            break
         offset += len(block)
-        pending += block
-        lines = pending.split(b"\n")
+        lines = (pending + block).split(b"\n")
         pending = lines.pop()
-        consumed = offset - len(pending) - sum(len(line) + 1 for line in lines)
-        for line in lines:
-            consumed += len(line) + 1
-            yield parse_record(line), consumed
+        if lines:
+            yield lines, offset - len(pending)
     if final and pending:
-        yield parse_record(pending), offset
+        yield [pending], offset
 
 
 @dataclass(frozen=True)
@@ -289,11 +311,18 @@ class LogOptions:
     limit_bytes: int | None = None
 
 
-def shown(record: Record, options: LogOptions) -> bytes:
-    """The bytes one record adds to the answer (empty when `since` drops it: a line without a
-    time is never dropped)."""
-    if options.since_ns is not None:
-        when = record.time_ns()
-        if when is not None and when < options.since_ns:
-            return b""
-    return render(record, options.timestamps)
+def render_lines(lines: list[bytes], options: LogOptions) -> bytes:
+    """What `pods/log` sends for these file lines (before `limit_bytes`): each record's
+    content, with its time in front when `timestamps`, a newline after a full line; records
+    older than `since_ns` are dropped (a line without a time never is)."""
+    out: list[bytes] = []
+    since = options.since_ns
+    for line in lines:
+        stamp, _stream, full, content = _split(line)
+        if stamp is not None:
+            if since is not None and _time_ns(stamp) < since:
+                continue
+            if options.timestamps:
+                out.append(stamp + b" ")
+        out.append(content + b"\n" if full else content)
+    return b"".join(out)
