@@ -75,15 +75,24 @@ async def pump(read_fd: int, stream: str, path: Path) -> None:
     """Copy one pipe into the log file as CRI records until end of file (or cancellation)."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=READ_BYTES)
-    transport, _ = await loop.connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", buffering=0))
-    out = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    pipe = os.fdopen(read_fd, "rb", buffering=0)
+    try:
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), pipe)
+    except BaseException:
+        pipe.close()
+        raise
+    try:
+        out = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError:  # the pod's folder is gone already: read on, so the container never
+        out = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)  # blocks on a full pipe
     held = b""
     try:
         while True:
             chunk = await reader.read(READ_BYTES)
             records, held = podlogs.frame(stream, held + chunk, time.time_ns(), final=not chunk)
-            _write_all(out, records)
+            with contextlib.suppress(OSError):  # a full disk loses lines, not the container
+                _write_all(out, records)
             if not chunk:
                 return
     finally:
