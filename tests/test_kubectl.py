@@ -164,6 +164,7 @@ def test_the_walkthrough(engine: ApiEngine, kubectl: Kubectl) -> None:
     pod = rows(kubectl.out(*ns, "get", "pods"))[0][0]
     described = kubectl.out(*ns, "describe", "pod", pod)
     assert re.search(r"^Status:\s+Running", described, re.M)
+    assert re.search(r"^QoS Class:\s+Burstable$", described, re.M)  # requests < limits
     assert "Readiness:  http-get http://:admin/healthz" in described
 
     uid = engine.call(lambda: engine.store.get("pods", "probes", pod))["metadata"]["uid"]
