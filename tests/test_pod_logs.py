@@ -22,6 +22,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from probelab.engine.apiserver import logs
+from probelab.engine.apiserver.status import ApiError
 from probelab.engine.core import podlogs
 from probelab.engine.engine import build_context
 from probelab.engine.kubelet.kubelet import Kubelet
@@ -311,3 +313,61 @@ def test_a_new_run_keeps_only_the_previous_run_s_log(tmp_path: Path) -> None:
         podlogs.rotated(path, 1).write_text("rotated\n")
     folder = tmp_path / "logs" / "u" / "c"
     assert sorted(p.name for p in folder.iterdir()) == ["1.log", "1.log.1", "2.log", "2.log.1"]
+
+
+def _pod_with(status: dict[str, Any] | None) -> dict[str, Any]:
+    statuses = [] if status is None else [{"name": "c", **status}]
+    return {"metadata": {"name": "p"}, "status": {"containerStatuses": statuses}}
+
+
+RUNNING = {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
+CRASHED = {"exitCode": 1, "containerID": "probelab://a"}
+
+
+@pytest.mark.parametrize(("status", "previous", "expected"), [
+    (None, False, 0),  # not reported yet: the kubelet's first file
+    ({"state": RUNNING, "restartCount": 0, "containerID": "probelab://a"}, False, 0),
+    ({"state": RUNNING, "restartCount": 2, "containerID": "probelab://c",
+      "lastState": {"terminated": {**CRASHED, "containerID": "probelab://b"}}}, False, 2),
+    ({"state": RUNNING, "restartCount": 2, "containerID": "probelab://c",
+      "lastState": {"terminated": {**CRASHED, "containerID": "probelab://b"}}}, True, 1),
+    # crash-loop back-off: the crashed run is both the current and the previous instance
+    ({"state": {"waiting": {"reason": "CrashLoopBackOff"}}, "restartCount": 1,
+      "containerID": "probelab://b",
+      "lastState": {"terminated": {**CRASHED, "containerID": "probelab://b"}}}, False, 1),
+    ({"state": {"waiting": {"reason": "CrashLoopBackOff"}}, "restartCount": 1,
+      "containerID": "probelab://b",
+      "lastState": {"terminated": {**CRASHED, "containerID": "probelab://b"}}}, True, 1),
+    ({"state": {"terminated": CRASHED}, "restartCount": 0, "containerID": "probelab://a"},
+     False, 0),
+])
+def test_which_run_pods_log_reads(status: dict[str, Any] | None, previous: bool,
+                                  expected: int) -> None:
+    assert logs.run_to_read(_pod_with(status), "c", previous) == expected
+
+
+@pytest.mark.parametrize(("status", "previous", "message"), [
+    ({"state": RUNNING, "restartCount": 0, "containerID": "probelab://a"}, True,
+     'previous terminated container "c" in pod "p" not found'),
+    ({"state": {"waiting": {"reason": "ContainerCreating"}}, "restartCount": 0}, False,
+     'container "c" in pod "p" is waiting to start: ContainerCreating'),
+    ({"state": {"waiting": {"reason": "ErrImagePull"}}, "restartCount": 0}, False,
+     'container "c" in pod "p" is waiting to start: image can\'t be pulled'),
+    ({"state": {"waiting": {"reason": "CreateContainerConfigError"}}, "restartCount": 0},
+     False, 'container "c" in pod "p" is waiting to start: CreateContainerConfigError'),
+])
+def test_the_kubelet_s_log_refusals(status: dict[str, Any], previous: bool,
+                                    message: str) -> None:
+    with pytest.raises(ApiError) as refused:
+        logs.run_to_read(_pod_with(status), "c", previous)
+    assert (refused.value.code, refused.value.message) == (400, message)
+
+
+def test_since_seconds_and_since_time() -> None:
+    assert logs.since_ns({}, 100.0) is None
+    assert logs.since_ns({"sinceSeconds": "10"}, 100.0) == 90 * 10**9
+    assert logs.since_ns({"sinceTime": "1970-01-01T00:01:00.5Z"}, 0) == 60_500_000_000
+    for bad in ({"sinceSeconds": "0"}, {"sinceTime": "yesterday"},
+                {"sinceSeconds": "1", "sinceTime": "1970-01-01T00:00:00Z"}):
+        with pytest.raises(ApiError):
+            logs.since_ns(bad, 100.0)

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from probelab.engine.apiserver import params, watch
+from probelab.engine.apiserver import logs, params, watch
 from probelab.engine.apiserver.discovery import Served
 from probelab.engine.apiserver.model import SUPPORTED_PATCHES, PatchType, apply_patch
 from probelab.engine.apiserver.printing import tables
@@ -310,7 +310,7 @@ class Handlers:
         uid = str(pod["metadata"].get("uid") or "")
         query = request.query
         previous = params.flag(query, "previous")
-        run = podlogs_run(pod, container, previous)
+        run = logs.run_to_read(pod, container, previous)
         path = podlogs.log_path(self.state_dir, uid, container, run) if self.state_dir else None
         if path is None or not path.exists():
             if previous:
@@ -320,7 +320,7 @@ class Handlers:
                               "ContainerCreating")
         options = podlogs.LogOptions(
             timestamps=params.flag(query, "timestamps"),
-            since_ns=log_since_ns(query, self.store.clock.now()),
+            since_ns=logs.since_ns(query, self.store.clock.now()),
             limit_bytes=params.int_param(query, "limitBytes", minimum=1))
         try:
             start, end = podlogs.read_range(path, params.int_param(query, "tailLines"))
@@ -333,7 +333,7 @@ class Handlers:
             current = self.store.find("pods", ns, name)
             if current is None or current["metadata"].get("uid") != uid:
                 return False
-            entry = container_status(current, container)
+            entry = logs.container_status(current, container)
             if entry is None:
                 return True
             return "running" in (entry.get("state") or {}) and (
@@ -343,66 +343,6 @@ class Handlers:
             return await watch.follow_log(request, self.streams, path, start, end, same_run,
                                           options)
         return await watch.serve_log(request, path, start, end, options)
-
-
-def container_status(pod: Obj, container: str) -> Mapping[str, Any] | None:
-    status = pod.get("status") or {}
-    for key in ("containerStatuses", "initContainerStatuses"):
-        for entry in status.get(key) or []:
-            if isinstance(entry, Mapping) and entry.get("name") == container:
-                return entry
-    return None
-
-
-def podlogs_run(pod: Obj, container: str, previous: bool) -> int:
-    """Which run's log file (`<restartCount>.log`) `pods/log` reads, chosen as the kubelet
-    chooses the container instance (`validateContainerLogStatus` in
-    `pkg/kubelet/kubelet_pods.go`): the running or last terminated instance, or with
-    `previous` the instance in `lastState.terminated`; 400 with the kubelet's message when
-    there is none. The engine's kubelet numbers runs by restartCount, and the status's
-    `containerID` is always that of run `restartCount` (during a crash-loop back-off, the
-    instance that crashed), so an instance is run `restartCount` or the one before it."""
-    name = pod["metadata"].get("name", "")
-    entry = container_status(pod, container)
-    if entry is None:  # not reported yet: the kubelet's file is the truth (run 0)
-        return 0
-    count = entry.get("restartCount") or 0
-    state = entry.get("state") or {}
-    last = (entry.get("lastState") or {}).get("terminated") or {}
-    if previous:
-        wanted = last.get("containerID")
-        if not wanted:
-            raise bad_request(f'previous terminated container "{container}" in pod "{name}" '
-                              "not found")
-    elif "running" in state or "terminated" in state:
-        return count
-    elif last.get("containerID"):
-        wanted = last["containerID"]
-    else:
-        reason = (state.get("waiting") or {}).get("reason") or "ContainerCreating"
-        if reason == "ErrImagePull":
-            reason = "image can't be pulled"
-        elif reason == "ImagePullBackOff":
-            reason = "trying and failing to pull image"
-        raise bad_request(f'container "{container}" in pod "{name}" is waiting to start: '
-                          f"{reason}")
-    return count if wanted == entry.get("containerID") else max(0, count - 1)
-
-
-def log_since_ns(query: Mapping[str, str], now: float) -> int | None:
-    """`sinceSeconds` (> 0) or `sinceTime` (RFC 3339), not both (`ValidatePodLogOptions`)."""
-    seconds = params.int_param(query, "sinceSeconds", minimum=1)
-    since_time = query.get("sinceTime")
-    if seconds is not None and since_time:
-        raise bad_request("at most one of `sinceTime` or `sinceSeconds` may be specified")
-    if seconds is not None:
-        return int((now - seconds) * 1_000_000_000)
-    if since_time:
-        try:
-            return podlogs.parse_rfc3339_nano(since_time)
-        except ValueError:
-            raise bad_request(f'parsing time "{since_time}" as RFC3339: cannot parse') from None
-    return None
 
 
 def field_validation(query: Mapping[str, str]) -> str:
