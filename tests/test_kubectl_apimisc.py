@@ -263,6 +263,14 @@ def test_official_client_dry_run_all(api: client.ApiClient, kubectl: Kubectl) ->
         apps.patch_namespaced_deployment("web", "dryclient", {"spec": {"replicas": -3}},
                                          dry_run="All")
     assert refused.value.status == 422
+    status_patched = apps.patch_namespaced_deployment_status(
+        "web", "dryclient", {"status": {"observedGeneration": 42}}, dry_run="All")
+    assert status_patched.status.observed_generation == 42
+    scaled = apps.patch_namespaced_deployment_scale("web", "dryclient",
+                                                    {"spec": {"replicas": 8}}, dry_run="All")
+    assert scaled.spec.replicas == 8
+    again = apps.read_namespaced_deployment("web", "dryclient")
+    assert (again.status.observed_generation, again.spec.replicas) == (1, 2)
 
     core.create_namespaced_pod("dryclient", pod("dryclient", "p"))
     wait_until(lambda: core.read_namespaced_pod("p", "dryclient").spec.node_name,
