@@ -154,7 +154,17 @@ def test_openapi_v3_index_points_at_a_document_per_group_version(engine: ApiEngi
         "group": "apps", "version": "v1", "kind": "Deployment"}
     assert "fieldValidation" in [p["name"] for p in patch["parameters"]]
     assert engine.request("GET", "/openapi/v3/apis/nothing/v9")[0] == 404
-    assert engine.request("GET", "/openapi/v2")[0] == 404
+    code, headers, body = engine.request("GET", "/openapi/v2")
+    assert code == 200 and headers["Content-Type"].startswith("application/json")
+    assert json.loads(body)["swagger"] == "2.0"
+    accept = {"Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"}
+    code, headers, body = engine.request("GET", "/openapi/v2", headers=accept)
+    assert code == 200 and headers["Content-Type"] == "application/octet-stream"
+    assert body.startswith(b"\x0a\x032.0")  # Document.swagger = "2.0"
+    again = engine.request("GET", "/openapi/v2", headers={**accept,
+                                                          "If-None-Match": headers["ETag"]})
+    assert again[0] == 304
+    assert engine.request("GET", "/openapi/v9")[0] == 404
 
 
 # ---- CRUD ----------------------------------------------------------------------------------------
@@ -614,9 +624,11 @@ BIG = b'{"metadata": {"name": "x", "annotations": {"a": "' + b"x" * (4 * 1024 * 
          b' "spec": {"template": {}}}', "application/json", 422, "Invalid"),
         ("POST", "/apis/apps/v1/namespaces/{ns}/deployments?fieldValidation=Sometimes",
          b"{}", "application/json", 400, "BadRequest"),
-        ("POST", "/api/v1/namespaces/{ns}/pods?dryRun=All", b'{"metadata": {"name": "dry"},'
-         b' "spec": {"containers": [{"name": "c", "image": "i"}]}}', "application/json", 400,
-         "BadRequest"),
+        ("POST", "/api/v1/namespaces/{ns}/pods?dryRun=Some", b'{"metadata": {"name": "dry"},'
+         b' "spec": {"containers": [{"name": "c", "image": "i"}]}}', "application/json", 422,
+         "Invalid"),
+        ("DELETE", "/api/v1/namespaces/{ns}/pods/x", b'{"dryRun": ["All", "Partly"]}',
+         "application/json", 422, "Invalid"),
     ],
 )
 def test_malformed_requests_get_the_right_status_and_the_server_keeps_serving(

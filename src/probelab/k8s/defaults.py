@@ -141,11 +141,29 @@ def pod_spec(spec: Obj) -> None:
         _volume(volume)
 
 
+def _requests_from_limits(resources: Any, names: tuple[str, ...] | None = None) -> None:
+    """A limit without a request makes the request equal to the limit (`SetDefaults_Pod`)."""
+    limits = _map(resources, "limits")
+    if not limits:
+        return
+    requests = _map(resources, "requests", create=True)
+    if requests is None:
+        return
+    for key, value in limits.items():
+        if names is None or key in names:
+            requests.setdefault(key, value)
+
+
 def _pod(obj: Obj) -> None:
     spec = _map(obj, "spec", create=True)
     if spec is not None:
         pod_spec(spec)
         _setdefault(spec, "enableServiceLinks", True)  # Pods only, not templates
+        # Pods only as well: a template keeps what it says, its pods get the requests.
+        for key in ("containers", "initContainers"):
+            for container in _items(spec, key):
+                _requests_from_limits(container.get("resources"))
+        _requests_from_limits(spec.get("resources"), ("cpu", "memory"))
 
 
 def _template(spec: Obj | None) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from probelab.engine.apiserver import params, watch
+from probelab.engine.apiserver import logs, params, watch
 from probelab.engine.apiserver.discovery import Served
 from probelab.engine.apiserver.model import SUPPORTED_PATCHES, PatchType, apply_patch
 from probelab.engine.apiserver.printing import tables
@@ -80,10 +80,6 @@ class Handlers:
     async def handle(self, request: web.Request, target: Target, body: bytes | None
                      ) -> web.StreamResponse:
         method = request.method
-        if method in ("POST", "PUT", "PATCH", "DELETE") and "dryRun" in request.query:
-            # Refused rather than ignored: ignoring it would persist a "dry" change.
-            raise bad_request("dryRun is not supported by the probelab engine; leave out "
-                              "--dry-run=server (--dry-run=client works)")
         if target.subresource:
             return await self._subresource(request, target, body)
         if target.name is None:
@@ -198,7 +194,8 @@ class Handlers:
         doc = params.decode_body(body or b"", body_type(request))
         obj, warnings = self.registry.decode(served.info, served.group_version, doc,
                                              field_validation(request.query))
-        created = self.registry.create(served.info, target.namespace, obj)
+        created = self.registry.create(served.info, target.namespace, obj,
+                                       params.dry_run_param("POST", request.query))
         return json_response(render(created, served), 201, warnings)
 
     def update(self, request: web.Request, target: Target, body: bytes | None) -> web.Response:
@@ -207,23 +204,26 @@ class Handlers:
         obj, warnings = self.registry.decode(served.info, served.group_version, doc,
                                              field_validation(request.query))
         updated = self.registry.update(served.info, target.namespace, target.name or "", obj,
-                                       target.subresource)
+                                       target.subresource,
+                                       params.dry_run_param("PUT", request.query))
         return json_response(render(updated, served), 200, warnings)
 
     def patch(self, request: web.Request, target: Target, body: bytes | None) -> web.Response:
         served = target.served
         patch_type = check_patch_type(body_type(request))
+        dry_run = params.dry_run_param("PATCH", request.query)
         doc = params.decode_body(body or b"", "application/json")
         current = render(self.registry.get_object(served.info, target.namespace, target.name or ""),
                          served)
         updated, warnings = self.registry.patch(
             served.info, target.namespace, target.name or "", current, doc, patch_type,
-            served.group_version, field_validation(request.query), target.subresource)
+            served.group_version, field_validation(request.query), target.subresource, dry_run)
         return json_response(render(updated, served), 200, warnings)
 
     def delete(self, request: web.Request, target: Target, body: bytes | None) -> web.Response:
         doc = params.decode_body(body, "application/json") if body and body.strip() else None
-        options = params.delete_options(request.query, doc)
+        options = params.delete_options(request.query, doc,
+                                        params.dry_run_param("DELETE", request.query, doc))
         result = self.registry.delete(target.served.info, target.namespace, target.name or "",
                                       options)
         obj = result.obj
@@ -235,7 +235,8 @@ class Handlers:
                           ) -> web.Response:
         info = target.served.info
         doc = params.decode_body(body, "application/json") if body and body.strip() else None
-        options = params.delete_options(request.query, doc)
+        options = params.delete_options(request.query, doc,
+                                        params.dry_run_param("DELETE", request.query, doc))
         items, _ = self.store.list(info.plural, target.namespace,
                                    params.label_selector(request.query),
                                    params.field_selector(request.query, info.plural))
@@ -288,14 +289,16 @@ class Handlers:
         if method == "GET":
             return json_response(self.registry.get_scale(info, ns, name))
         if method == "PUT":
+            dry_run = params.dry_run_param(method, request.query)
             doc = params.decode_body(body or b"", body_type(request))
-            return json_response(self.registry.update_scale(info, ns, name, doc))
+            return json_response(self.registry.update_scale(info, ns, name, doc, dry_run))
         if method == "PATCH":
             patch_type = check_patch_type(body_type(request))
+            dry_run = params.dry_run_param(method, request.query)
             doc = params.decode_body(body or b"", "application/json")
             current = self.registry.get_scale(info, ns, name)
             patched = apply_patch(current, doc, patch_type, "Scale")
-            return json_response(self.registry.update_scale(info, ns, name, patched))
+            return json_response(self.registry.update_scale(info, ns, name, patched, dry_run))
         raise method_not_allowed()
 
     async def log(self, request: web.Request, target: Target) -> web.StreamResponse:
@@ -312,24 +315,41 @@ class Handlers:
         elif container not in containers:
             raise bad_request(f"container {container} is not valid for pod {name}")
         uid = str(pod["metadata"].get("uid") or "")
-        path = podlogs.log_path(self.state_dir, uid, container) if self.state_dir else None
+        query = request.query
+        previous = params.flag(query, "previous")
+        run = logs.run_to_read(pod, container, previous)
+        path = podlogs.log_path(self.state_dir, uid, container, run) if self.state_dir else None
         if path is None or not path.exists():
+            if previous:
+                raise bad_request(f'previous terminated container "{container}" in pod '
+                                  f'"{name}" not found')
             raise bad_request(f'container "{container}" in pod "{name}" is waiting to start: '
                               "ContainerCreating")
-        tail = params.int_param(request.query, "tailLines")
-        limit = params.int_param(request.query, "limitBytes", minimum=1)
+        options = podlogs.LogOptions(
+            timestamps=params.flag(query, "timestamps"),
+            since_ns=logs.since_ns(query, self.store.clock.now()),
+            limit_bytes=params.int_param(query, "limitBytes", minimum=1))
         try:
-            start, end = podlogs.read_range(path, tail, limit)
+            start, end = podlogs.read_range(path, params.int_param(query, "tailLines"))
         except FileNotFoundError:  # removed with its pod meanwhile
             raise not_found_path() from None
 
-        def same_pod() -> bool:
+        def same_run() -> bool:
+            """Follow while this run may still write: the kubelet ends a follow when the
+            container is no longer running."""
             current = self.store.find("pods", ns, name)
-            return current is not None and current["metadata"].get("uid") == uid
+            if current is None or current["metadata"].get("uid") != uid:
+                return False
+            entry = logs.container_status(current, container)
+            if entry is None:
+                return True
+            return "running" in (entry.get("state") or {}) and (
+                entry.get("restartCount") or 0) == run
 
-        if params.flag(request.query, "follow") and limit is None:
-            return await watch.follow_log(request, self.streams, path, start, end, same_pod)
-        return await watch.serve_log(request, path, start, end)
+        if params.flag(query, "follow") and not previous:
+            return await watch.follow_log(request, self.streams, path, start, end, same_run,
+                                          options)
+        return await watch.serve_log(request, path, start, end, options)
 
 
 def field_validation(query: Mapping[str, str]) -> str:

@@ -33,6 +33,7 @@ from probelab.k8s.resources import RESOURCES, ResourceInfo
 Schema = dict[str, Any]
 
 OPENAPI_VERSION = "3.0.0"
+API_VERSION = "v1.37.0"
 META = "io.k8s.apimachinery.pkg.apis.meta.v1"
 # Content types the engine accepts for PATCH; server-side apply is not among them.
 PATCH_TYPES = (
@@ -57,12 +58,14 @@ class Served:
         return f"apis/{self.group}/{self.version}" if self.group else f"api/{self.version}"
 
 
-# Upstream schema names of the served kinds (api package of each group).
-_PACKAGES = {"": "io.k8s.api.core.v1", "apps": "io.k8s.api.apps.v1",
-             "discovery.k8s.io": "io.k8s.api.discovery.v1", "batch": "io.k8s.api.batch.v1",
-             "networking.k8s.io": "io.k8s.api.networking.v1",
-             "autoscaling": "io.k8s.api.autoscaling.v2",
-             "policy": "io.k8s.api.policy.v1"}
+def package(group: str, version: str) -> str:
+    """The upstream schema package of a group-version (`io.k8s.api.<group>.<version>`, the
+    group's first label, `core` for the legacy group): `apps/v1` -> `io.k8s.api.apps.v1`,
+    `discovery.k8s.io/v1` -> `io.k8s.api.discovery.v1`, `networking.k8s.io/v1` ->
+    `io.k8s.api.networking.v1`, `autoscaling/v2` -> `io.k8s.api.autoscaling.v2`."""
+    return f"io.k8s.api.{group.split('.')[0] or 'core'}.{version}"
+
+
 # Legacy group-versions under which the engine still accepts Deployments (gone from real servers
 # since 1.16, kept for old manifests);
 # their schema is the apps/v1 one under the legacy name.
@@ -70,7 +73,8 @@ LEGACY_DEPLOYMENTS = (("extensions", "v1beta1"), ("apps", "v1beta1"), ("apps", "
 
 
 def served_kinds() -> list[Served]:
-    out = [Served(r, r.group, r.version, f"{_PACKAGES[r.group]}.{r.kind}") for r in RESOURCES]
+    out = [Served(r, r.group, r.version, f"{package(r.group, r.version)}.{r.kind}")
+           for r in RESOURCES]
     deployments = next(r for r in RESOURCES if r.kind == "Deployment")
     out += [Served(deployments, g, v, f"io.k8s.api.{g}.{v}.Deployment")
             for g, v in LEGACY_DEPLOYMENTS]
@@ -196,6 +200,9 @@ def _client_definitions() -> dict[str, Schema]:
             schema["description"] = cls.__doc__.strip().splitlines()[0]
         out[key] = schema
 
+    # The PATCH body: the client has no model for it (upstream: an empty object schema).
+    out[f"{META}.Patch"] = {"type": "object", "description": "Patch is provided to give a "
+                            "concrete name and type to the Kubernetes PATCH request body."}
     for name, model in _CLIENT_MODELS.items():
         add(model)
         list_model = getattr(models, model + "List", None)
@@ -241,7 +248,7 @@ def _gvk(s: Served) -> dict[str, str]:
 
 
 def _kind_schema(s: Served, upstream: dict[str, Schema]) -> Schema:
-    base_name = f"{_PACKAGES[s.info.group]}.{s.info.kind}"
+    base_name = f"{package(s.info.group, s.info.version)}.{s.info.kind}"
     if base_name not in upstream:
         return {"type": "object", "description": f"{s.info.kind} (schema not available)",
                 "x-kubernetes-preserve-unknown-fields": True,
@@ -254,14 +261,13 @@ def _kind_schema(s: Served, upstream: dict[str, Schema]) -> Schema:
     return schema
 
 
-def _schemas(kinds: list[Served]) -> dict[str, Schema]:
+def schemas(kinds: list[Served]) -> dict[str, Schema]:
     """The kinds' schemas, their list and Scale kinds, and everything they reference."""
     upstream = _definitions()
     out: dict[str, Schema] = {s.schema_name: _kind_schema(s, upstream) for s in kinds}
     wanted = {f"{META}.{n}" for n in ("Status", "DeleteOptions", "Patch", "WatchEvent")}
     for s in kinds:
-        if s.schema_name == f"{_PACKAGES[s.info.group]}.{s.info.kind}":
-            wanted.add(s.schema_name + "List")
+        wanted.add(f"{package(s.info.group, s.info.version)}.{s.info.kind}List")
         if "scale" in s.info.subresources:
             wanted.add("io.k8s.api.autoscaling.v1.Scale")
     todo = sorted(wanted | set().union(*(_refs(v) for v in out.values())))
@@ -271,6 +277,14 @@ def _schemas(kinds: list[Served]) -> dict[str, Schema]:
             continue
         out[name] = _openapi_schema(upstream[name])
         todo += sorted(_refs(out[name]) - out.keys())
+    for s in kinds:  # a legacy Deployment's list: the apps/v1 list of the legacy items
+        base = f"{package(s.info.group, s.info.version)}.{s.info.kind}"
+        if s.schema_name != base and base + "List" in out:
+            listed = json.loads(json.dumps(out[base + "List"]).replace(
+                f'"#/components/schemas/{base}"', f'"#/components/schemas/{s.schema_name}"'))
+            listed["x-kubernetes-group-version-kind"] = [
+                {**_gvk(s), "kind": s.info.list_kind}]
+            out[s.schema_name + "List"] = listed
     return dict(sorted(out.items()))
 
 
@@ -312,7 +326,7 @@ def _operation(action: str, gvk: dict[str, str], op_id: str, kind_ref: str,
     return op
 
 
-def _paths_of(s: Served) -> dict[str, Schema]:
+def paths_of(s: Served) -> dict[str, Schema]:
     """List/create, get/replace/patch/delete, and the subresources of one served kind."""
     gvk, kind, plural = _gvk(s), s.info.kind, s.info.plural
     ref = f"#/components/schemas/{s.schema_name}"
@@ -380,12 +394,12 @@ def document_bytes(gv_path: str) -> bytes | None:
         return None
     paths: dict[str, Schema] = {}
     for s in kinds:
-        paths.update(_paths_of(s))
+        paths.update(paths_of(s))
     doc = {
         "openapi": OPENAPI_VERSION,
-        "info": {"title": "Kubernetes (probelab engine)", "version": "v1.37.0"},
+        "info": {"title": "Kubernetes (probelab engine)", "version": API_VERSION},
         "paths": dict(sorted(paths.items())),
-        "components": {"schemas": _schemas(kinds)},
+        "components": {"schemas": schemas(kinds)},
     }
     return json.dumps(doc, separators=(",", ":")).encode()
 

@@ -179,10 +179,13 @@ class DeleteOptions:
     propagation: str = "Background"  # Background | Foreground | Orphan
     precondition_uid: str | None = None
     precondition_rv: str | None = None
+    dry_run: bool = False  # `dryRun=All`: every check runs, nothing changes
 
 
-def delete_options(query: Mapping[str, str], body: Any) -> DeleteOptions:
-    """Merge the query (`gracePeriodSeconds`, `propagationPolicy`) and a DeleteOptions body."""
+def delete_options(query: Mapping[str, str], body: Any, dry_run: bool = False
+                   ) -> DeleteOptions:
+    """Merge the query (`gracePeriodSeconds`, `propagationPolicy`) and a DeleteOptions body;
+    `dry_run` comes from `dry_run_param` (query and body)."""
     if body is not None and not isinstance(body, Mapping):
         raise bad_request("DeleteOptions must be a JSON object")
     body = body or {}
@@ -206,4 +209,33 @@ def delete_options(query: Mapping[str, str], body: Any) -> DeleteOptions:
         propagation=policy,
         precondition_uid=pre.get("uid"),
         precondition_rv=pre.get("resourceVersion"),
+        dry_run=dry_run,
     )
+
+
+DRY_RUN_ALL = "All"
+OPTIONS_KIND = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions",
+                "DELETE": "DeleteOptions"}
+
+
+def dry_run_param(method: str, query: Any, body: Any = None) -> bool:
+    """`?dryRun=` (repeatable; a DeleteOptions body may carry `dryRun` too): True for `All`,
+    False when absent. Any other value is refused as the API server refuses it
+    (`ValidateDryRun` in `staging/src/k8s.io/apimachinery/pkg/apis/meta/v1/validation/
+    validation.go`, reported by the create/update/patch/delete handlers as 422 Invalid on
+    the request's options kind)."""
+    values = list(query.getall("dryRun", [])) if hasattr(query, "getall") else (
+        [query["dryRun"]] if "dryRun" in query else [])
+    if isinstance(body, Mapping) and isinstance(body.get("dryRun"), list):
+        values += [v for v in body["dryRun"] if v not in values]
+    if not values:
+        return False
+    if all(v == DRY_RUN_ALL for v in values):
+        return True
+    kind = OPTIONS_KIND.get(method, "CreateOptions")
+    shown = "[]string{" + ", ".join(json.dumps(str(v)) for v in values) + "}"
+    message = f'Unsupported value: {shown}: supported values: "{DRY_RUN_ALL}"'
+    raise ApiError(422, "Invalid", f'{kind}.meta.k8s.io "" is invalid: dryRun: {message}', {
+        "group": "meta.k8s.io", "kind": kind,
+        "causes": [{"reason": "FieldValueNotSupported", "message": message,
+                    "field": "dryRun"}]})

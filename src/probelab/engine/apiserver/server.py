@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from probelab.engine.apiserver import discovery, model, openapi, tls
+from probelab.engine.apiserver import discovery, model, openapi, openapi_v2, tls
 from probelab.engine.apiserver.handlers import (
     Handlers,
     Target,
@@ -230,10 +230,12 @@ class ApiServer:
         raise not_found_path()
 
     def _openapi(self, request: web.Request, rest: list[str]) -> web.Response:
-        """`/openapi/v3` (index) and `/openapi/v3/GROUP/VERSION`; v2 is not served, so
-        clients that want it get the usual 404 (kubectl uses v3 when it is there)."""
+        """`/openapi/v3` (index), `/openapi/v3/GROUP/VERSION`, and `/openapi/v2` (JSON, or the
+        protobuf kubectl's discovery client asks for: `openapi_v2`)."""
         if request.method != "GET":
             raise method_not_allowed()
+        if rest == ["v2"]:
+            return self._openapi_v2(request)
         if rest == ["v3"]:
             data = openapi.index_bytes()
         elif len(rest) > 1 and rest[0] == "v3":
@@ -246,6 +248,21 @@ class ApiServer:
         cache = "public, immutable" if "hash" in request.query else "no-cache, private"
         return web.Response(body=data, content_type="application/json",
                             headers={"Cache-Control": cache})
+
+    def _openapi_v2(self, request: web.Request) -> web.Response:
+        """The v2 document, with the ETag the kube-openapi handler sets (clients revalidate
+        with If-None-Match)."""
+        if openapi_v2.wants_protobuf(request.headers.get("Accept")):
+            # Content-Type as kube-openapi's handler sends it: the Accept type holds an `@`,
+            # which Go's mime parser (and so client-go) refuses in a Content-Type.
+            data, media = openapi_v2.protobuf_bytes(), "application/octet-stream"
+        else:
+            data, media = openapi_v2.json_bytes(), "application/json"
+        tag = openapi_v2.etag(data)
+        headers = {"ETag": tag, "Cache-Control": "no-cache, private", "Vary": "Accept"}
+        if request.headers.get("If-None-Match") == tag:
+            return web.Response(status=304, headers=headers)
+        return web.Response(body=data, headers={**headers, "Content-Type": media})
 
     def _get_only(self, request: web.Request, doc: Any) -> web.Response:
         if request.method != "GET":

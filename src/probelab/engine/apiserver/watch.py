@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 from aiohttp import web
 
 from probelab.engine.apiserver.status import status_body
+from probelab.engine.core import podlogs
 from probelab.engine.core.store import EventType, Gone, Obj, Store, Watcher
 
 LIVENESS_CHECK_S = 1.0  # how often an idle stream checks that its client is still there
@@ -132,45 +133,79 @@ async def serve_watch(
 LOG_CHUNK = 64 * 1024  # what one write of a log stream carries at most
 
 
-async def _send_range(response: web.StreamResponse, f: BinaryIO, start: int, end: int) -> int:
-    """Write bytes [start, end) of `f` in chunks; the offset reached (less at a truncation)."""
-    f.seek(start)
-    offset = start
-    while offset < end:
-        chunk = f.read(min(LOG_CHUNK, end - offset))
-        if not chunk:
-            break  # truncated by a rotation meanwhile
-        offset += len(chunk)
-        await response.write(chunk)
-    return offset
+class _LogSender:
+    """Sends the rendered records of a log file in LOG_CHUNK batches, stopping at
+    `limit_bytes` (counted in bytes sent, as the kubelet's LimitedWriter does)."""
+
+    def __init__(self, response: web.StreamResponse, options: podlogs.LogOptions) -> None:
+        self.response, self.options = response, options
+        self.left = options.limit_bytes
+        self.batch: list[bytes] = []
+        self.size = 0
+
+    @property
+    def full(self) -> bool:
+        return self.left is not None and self.left <= 0
+
+    async def send(self, f: BinaryIO, start: int, end: int, final: bool) -> int:
+        """Send the records in [start, end); the offset reached. Yields to the event loop
+        after every block, so a large log never holds up the other requests."""
+        offset = start
+        for lines, offset in podlogs.read_lines(f, start, end, final):  # noqa: B007
+            data = podlogs.render_lines(lines, self.options)
+            if self.left is not None:
+                data = data[:self.left]
+                self.left -= len(data)
+            if data:
+                self.batch.append(data)
+                self.size += len(data)
+            if self.size >= LOG_CHUNK:
+                await self.flush()
+            await asyncio.sleep(0)
+            if self.full:
+                break
+        await self.flush()
+        return offset
+
+    async def flush(self) -> None:
+        if self.batch:
+            data, self.batch, self.size = b"".join(self.batch), [], 0
+            await self.response.write(data)
 
 
-async def serve_log(request: web.Request, path: Path, start: int, end: int) -> web.StreamResponse:
-    """Bytes [start, end) of a log file, streamed in chunks: never the whole file in memory."""
+async def _log_response(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
     response.enable_chunked_encoding()
     await response.prepare(request)
+    return response
+
+
+async def serve_log(request: web.Request, path: Path, start: int, end: int,
+                    options: podlogs.LogOptions) -> web.StreamResponse:
+    """The records in [start, end) of a log file, streamed in chunks: never the whole file in
+    memory."""
+    response = await _log_response(request)
     with contextlib.suppress(ConnectionError, FileNotFoundError):
         with path.open("rb") as f:
-            await _send_range(response, f, start, end)
+            await _LogSender(response, options).send(f, start, end, final=True)
         await response.write_eof()
     return response
 
 
 async def follow_log(
     request: web.Request, streams: StreamRegistry, path: Path, start: int, end: int,
-    still_there: Callable[[], bool], poll_s: float = 0.2,
+    still_there: Callable[[], bool], options: podlogs.LogOptions, poll_s: float = 0.2,
 ) -> web.StreamResponse:
-    """Stream bytes [start, end) of a log file, then what is appended while the pod exists.
-    A file that shrank was rotated (copied away and truncated): reading goes on from its
-    start, as `kubectl logs -f` goes on after a kubelet rotation."""
-    response = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
-    response.enable_chunked_encoding()
-    await response.prepare(request)
+    """Stream the records in [start, end) of a log file, then those appended while the
+    container's run goes on (`still_there`), up to `limit_bytes`. A file that shrank was
+    rotated (copied away and truncated): reading goes on from its start, as `kubectl logs -f`
+    goes on after a kubelet rotation."""
+    response = await _log_response(request)
+    sender = _LogSender(response, options)
     try:
         with path.open("rb") as f:
-            offset = await _send_range(response, f, start, end)
-            while not streams.stopping.is_set() and not _client_gone(request):
+            offset = await sender.send(f, start, end, final=False)
+            while not (sender.full or streams.stopping.is_set() or _client_gone(request)):
                 try:
                     size = path.stat().st_size
                 except FileNotFoundError:
@@ -178,8 +213,10 @@ async def follow_log(
                 if size < offset:
                     offset = 0
                 if size > offset:
-                    offset = await _send_range(response, f, offset, size)
-                    continue
+                    reached = await sender.send(f, offset, size, final=False)
+                    if reached > offset:
+                        offset = reached
+                        continue
                 if not still_there():
                     break
                 with contextlib.suppress(TimeoutError):

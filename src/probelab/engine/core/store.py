@@ -283,8 +283,14 @@ class Store:
             if watcher.wants(event):
                 watcher.queue.put_nowait(event)
 
-    def create(self, resource: str, obj: Obj) -> Obj:
-        """Store a new object; fills uid, resourceVersion, creationTimestamp, generation."""
+    def create(self, resource: str, obj: Obj, *, dry_run: bool = False) -> Obj:
+        """Store a new object; fills uid, resourceVersion, creationTimestamp, generation.
+
+        `dry_run` (`?dryRun=All`) checks and fills the same way but stores nothing, publishes
+        nothing and hands out no resourceVersion, as `DryRunnableStorage.Create`
+        (`staging/src/k8s.io/apiserver/pkg/registry/generic/registry/dryrun.go`) answers with
+        the object as it would have been stored, a fresh uid and no resourceVersion.
+        """
         table = self._table(resource)
         obj = copy.deepcopy(obj)
         m = obj.setdefault("metadata", {})
@@ -295,23 +301,29 @@ class Store:
             info = BY_PLURAL[resource]
             group = f".{info.group}" if info.group else ""
             raise AlreadyExists(f'{resource}{group} "{key[1]}" already exists')
-        rv = self._next_rv()
         m["uid"] = m.get("uid") or str(uuid.uuid4())  # a Job strategy names it first
-        m["resourceVersion"] = str(rv)
         m["creationTimestamp"] = rfc3339(self.clock.now())
         if "spec" in obj:
             m["generation"] = 1
+        if dry_run:
+            m.pop("resourceVersion", None)
+            return obj
+        rv = self._next_rv()
+        m["resourceVersion"] = str(rv)
         table[key] = obj
         self._reindex(resource, key, None, obj)
         self._publish(EventType.ADDED, resource, obj, rv)
         return copy.deepcopy(obj)
 
-    def update(self, resource: str, obj: Obj, *, subresource: str | None = None) -> Obj:
+    def update(self, resource: str, obj: Obj, *, subresource: str | None = None,
+               dry_run: bool = False) -> Obj:
         """Replace an object (main resource keeps the stored status; `status` keeps the rest).
 
         A stale `metadata.resourceVersion` raises Conflict; an absent one skips the check
         (as Kubernetes allows for unconditional updates). A no-op returns the stored object
-        unchanged, without a new resourceVersion or event.
+        unchanged, without a new resourceVersion or event. `dry_run` returns the object as it
+        would be stored, with the stored resourceVersion, and changes nothing (the dry-run
+        `GuaranteedUpdate` of `dryrun.go`).
         """
         table = self._table(resource)
         key = key_of(obj)
@@ -348,6 +360,8 @@ class Store:
                 m["generation"] = old_m["generation"] + 1
         if new == current:
             return copy.deepcopy(current)
+        if dry_run:
+            return new
         rv = self._next_rv()
         m["resourceVersion"] = str(rv)
         table[key] = new
@@ -367,12 +381,16 @@ class Store:
         obj["metadata"].pop("resourceVersion", None)
         return self.update(resource, obj, subresource=subresource)
 
-    def delete(self, resource: str, namespace: str | None, name: str) -> Obj:
-        """Remove an object now and publish DELETED with its last state."""
+    def delete(self, resource: str, namespace: str | None, name: str, *,
+               dry_run: bool = False) -> Obj:
+        """Remove an object now and publish DELETED with its last state (`dry_run`: only
+        the object as it is, nothing removed)."""
         table = self._table(resource)
         key = (namespace or "", name)
         if key not in table:
             self.get(resource, namespace, name)
+        if dry_run:
+            return copy.deepcopy(table[key])
         obj = table.pop(key)
         self._reindex(resource, key, obj, None)
         rv = self._next_rv()

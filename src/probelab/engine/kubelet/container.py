@@ -222,7 +222,8 @@ class ContainerRunner:
         self._event("Pulled", f'Container image "{self.image}" already present on machine')
         self.container_id = f"probelab://{uuid.uuid4().hex}"
         started_at = clock.now()
-        log_file = podlogs.log_path(self.node.state_dir, w.uid, self.name)
+        log_file = podlogs.start_run_log(self.node.state_dir, w.uid, self.name,
+                                         self.restart_count)
         try:
             self.cgroup = self.node.containment.place(w.uid, self.name)
             target = replace(target, cgroup=self.cgroup)

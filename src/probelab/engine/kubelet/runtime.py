@@ -6,8 +6,9 @@ when the engine itself is SIGKILLed. The signal is set by util-linux `setpriv --
 when it is installed (the fast vfork path: a Python preexec function forces a full fork, which
 blocks the event loop for ~25 ms in an engine-sized process), else by prctl in a preexec function.
 Where the kubelet runs pods in cgroups (`cgroups`), the process joins its container's cgroup
-before it runs (`in_cgroup_argv`). Its stdout and stderr are appended to the pod log file of
-`core.podlogs`, which the API server serves as `pods/log`. Exec probes and exec hooks
+before it runs (`in_cgroup_argv`). Its stdout and stderr go through pipes to `containerlog`,
+which appends them as CRI log records to the run's file of `core.podlogs`, which the API server
+serves as `pods/log`. Exec probes and exec hooks
 run the same way, with the container's environment. Used by `kubelet`, `prober` and `lifecycle`.
 
 Note: the parent-death signal fires when the *thread* that forked the child ends, so spawn from
@@ -27,6 +28,8 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from probelab.engine.kubelet.containerlog import OutputPipes
+
 log = logging.getLogger("probelab.engine.kubelet")
 
 _PR_SET_PDEATHSIG = 1
@@ -44,6 +47,8 @@ def _load_libc() -> ctypes.CDLL | None:
 _LIBC = _load_libc()
 SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 _spawned: set[int] = set()  # pids started here that asyncio still has to wait for
+_output: dict[int, OutputPipes] = {}  # pid -> its output pumps, drained when it is reaped
+OUTPUT_DRAIN_S = 2.0
 
 
 def spawned_here(pid: int) -> bool:
@@ -103,13 +108,14 @@ async def spawn(argv: Sequence[str], env: Mapping[str, str], log_file: Path | No
     if cgroup is not None:
         argv = in_cgroup_argv(cgroup, argv)
     out: int | object = asyncio.subprocess.DEVNULL
-    handle = None
+    err: int | object = asyncio.subprocess.STDOUT
+    pipes = None
     if capture:
         out = asyncio.subprocess.PIPE
     elif log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(log_file, "ab", buffering=0)  # noqa: SIM115 - closed once handed over
-        out = handle
+        pipes = OutputPipes(log_file)
+        out, err = pipes.stdout, pipes.stderr
     preexec = None
     if SETPRIV is not None:
         argv = [SETPRIV, "--pdeathsig", "KILL", "--", *argv]
@@ -118,14 +124,19 @@ async def spawn(argv: Sequence[str], env: Mapping[str, str], log_file: Path | No
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out,
-            stderr=asyncio.subprocess.STDOUT, env=dict(env), cwd=cwd,
+            stderr=err, env=dict(env), cwd=cwd,
             start_new_session=True, preexec_fn=preexec,
         )
-        _spawned.add(proc.pid)
-        return proc
-    finally:
-        if handle is not None:
-            handle.close()
+    except BaseException:
+        if pipes is not None:
+            pipes.abandon()
+        raise
+    _spawned.add(proc.pid)
+    if pipes is not None:
+        pipes.close_write_ends()
+        pipes.start(str(proc.pid))
+        _output[proc.pid] = pipes
+    return proc
 
 
 def _check_executable(argv: Sequence[str], env: Mapping[str, str], cwd: str | None) -> None:
@@ -142,10 +153,16 @@ def _check_executable(argv: Sequence[str], env: Mapping[str, str], cwd: str | No
 
 
 async def reap(proc: asyncio.subprocess.Process) -> int:
-    """Wait for the group leader, then kill whatever else is left of its group."""
-    code = await proc.wait()
-    _spawned.discard(proc.pid)
-    signal_group(proc.pid, signal.SIGKILL)
+    """Wait for the group leader, then kill whatever else is left of its group, and let its
+    last output reach the log (bounded: a process that escaped the group may hold the pipe)."""
+    try:
+        code = await proc.wait()
+        _spawned.discard(proc.pid)
+        signal_group(proc.pid, signal.SIGKILL)
+    finally:
+        pipes = _output.pop(proc.pid, None)
+        if pipes is not None:
+            await pipes.drain(OUTPUT_DRAIN_S)
     return code
 
 

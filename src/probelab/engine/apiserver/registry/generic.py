@@ -11,6 +11,12 @@ server-owned metadata, default, prepare, check immutable fields, validate, store
 resourceVersion precondition. Delete: preconditions, the kind's own deletion or removal, then
 the cascade to dependents (`registry.gc`). Everything kind-specific is in `registry.kinds`.
 
+Server-side dry run (`dryRun=All`) runs every one of these steps and stops at the store, which
+answers with the object as it would be stored and keeps nothing (`DryRunnableStorage`,
+`staging/src/k8s.io/apiserver/pkg/registry/generic/registry/dryrun.go`). So a strategy that
+writes the store itself (a graceful delete) passes `dry_run` on; allocations (ClusterIPs,
+NodePorts) are read from the stored Services, so a dry-run one holds nothing.
+
 The HTTP handlers and the in-process client (`apiserver.client`, used by the controllers, the
 kubelet and the proxy) both come here, so every write obeys the same rules once.
 """
@@ -71,7 +77,8 @@ class Registry:
         return decoding.decode(info, group_version, body, field_validation)
 
     # ---- create ----------------------------------------------------------------------------
-    def create(self, info: ResourceInfo, namespace: str | None, obj: Obj) -> Obj:
+    def create(self, info: ResourceInfo, namespace: str | None, obj: Obj,
+               dry_run: bool = False) -> Obj:
         strategy = strategy_for(info.plural)
         m = obj.setdefault("metadata", {})
         self._place(info, namespace, obj)
@@ -94,7 +101,7 @@ class Registry:
         tries = 1 if obj["metadata"].get("name") else GENERATE_NAME_TRIES
         for attempt in range(1, tries + 1):
             try:
-                return self.store.create(info.plural, obj)
+                return self.store.create(info.plural, obj, dry_run=dry_run)
             except AlreadyExists:
                 if attempt == tries:
                     raise already_exists(info, name) from None
@@ -104,7 +111,7 @@ class Registry:
 
     # ---- update ----------------------------------------------------------------------------
     def update(self, info: ResourceInfo, namespace: str | None, name: str, obj: Obj,
-               subresource: str | None = None) -> Obj:
+               subresource: str | None = None, dry_run: bool = False) -> Obj:
         strategy = strategy_for(info.plural)
         m = obj.setdefault("metadata", {})
         if m.get("name") and m["name"] != name:
@@ -126,11 +133,13 @@ class Registry:
             self._check(info, obj, old)
             obj = strategy.begin_write(self.env, obj, old)
         with _as_api_errors(info, name):
-            return self.store.update(info.plural, obj, subresource=subresource)
+            return self.store.update(info.plural, obj, subresource=subresource,
+                                     dry_run=dry_run)
 
     def patch(self, info: ResourceInfo, namespace: str | None, name: str, served: Obj,
               patch_doc: Any, patch_type: str, group_version: str, field_validation: str,
-              subresource: str | None = None) -> tuple[Obj, list[str]]:
+              subresource: str | None = None, dry_run: bool = False
+              ) -> tuple[Obj, list[str]]:
         """Apply a patch to the object as served (`served`), then update it."""
         patched = model.apply_patch(served, patch_doc, patch_type, info.kind)
         if not isinstance(patched, dict):
@@ -139,7 +148,7 @@ class Registry:
         obj, warnings = self.decode(info, group_version, patched, field_validation)
         obj.setdefault("metadata", {})["resourceVersion"] = (
             precondition or served["metadata"].get("resourceVersion"))
-        return self.update(info, namespace, name, obj, subresource), warnings
+        return self.update(info, namespace, name, obj, subresource, dry_run), warnings
 
     # ---- delete ----------------------------------------------------------------------------
     def delete(self, info: ResourceInfo, namespace: str | None, name: str,
@@ -151,7 +160,10 @@ class Registry:
             own = strategy.delete(self.env, current, options)
             if own is not None:
                 return own
-            gone = self.store.delete(info.plural, namespace, name)
+            gone = self.store.delete(info.plural, namespace, name, dry_run=options.dry_run)
+        if options.dry_run:  # nothing was removed, so no dependent loses its owner
+            return Result(gone if strategy.returns_deleted_object else success_status(
+                info, name, gone["metadata"].get("uid")))
         gc.cascade(self.store, gone, options.propagation,
                    lambda info, ns, dep: self.delete(info, ns, dep, DeleteOptions()))
         if strategy.returns_deleted_object:
@@ -163,9 +175,9 @@ class Registry:
         return scale.scale_of(self.get_object(info, namespace, name))
 
     def update_scale(self, info: ResourceInfo, namespace: str | None, name: str,
-                     body: Any) -> Obj:
+                     body: Any, dry_run: bool = False) -> Obj:
         obj = scale.scaled(info, self.get_object(info, namespace, name), body)
-        return scale.scale_of(self.update(info, namespace, name, obj))
+        return scale.scale_of(self.update(info, namespace, name, obj, dry_run=dry_run))
 
     def bind(self, namespace: str, name: str, node: str) -> Obj:
         """pods/binding: assign the pod to `node` (the scheduler's write)."""

@@ -59,6 +59,11 @@ class NamespaceStrategy(Strategy):
                            "automatically be purged by the system.")
         store = env.store
         now = rfc3339(store.clock.now())
+        if options.dry_run:  # the namespace as the two writes below would leave it
+            marked = copy.deepcopy(current)
+            marked["metadata"]["deletionTimestamp"] = now
+            marked.setdefault("status", {})["phase"] = "Terminating"
+            return Result(marked)
         store.mutate("namespaces", None, name,
                      lambda obj: obj["metadata"].__setitem__("deletionTimestamp", now))
         store.mutate("namespaces", None, name,

@@ -1,6 +1,6 @@
 """Pods (`pkg/registry/core/pod/strategy.go`, `pkg/registry/core/pod/storage/storage.go`).
 
-- Create: status starts `Pending`.
+- Create: status starts `Pending`, with the pod's QoS class (`probelab.k8s.qos`).
 - Update: only container images, `activeDeadlineSeconds` and added tolerations may change in
   the spec (`ValidatePodUpdate`); `spec.nodeName` is set once, through the binding subresource.
 - Delete is graceful (`CheckGracefulDelete`, `rest.BeforeDelete`): a pod bound to a node stays,
@@ -20,6 +20,7 @@ from probelab.engine.apiserver.status import conflict, field_cause, invalid
 from probelab.engine.core.clock import rfc3339
 from probelab.k8s.defaults import DEFAULT_GRACE_PERIOD_S
 from probelab.k8s.objects import Obj, meta, spec
+from probelab.k8s.qos import qos_class
 from probelab.k8s.resources import BY_PLURAL
 
 
@@ -70,7 +71,12 @@ class PodStrategy(Strategy):
     returns_deleted_object = True
 
     def initial_status(self, obj: Obj) -> Obj:
-        return {"phase": "Pending", "qosClass": "BestEffort"}
+        return {"phase": "Pending"}
+
+    def prepare_for_create(self, env: Env, obj: Obj) -> Obj:
+        """`PrepareForCreate`: the QoS class of the defaulted pod, set once (`qos.py`)."""
+        obj.setdefault("status", {})["qosClass"] = qos_class(obj)
+        return obj
 
     def validate_update(self, old: Obj, new: Obj) -> list[dict[str, str]]:
         return update_forbidden(old, new)
@@ -80,11 +86,12 @@ class PodStrategy(Strategy):
                                    env.store.clock.now())
         m = current["metadata"]
         if marked is None:
-            return Result(env.store.delete("pods", m.get("namespace"), m["name"]))
+            return Result(env.store.delete("pods", m.get("namespace"), m["name"],
+                                           dry_run=options.dry_run))
         if marked is current:
             return Result(current)
         marked["metadata"].pop("resourceVersion", None)
-        return Result(env.store.update("pods", marked))
+        return Result(env.store.update("pods", marked, dry_run=options.dry_run))
 
     def bind(self, env: Env, pod: Obj, node: str) -> Obj:
         """The binding subresource (`BindingREST.setPodHostAndAnnotations`): set

@@ -71,5 +71,7 @@ class Strategy:
         return [field_cause("spec.selector", f"Invalid value: {new_sel!r}: field is immutable")]
 
     def delete(self, env: Env, current: Obj, options: DeleteOptions) -> Result | None:
-        """A kind's own deletion (graceful pods, terminating namespaces); None = remove now."""
+        """A kind's own deletion (graceful pods, terminating namespaces); None = remove now.
+        With `options.dry_run` it must answer as it would and change nothing (pass `dry_run`
+        to every store write)."""
         return None
