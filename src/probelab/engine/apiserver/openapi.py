@@ -126,6 +126,8 @@ _CLIENT_MODELS = {
     "io.k8s.api.networking.v1.Ingress": "V1Ingress",
     "io.k8s.api.networking.v1.IngressClass": "V1IngressClass",
     "io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler": "V2HorizontalPodAutoscaler",
+    "io.k8s.api.core.v1.ConfigMap": "V1ConfigMap", "io.k8s.api.core.v1.Secret": "V1Secret",
+    "io.k8s.api.policy.v1.PodDisruptionBudget": "V1PodDisruptionBudget",
     f"{META}.Status": "V1Status", f"{META}.DeleteOptions": "V1DeleteOptions",
 }
 _LIST_TYPE = re.compile(r"^list\[(.+)\]$", re.IGNORECASE)
@@ -133,6 +135,7 @@ _DICT_TYPE = re.compile(r"^dict(?:\(str, (.+)\)|\[str, (.+)\])$", re.IGNORECASE)
 _PRIMITIVE_TYPES: dict[str, Schema] = {
     "str": {"type": "string"}, "int": {"type": "integer", "format": "int32"},
     "bool": {"type": "boolean"}, "float": {"type": "number", "format": "double"},
+    "bytes": {"type": "string", "format": "byte"},  # base64 in JSON (e.g. Secret data)
     "datetime": {"type": "string", "format": "date-time"}, "date": {"type": "string"},
     "object": {}, "bytearray": {"type": "string", "format": "byte"},
 }
