@@ -2,7 +2,8 @@
 of the test's own, reached only through its kubeconfig context, as a real cluster would be).
 
 The runs reuse each variant's namespace and delete it once at the end, so the cluster is left as
-the demo found it; a cluster that lists no nodes gets a one-line error asking for --url.
+the demo found it. The engine serves its Node `probelab` (InternalIP 127.0.0.1), so the NodePort
+is found as on a real cluster; `--url` pins the address when it is not reachable.
 """
 
 from __future__ import annotations
@@ -31,18 +32,18 @@ def namespaces(eng) -> set[str]:  # type: ignore[no-untyped-def]
     return {ns.metadata.name for ns in eng.core.list_namespace().items}
 
 
-def test_demo_on_a_context_cleans_up_and_asks_for_url_when_nodes_are_unknown(tmp_path) -> None:
+def test_demo_on_a_context_finds_the_node_address_or_takes_url_and_cleans_up(tmp_path) -> None:
     folder = quick_manifests(tmp_path, "withprobes").parent  # noprobes/ is not needed here
     with e2e_engine(tmp_path) as eng:
         common = ["demo", "--context", "probelab", "--kubeconfig", str(eng.kubeconfig),
                   "--manifests", str(folder), "--variant", "withprobes",
                   "--scenario", "scale-down", "--rate", "100"]
-        # The engine serves no Node objects: no address to reach a NodePort on.
-        result = run_probelab(*common, "--report", str(tmp_path / "none.html"), timeout=120)
-        assert result.returncode == 2, result.stdout + result.stderr
+        # The Node's InternalIP (127.0.0.1) and the Service's nodePort: no --url needed.
+        result = run_probelab(*common, "--report", str(tmp_path / "node.html"), timeout=180)
+        assert result.returncode == 0, result.stdout + result.stderr
         assert "Traceback" not in result.stderr
-        assert "no node address found for service simpleprobe; pass --url" in result.stderr
-        assert not (tmp_path / "none.html").exists()
+        assert (tmp_path / "node.html").exists()
+        assert "probes" not in namespaces(eng)
 
         port = free_node_port()
         report = tmp_path / "report.html"
@@ -51,5 +52,5 @@ def test_demo_on_a_context_cleans_up_and_asks_for_url_when_nodes_are_unknown(tmp
         assert result.returncode == 0, result.stdout + result.stderr
         assert "All " in result.stdout and "requests succeeded during scale to 3" in result.stdout
         assert report.exists()
-        # The earlier failed attempt's namespace was reused, then deleted at the end.
+        # Deleted at the end again.
         assert "probes" not in namespaces(eng)
