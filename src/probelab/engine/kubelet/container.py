@@ -86,6 +86,7 @@ class ContainerRunner:
         self.task: asyncio.Task[None] | None = None
         self.probing = False  # probe loops run while True; cleared when the process ends
         self.cgroup: Path | None = None  # where its processes run (cgroup mode)
+        self.execs: set[Any] = set()  # running `kubectl exec` sessions (execsession.py)
 
     # ---- what status is made of ------------------------------------------------------------
     @property
@@ -243,6 +244,7 @@ class ContainerRunner:
             # As a container's PID namespace ends with its init: whatever the main process
             # started dies with it, wherever it moved to (cgroups.py).
             self.node.containment.kill((w.uid, self.name))
+            self._kill_execs()
             self.node.live.discard(proc.pid)
             self.proc = None
         exit_code, sig = exit_code_of(code)
@@ -344,6 +346,22 @@ class ContainerRunner:
         """SIGKILL the process group of `pid` and every other process of this container."""
         runtime.signal_group(pid, signal.SIGKILL)
         self.node.containment.kill((self.handle.uid, self.name))
+        self._kill_execs()
+
+    # ---- exec sessions: processes started in the container by `pods/exec` --------------------
+    def exec_started(self, session: Any) -> None:
+        """An exec runs in this container: it dies with it (and with the engine)."""
+        self.execs.add(session)
+        self.node.live.add(session.pid)
+
+    def exec_ended(self, session: Any) -> None:
+        self.execs.discard(session)
+        self.node.live.discard(session.pid)
+
+    def _kill_execs(self) -> None:
+        """As a container's exec processes end with its PID namespace."""
+        for session in list(self.execs):
+            session.kill()
 
     def kill_now(self, record: bool = True) -> None:
         """SIGKILL the container's process group at once (the pod object vanished)."""

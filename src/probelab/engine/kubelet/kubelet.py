@@ -38,6 +38,7 @@ from probelab.engine.kubelet.images import ImageTable
 from probelab.engine.kubelet.ipam import PodIPs
 from probelab.engine.kubelet.node import NODE_NAME, Node
 from probelab.engine.kubelet.podworker import PodWorker
+from probelab.engine.kubelet.streaming import NodeStreaming
 
 log = logging.getLogger("probelab.engine.kubelet")
 
@@ -72,6 +73,7 @@ class Kubelet:
         self.max_pods = capacity.DEFAULT_MAX_PODS
         self._pending: dict[str, Obj] = {}  # uid -> pod that did not fit, oldest first
         self._stopping = Stopping()
+        self._ctx: EngineContext | None = None
 
     async def start(self, ctx: EngineContext) -> None:
         state_dir = ctx.config.state_dir
@@ -85,6 +87,8 @@ class Kubelet:
                          ips=ips, state_dir=state_dir,
                          containment=cgroups.setup(self.containment_mode),
                          stopping=ctx.stopping)
+        self._ctx = ctx
+        ctx.streaming.runtime = NodeStreaming(self.node, lambda: list(self._workers.values()))
         self._watcher = ctx.store.watch("pods")
         self._task = asyncio.get_running_loop().create_task(
             self._watch(self._watcher), name="kubelet-watch-pods")
@@ -199,6 +203,8 @@ class Kubelet:
         if self._stopped:
             return
         self._stopped = True
+        if self._ctx is not None:
+            self._ctx.streaming.runtime = None
         if self._watcher is not None:
             self._watcher.close()
         for task in (self._task, self._rotating):

@@ -179,3 +179,56 @@ def signal_pid(pid: int, sig: int) -> bool:
         return True
     except (ProcessLookupError, PermissionError):
         return False
+
+
+async def spawn_stdio(argv: Sequence[str], env: Mapping[str, str], *, stdin: int,
+                      stdout: int, stderr: int, cwd: str | None = None,
+                      cgroup: Path | None = None, controlling_tty: bool = False
+                      ) -> asyncio.subprocess.Process:
+    """Start a process with the given stdio (pipes, or a pty's slave end) in its own session,
+    in `cgroup` before it runs and with the parent-death signal, as `spawn` does: exec
+    sessions (`kubelet.execsession`). With `controlling_tty`, its stdin (a pty) becomes the
+    session's controlling terminal, so a shell gets job control and ^C as in a container."""
+    if cgroup is not None:
+        argv = in_cgroup_argv(cgroup, argv)
+    preexec = None
+    if controlling_tty:
+        deathsig = die_with_parent()
+
+        def preexec() -> None:
+            import fcntl
+            import termios
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            if deathsig is not None:
+                deathsig()
+    elif SETPRIV is not None:
+        argv = [SETPRIV, "--pdeathsig", "KILL", "--", *argv]
+    else:
+        preexec = die_with_parent()
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdin=stdin, stdout=stdout, stderr=stderr, env=dict(env), cwd=cwd,
+        start_new_session=True, preexec_fn=preexec)
+    _spawned.add(proc.pid)
+    return proc
+
+
+def forget(pid: int) -> None:
+    """A process of `spawn_stdio` was reaped by its owner."""
+    _spawned.discard(pid)
+
+
+def find_executable(program: str, env: Mapping[str, str], cwd: str | None,
+                    root: str = "") -> bool:
+    """Whether `program` can be executed, looked up as exec would (PATH of `env`), in the file
+    system under `root` (a container's `/proc/PID/root` when it has its own mount namespace)."""
+    if "/" in program:
+        if cwd and not os.path.isabs(program):
+            program = os.path.join(cwd, program)
+        path = root + program if root else program
+        return os.access(path, os.X_OK) and not os.path.isdir(path)
+    for folder in env.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(folder or ".", program)
+        path = root + candidate if root else candidate
+        if os.access(path, os.X_OK) and not os.path.isdir(path):
+            return True
+    return False
