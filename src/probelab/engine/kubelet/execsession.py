@@ -34,6 +34,7 @@ log = logging.getLogger("probelab.engine.kubelet")
 
 CHUNK = 32 * 1024
 ATTACH_POLL_S = 0.05  # how often an attach looks for new output in the log file
+EXIT_POLL_S = 0.25  # the pidfd wakes us at once; this bounds a missed wake-up
 
 
 class ExecSession:
@@ -115,7 +116,7 @@ class ExecSession:
             loop.remove_reader(master)
 
     async def _finish(self) -> int:
-        code = await self.proc.wait()
+        code = await _exited(self.proc)
         runtime.forget(self.pid)
         # The output ends when every holder of the pipes has gone; a daemon the command left
         # behind holds them, so it goes with the session's group (as with a container's).
@@ -182,6 +183,33 @@ class ExecSession:
             with contextlib.suppress(OSError):
                 os.close(self._master)
             self._master = None
+
+
+async def _exited(proc: asyncio.subprocess.Process) -> int:
+    """The exit code as soon as the process has ended. Not `proc.wait()`: on Python 3.11 it
+    returns only once every pipe is closed too, and a daemon the command started in the
+    background holds them (`sh -c 'sleep 600 & echo $!'`)."""
+    loop = asyncio.get_running_loop()
+    ended = asyncio.Event()
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        pidfd = None
+    if pidfd is not None:
+        loop.add_reader(pidfd, ended.set)
+    try:
+        while proc.returncode is None:
+            if pidfd is not None and not ended.is_set():
+                waiting = asyncio.ensure_future(ended.wait())
+                await asyncio.wait([waiting], timeout=EXIT_POLL_S)
+                waiting.cancel()
+            else:  # ended (the child watcher reaps it in a moment), or no pidfd: poll
+                await asyncio.sleep(EXIT_POLL_S / 50)
+        return proc.returncode
+    finally:
+        if pidfd is not None:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
 
 
 async def _pipe_writer(file: object) -> asyncio.StreamWriter:
