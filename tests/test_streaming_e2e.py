@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import gc
 import http.client
+import json
 import os
 import pty
 import select
@@ -24,11 +25,13 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import portforward, stream
 
+from probelab.engine.apiserver.streaming import spdy
 from support.paths import KUBECTL
 from support.processes import pid_alive, stop_process
 from support.real_engine import RealEngine
 from support.sockets import free_port
 from support.waiting import wait_until
+from support.wsclient import BINARY, CLOSE, CONT, WsClient, encode_frame
 
 NS = "default"
 TICKER = "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done"
@@ -347,6 +350,14 @@ def test_port_forward_to_a_closed_port_reports_the_error(engine, tmp_path) -> No
 
 
 # ---- the official client ---------------------------------------------------------------------
+def collect_client_sockets() -> None:
+    """websocket-client leaves the socket of a refused handshake, and of a stream the server
+    closed, to the garbage collector: collect them here, not in a later test."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+
+
 def test_official_client_exec(engine) -> None:
     resp = stream(engine.core.connect_get_namespaced_pod_exec, "shell", NS,
                   command=["sh", "-c", "echo hi; echo oops >&2; exit 4"], stderr=True,
@@ -367,6 +378,7 @@ def test_official_client_exec(engine) -> None:
     assert stream(engine.core.connect_get_namespaced_pod_exec, "shell", NS,
                   command=["sh", "-c", "echo $POD_NAME"], stderr=True, stdin=False,
                   stdout=True, tty=False) == "shell\n"
+    collect_client_sockets()
 
 
 def test_official_client_port_forward(engine) -> None:
@@ -392,6 +404,7 @@ def test_official_client_port_forward(engine) -> None:
         assert "connect: connection refused" in refused.error(9)
     finally:
         sock.close()
+        collect_client_sockets()
 
 
 @pytest.mark.parametrize("name,container,command,code,message", [
@@ -409,14 +422,10 @@ def test_bad_exec_requests_get_status_errors(engine, name, container, command, c
         stream(engine.core.connect_get_namespaced_pod_exec, name, NS, command=command,
                stderr=True, stdin=False, stdout=True, tty=False, **kwargs)
     assert f"{code} " in caught.value.reason and message in caught.value.reason
-    # websocket-client leaves the socket of a refused handshake to the garbage collector.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
+    collect_client_sockets()
 
 
 def test_streams_need_the_token(engine) -> None:
-    from support.wsclient import WsClient
     ws = WsClient(engine.url(), "/api/v1/namespaces/default/pods/shell/exec?command=true",
                   "wrong", engine.ca_pem(), ["v5.channel.k8s.io"])
     try:
@@ -424,3 +433,110 @@ def test_streams_need_the_token(engine) -> None:
     finally:
         ws.close()
 
+
+
+# ---- WebSocket framing, as raw frames (RFC 6455) ---------------------------------------------
+def raw_ws(engine: RealEngine, path: str, protocols: list[str] | None) -> WsClient:
+    return WsClient(engine.url(), path, engine.token(), engine.ca_pem(), protocols)
+
+
+EXEC_CAT = "/api/v1/namespaces/default/pods/shell/exec?command=cat&stdin=true&stdout=true"
+
+
+def test_fragmented_masked_stdin_then_v5_close_then_status(engine) -> None:
+    ws = raw_ws(engine, EXEC_CAT, ["v5.channel.k8s.io"])
+    try:
+        assert (ws.handshake.status, ws.protocol) == (101, "v5.channel.k8s.io")
+        assert ws.recv_message() == (BINARY, b"\x01")  # the stream is up: empty stdout
+        # One stdin message in three fragments (the last a continuation with FIN).
+        ws.send_raw(encode_frame(BINARY, b"\x00hel", fin=False)
+                    + encode_frame(CONT, b"lo ", fin=False) + encode_frame(CONT, b"world\n"))
+        received = b""
+        while received != b"hello world\n":
+            kind, data = ws.recv_message()
+            assert kind == BINARY and data[:1] == b"\x01", data
+            received += data[1:]
+        ws.send(BINARY, b"\xff\x00")  # v5: stdin is closed
+        kind, data = ws.recv_message()
+        assert (kind, json.loads(data[1:])) == (BINARY, {"metadata": {}, "status": "Success"})
+        assert data[0] == 3
+        kind, _ = ws.recv_message()
+        assert kind == CLOSE
+    finally:
+        ws.close()
+
+
+def test_a_close_frame_from_the_client_ends_the_exec(engine) -> None:
+    ws = raw_ws(engine, "/api/v1/namespaces/default/pods/shell/exec?command=sh&command=-c"
+                        "&command=echo+%24%24%3B+exec+sleep+600", ["v5.channel.k8s.io"])
+    try:
+        assert ws.recv_message() == (BINARY, b"\x01")
+        kind, data = ws.recv_message()
+        pid = int(data[1:])
+        assert pid_alive(pid)
+        ws.send(CLOSE, struct.pack(">H", 1000))
+        kind, data = ws.recv_message()
+        assert kind == CLOSE  # the server answers the close
+    finally:
+        ws.close()
+    wait_until(lambda: not pid_alive(pid), what=f"the exec'd sleep {pid} to end")
+
+
+def test_v4_is_served_to_a_client_that_offers_only_it(engine) -> None:
+    ws = raw_ws(engine, "/api/v1/namespaces/default/pods/shell/exec?command=sh&command=-c"
+                        "&command=exit+7", ["v4.channel.k8s.io"])
+    try:
+        assert ws.protocol == "v4.channel.k8s.io"
+        messages = []
+        while (message := ws.recv_message())[0] != CLOSE:
+            messages.append(message[1])
+        status = json.loads(messages[-1][1:])
+        assert status["details"]["causes"] == [{"reason": "ExitCode", "message": "7"}]
+    finally:
+        ws.close()
+
+
+def test_no_common_protocol_is_a_400_status(engine) -> None:
+    ws = raw_ws(engine, EXEC_CAT, ["base64.channel.k8s.io"])
+    try:
+        assert ws.handshake.status == 400
+        status = json.loads(ws.handshake.body)
+        assert status["kind"] == "Status" and "not supported" in status["message"]
+    finally:
+        ws.close()
+
+
+def test_spdy_tunnel_answers_ping_and_refuses_a_stream_without_port(engine) -> None:
+    ws = raw_ws(engine, "/api/v1/namespaces/default/pods/web/portforward",
+                ["SPDY/3.1+portforward.k8s.io"])
+    codec = spdy.Codec()
+    reader = spdy.Reader(spdy.Codec())
+    try:
+        assert ws.protocol == "SPDY/3.1+portforward.k8s.io"
+        ws.send(BINARY, spdy.ping(41))
+        ws.send(BINARY, spdy.syn_stream(codec, 1, {"streamType": "data", "requestID": "1"}))
+        frames: list[spdy.Frame] = []
+        while len(frames) < 2:
+            kind, data = ws.recv_message()
+            assert kind == BINARY
+            frames += reader.feed(data)
+        assert (frames[0].type, frames[0].ping_id) == (spdy.PING, 41)
+        assert (frames[1].type, frames[1].stream_id, frames[1].status) == (
+            spdy.RST_STREAM, 1, spdy.REFUSED_STREAM)
+    finally:
+        ws.close()
+
+
+def test_spdy_does_not_take_the_connection_down_on_garbage(engine) -> None:
+    ws = raw_ws(engine, "/api/v1/namespaces/default/pods/web/portforward",
+                ["SPDY/3.1+portforward.k8s.io"])
+    try:
+        ws.send(BINARY, b"\x80\x02\x00\x01" + b"\x00" * 60)  # SPDY/2: refused with GOAWAY
+        kind, data = ws.recv_message()
+        assert kind == BINARY
+        frames = spdy.Reader(spdy.Codec()).feed(data)
+        assert [f.type for f in frames] == [spdy.GOAWAY]
+        assert ws.recv_message()[0] == CLOSE
+    finally:
+        ws.close()
+    assert kubectl(engine, "exec", "shell", "--", "true").returncode == 0  # still serving
