@@ -53,6 +53,10 @@ PODS = [
      "spec": {"terminationGracePeriodSeconds": 1, "containers": [{
          "name": "web", "image": "probelab/simpleweb:1.0",
          "ports": [{"name": "http", "containerPort": 8080}]}]}},
+    {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "reader"},
+     "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1, "containers": [{
+         "name": "c", "image": "busybox", "stdin": True, "stdinOnce": True,
+         "command": ["sh", "-c", 'while read line; do echo "got $line"; done; echo bye']}]}},
     {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "done"},
      "spec": {"restartPolicy": "Never", "containers": [{
          "name": "c", "image": "busybox", "command": ["true"]}]}},
@@ -76,7 +80,7 @@ def engine(tmp_path_factory):
         manifest.write_text(yaml.safe_dump_all(PODS))
         eng.kubectl("apply", "-f", str(manifest))
         eng.kubectl("wait", "--for=condition=Ready", "pod/shell", "pod/two", "pod/web",
-                    "--timeout=60s")
+                    "pod/reader", "--timeout=60s")
         eng.kubectl("rollout", "status", "deployment/webdeploy", "--timeout=60s")
         wait_until(lambda: eng.core.read_namespaced_pod("done", NS).status.phase
                    == "Succeeded", what="pod done to succeed")
@@ -276,6 +280,15 @@ def test_attach_streams_the_output_from_now_on(engine, tmp_path) -> None:
     numbers = [int(line.split()[1]) for line in lines]
     assert numbers == list(range(numbers[0], numbers[0] + 3))
     assert numbers[0] > last - 2  # from about now, not the whole log
+
+
+def test_attach_with_stdin_reaches_a_container_with_stdin(engine) -> None:
+    """`stdin: true` starts the container with a stdin pipe; `stdinOnce` closes it when the
+    attached client's input ends, so the container's read loop ends and it exits."""
+    result = kubectl(engine, "attach", "-i", "reader", stdin="hello\nworld\n", timeout=60)
+    assert "got hello\ngot world\nbye\n" in result.stdout, result.stdout + result.stderr
+    wait_until(lambda: engine.core.read_namespaced_pod("reader", NS).status.phase
+               == "Succeeded", what="the reader to end once its stdin closed")
 
 
 # ---- port-forward ------------------------------------------------------------------------------

@@ -203,7 +203,8 @@ class ContainerRunner:
         try:
             self.cgroup = self.node.containment.place(w.uid, self.name)
             target = replace(target, cgroup=self.cgroup)
-            proc = await runtime.spawn(argv, env, log_file, cwd=target.cwd, cgroup=self.cgroup)
+            proc = await runtime.spawn(argv, env, log_file, cwd=target.cwd, cgroup=self.cgroup,
+                                       stdin=self.spec.get("stdin") is True)
         except OSError as exc:
             message = f"failed to start container process {argv[0]!r}: {exc.strerror or exc}"
             self._event("Failed", f"Error: {message}", warning=True)

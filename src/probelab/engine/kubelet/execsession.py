@@ -34,7 +34,6 @@ log = logging.getLogger("probelab.engine.kubelet")
 
 CHUNK = 32 * 1024
 ATTACH_POLL_S = 0.05  # how often an attach looks for new output in the log file
-EXIT_POLL_S = 0.25  # the pidfd wakes us at once; this bounds a missed wake-up
 
 
 class ExecSession:
@@ -116,7 +115,7 @@ class ExecSession:
             loop.remove_reader(master)
 
     async def _finish(self) -> int:
-        code = await _exited(self.proc)
+        code = await runtime.exited(self.proc)
         runtime.forget(self.pid)
         # The output ends when every holder of the pipes has gone; a daemon the command left
         # behind holds them, so it goes with the session's group (as with a container's).
@@ -185,33 +184,6 @@ class ExecSession:
             self._master = None
 
 
-async def _exited(proc: asyncio.subprocess.Process) -> int:
-    """The exit code as soon as the process has ended. Not `proc.wait()`: on Python 3.11 it
-    returns only once every pipe is closed too, and a daemon the command started in the
-    background holds them (`sh -c 'sleep 600 & echo $!'`)."""
-    loop = asyncio.get_running_loop()
-    ended = asyncio.Event()
-    try:
-        pidfd = os.pidfd_open(proc.pid)
-    except (AttributeError, OSError):
-        pidfd = None
-    if pidfd is not None:
-        loop.add_reader(pidfd, ended.set)
-    try:
-        while proc.returncode is None:
-            if pidfd is not None and not ended.is_set():
-                waiting = asyncio.ensure_future(ended.wait())
-                await asyncio.wait([waiting], timeout=EXIT_POLL_S)
-                waiting.cancel()
-            else:  # ended (the child watcher reaps it in a moment), or no pidfd: poll
-                await asyncio.sleep(EXIT_POLL_S / 50)
-        return proc.returncode
-    finally:
-        if pidfd is not None:
-            loop.remove_reader(pidfd)
-            os.close(pidfd)
-
-
 async def _pipe_writer(file: object) -> asyncio.StreamWriter:
     loop = asyncio.get_running_loop()
     transport, protocol = await loop.connect_write_pipe(
@@ -220,9 +192,15 @@ async def _pipe_writer(file: object) -> asyncio.StreamWriter:
 
 
 class AttachSession:
-    """Follows one container's output (its log file) from now on until `alive()` is False."""
+    """Follows one container's output (its log file) from now on until `alive()` is False;
+    with `stdin` (the container's stdin pipe, `stdin: true`), the client's input goes to the
+    container, and with `stdin_once` the pipe is closed when this client detaches
+    (`stdinOnce`, as the runtime closes it after the first attach)."""
 
-    def __init__(self, log_file: Path, alive: Callable[[], bool]) -> None:
+    def __init__(self, log_file: Path, alive: Callable[[], bool],
+                 stdin: asyncio.StreamWriter | None = None, stdin_once: bool = False) -> None:
+        self._stdin = stdin
+        self._stdin_once = stdin_once
         self._queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue(maxsize=16)
         self._stopped = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._follow(log_file, alive))
@@ -256,10 +234,21 @@ class AttachSession:
         return self._queue
 
     async def write_stdin(self, data: bytes) -> None:
-        """Containers run without a stdin pipe here (see docs/api.md): input is dropped."""
+        """To the container's stdin pipe; dropped when it has none (no `stdin: true`)."""
+        if self._stdin is None or self._stdin.is_closing():
+            return
+        try:
+            self._stdin.write(data)
+            await self._stdin.drain()
+        except (ConnectionError, OSError):
+            self._stdin = None
 
     def close_stdin(self) -> None:
-        pass
+        """The client's stdin ended: the container's closes with it only for `stdinOnce`."""
+        if self._stdin is not None and self._stdin_once:
+            with contextlib.suppress(OSError):
+                self._stdin.close()
+        self._stdin = None
 
     def resize(self, width: int, height: int) -> None:
         pass
@@ -269,6 +258,8 @@ class AttachSession:
         return None
 
     def kill(self) -> None:
+        """The client detached (or the container ended): stop following."""
+        self.close_stdin()
         self._stopped.set()
         self._task.cancel()
         while not self._queue.empty():

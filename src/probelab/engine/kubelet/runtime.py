@@ -43,6 +43,7 @@ def _load_libc() -> ctypes.CDLL | None:
 
 _LIBC = _load_libc()
 SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+_EXIT_POLL_S = 0.25  # `exited`: the pidfd wakes it at once; this bounds a missed wake-up
 _spawned: set[int] = set()  # pids started here that asyncio still has to wait for
 
 
@@ -88,10 +89,11 @@ def signal_group(pid: int, sig: int) -> bool:
 
 async def spawn(argv: Sequence[str], env: Mapping[str, str], log_file: Path | None,
                 cwd: str | None = None, capture: bool = False,
-                cgroup: Path | None = None) -> asyncio.subprocess.Process:
+                cgroup: Path | None = None, stdin: bool = False) -> asyncio.subprocess.Process:
     """Start a process in its own session (and in `cgroup` before it runs, see
-    `cgroups.in_cgroup_argv`); output to `log_file` (appended) or, with `capture`, to a pipe.
-    Raises OSError (e.g. FileNotFoundError) when it cannot start."""
+    `cgroups.in_cgroup_argv`); output to `log_file` (appended) or, with `capture`, to a pipe;
+    with `stdin`, its stdin is a pipe (`proc.stdin`: a container with `stdin: true`), else
+    /dev/null. Raises OSError (e.g. FileNotFoundError) when it cannot start."""
     _check_executable(argv, env, cwd)
     if cgroup is not None:
         argv = in_cgroup_argv(cgroup, argv)
@@ -110,7 +112,8 @@ async def spawn(argv: Sequence[str], env: Mapping[str, str], log_file: Path | No
         preexec = die_with_parent()
     try:
         proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out,
+            *argv, stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+            stdout=out,
             stderr=asyncio.subprocess.STDOUT, env=dict(env), cwd=cwd,
             start_new_session=True, preexec_fn=preexec,
         )
@@ -119,6 +122,33 @@ async def spawn(argv: Sequence[str], env: Mapping[str, str], log_file: Path | No
     finally:
         if handle is not None:
             handle.close()
+
+
+async def exited(proc: asyncio.subprocess.Process) -> int:
+    """The exit code as soon as the process has ended. Not `proc.wait()`: on Python 3.11 it
+    returns only once every pipe is closed too, and a daemon the command started in the
+    background holds them (`sh -c 'sleep 600 & echo $!'`)."""
+    loop = asyncio.get_running_loop()
+    ended = asyncio.Event()
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        pidfd = None
+    if pidfd is not None:
+        loop.add_reader(pidfd, ended.set)
+    try:
+        while proc.returncode is None:
+            if pidfd is not None and not ended.is_set():
+                waiting = asyncio.ensure_future(ended.wait())
+                await asyncio.wait([waiting], timeout=_EXIT_POLL_S)
+                waiting.cancel()
+            else:  # ended (the child watcher reaps it in a moment), or no pidfd: poll
+                await asyncio.sleep(_EXIT_POLL_S / 50)
+        return proc.returncode
+    finally:
+        if pidfd is not None:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
 
 
 def _check_executable(argv: Sequence[str], env: Mapping[str, str], cwd: str | None) -> None:
@@ -136,7 +166,10 @@ def _check_executable(argv: Sequence[str], env: Mapping[str, str], cwd: str | No
 
 async def reap(proc: asyncio.subprocess.Process) -> int:
     """Wait for the group leader, then kill whatever else is left of its group."""
-    code = await proc.wait()
+    # With a stdin pipe, proc.wait() would also wait for every holder of the pipe to go.
+    code = await (exited(proc) if proc.stdin is not None else proc.wait())
+    if proc.stdin is not None:
+        proc.stdin.close()
     _spawned.discard(proc.pid)
     signal_group(proc.pid, signal.SIGKILL)
     return code

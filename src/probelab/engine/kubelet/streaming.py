@@ -103,7 +103,10 @@ class NodeStreaming:
         def alive() -> bool:
             return runner.pid == pid
 
-        return AttachSession(log_file, alive)
+        stdin = None
+        if request.stdin and runner.spec.get("stdin") is True and runner.proc is not None:
+            stdin = runner.proc.stdin
+        return AttachSession(log_file, alive, stdin, runner.spec.get("stdinOnce") is True)
 
     async def dial(self, namespace: str, pod: str, port: int
                    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
