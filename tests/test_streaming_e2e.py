@@ -553,3 +553,18 @@ def test_spdy_does_not_take_the_connection_down_on_garbage(engine) -> None:
     finally:
         ws.close()
     assert kubectl(engine, "exec", "shell", "--", "true").returncode == 0  # still serving
+
+
+def test_a_client_that_vanishes_while_output_floods_ends_the_exec(engine) -> None:
+    """`yes` fills every buffer between the process and the client; the client's socket is
+    then cut without a close frame: the exec must still end."""
+    ws = raw_ws(engine, "/api/v1/namespaces/default/pods/shell/exec?command=sh&command=-c"
+                        "&command=echo+%24%24%3B+exec+yes", ["v5.channel.k8s.io"])
+    try:
+        assert ws.recv_message() == (BINARY, b"\x01")
+        kind, data = ws.recv_message()
+        pid = int(data[1:].split(b"\n")[0])
+        assert pid_alive(pid)
+    finally:
+        ws.close()  # no close frame
+    wait_until(lambda: not pid_alive(pid), what=f"the flooding exec {pid} to end")

@@ -171,7 +171,10 @@ class ExecSession:
         self._abandoned = True
         for task in self._readers:
             task.cancel()
-        runtime.signal_group(self.pid, signal.SIGKILL)
+        while not self._queue.empty():  # nobody reads: let a pending end-of-output through
+            self._queue.get_nowait()
+        if self._exit is not None and not self._exit.done():  # else the pid may be reused
+            runtime.signal_group(self.pid, signal.SIGKILL)
 
     def _close_fds(self) -> None:
         if self._stdin_writer is not None:

@@ -17,6 +17,7 @@ token, connection limits); writing a second HTTP upgrade path next to it would g
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from aiohttp import web
 
@@ -42,16 +43,17 @@ def _runtime(hub: StreamingHub | None) -> PodRuntime:
     return runtime
 
 
-def _websocket(request: web.Request, served: Sequence[str]) -> web.WebSocketResponse:
-    """A WebSocket answer with the best common subprotocol (400 if there is none, as the
-    kubelet's wsstream answers)."""
+def _websocket(request: web.Request, served: Sequence[str]
+               ) -> tuple[web.WebSocketResponse, str]:
+    """A WebSocket answer with the best common subprotocol, and that protocol (400 if there is
+    none, as the kubelet's wsstream answers)."""
     offered = channels.offered(request.headers.get("Sec-WebSocket-Protocol"))
     chosen = channels.choose(offered, served)
     if chosen is None:
         raise bad_request(f"requested protocol(s) are not supported: {offered}; supports "
                           f"{list(served)}")
-    return web.WebSocketResponse(protocols=(chosen,), max_msg_size=MAX_MESSAGE,
-                                 autoping=True)
+    ws = web.WebSocketResponse(protocols=(chosen,), max_msg_size=MAX_MESSAGE, autoping=True)
+    return ws, chosen
 
 
 def _node_error(exc: StreamError) -> web.Response:
@@ -77,7 +79,7 @@ async def serve(request: web.Request, namespace: str, name: str, sub: str, regis
                           f"({channels.V5}, {channels.V4}), not "
                           f"{request.headers.get('Upgrade') or 'a plain request'}")
     runtime = _runtime(hub)
-    ws = _websocket(request, channels.EXEC_PROTOCOLS)
+    ws, _ = _websocket(request, channels.EXEC_PROTOCOLS)
     wanted = ExecRequest(namespace, name, opts.container, opts.command, opts.stdin, opts.tty)
     try:
         session = await (runtime.exec(wanted) if sub == "exec" else runtime.attach(wanted))
@@ -96,7 +98,7 @@ async def serve(request: web.Request, namespace: str, name: str, sub: str, regis
     return await remotecommand.serve(request, ws, session, opts)
 
 
-async def _portforward(request: web.Request, namespace: str, name: str, pod: dict,
+async def _portforward(request: web.Request, namespace: str, name: str, pod: dict[str, Any],
                        hub: StreamingHub | None) -> web.StreamResponse:
     if not (pod.get("spec") or {}).get("nodeName"):
         raise bad_request(f"pod {name} does not have a host assigned")
@@ -105,12 +107,12 @@ async def _portforward(request: web.Request, namespace: str, name: str, pod: dic
                           f"({channels.SPDY_TUNNEL}, {channels.V4}), not "
                           f"{request.headers.get('Upgrade') or 'a plain request'}")
     runtime = _runtime(hub)
-    ws = _websocket(request, channels.PORTFORWARD_PROTOCOLS)
+    ws, protocol = _websocket(request, channels.PORTFORWARD_PROTOCOLS)
     ports: list[int] = []
-    if ws._protocols[0] != channels.SPDY_TUNNEL:
+    if protocol != channels.SPDY_TUNNEL:  # SPDY names the port per stream
         ports = options.ports_of(request.query.getall("ports", []))
     await ws.prepare(request)
-    if ws.ws_protocol == channels.SPDY_TUNNEL:
+    if protocol == channels.SPDY_TUNNEL:
         await portforward.SpdyTunnel(ws, runtime, namespace, name).run()
     else:
         await portforward.serve_channels(ws, runtime, namespace, name, ports)
