@@ -563,6 +563,7 @@ def test_a_client_that_vanishes_while_output_floods_ends_the_exec(engine) -> Non
     try:
         assert ws.recv_message() == (BINARY, b"\x01")
         kind, data = ws.recv_message()
+        assert kind == BINARY
         pid = int(data[1:].split(b"\n")[0])
         assert pid_alive(pid)
     finally:
