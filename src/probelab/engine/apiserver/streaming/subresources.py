@@ -106,11 +106,11 @@ async def _portforward(request: web.Request, namespace: str, name: str, pod: dic
         raise bad_request("the probelab engine serves pods/portforward over WebSockets only "
                           f"({channels.SPDY_TUNNEL}, {channels.V4}), not "
                           f"{request.headers.get('Upgrade') or 'a plain request'}")
-    runtime = _runtime(hub)
     ws, protocol = _websocket(request, channels.PORTFORWARD_PROTOCOLS)
     ports: list[int] = []
     if protocol != channels.SPDY_TUNNEL:  # SPDY names the port per stream
         ports = options.ports_of(request.query.getall("ports", []))
+    runtime = _runtime(hub)
     await ws.prepare(request)
     if protocol == channels.SPDY_TUNNEL:
         await portforward.SpdyTunnel(ws, runtime, namespace, name).run()
