@@ -40,7 +40,8 @@ class ResourceInfo:
 
 RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("", "v1", "Namespace", "namespaces", False, ("ns",), ("status",)),
-    ResourceInfo("", "v1", "Pod", "pods", True, ("po",), ("status", "log", "eviction"),
+    ResourceInfo("", "v1", "Pod", "pods", True, ("po",),
+                 ("status", "log", "eviction", "exec", "attach", "portforward"),
                  categories=("all",)),
     ResourceInfo("", "v1", "Service", "services", True, ("svc",), ("status",), categories=("all",)),
     ResourceInfo("", "v1", "Endpoints", "endpoints", True, ("ep",)),

@@ -33,7 +33,12 @@ LEGACY: frozenset[str] = frozenset({"extensions/v1beta1", "apps/v1beta1", "apps/
 
 # Verbs of subresources (`pkg/registry/...` REST storages: scale and status get/patch/update).
 SUBRESOURCE_VERBS = {"status": ("get", "patch", "update"), "scale": ("get", "patch", "update"),
-                     "log": ("get",), "eviction": ("create",)}
+                     "log": ("get",), "eviction": ("create",), "exec": ("create", "get"),
+                     "attach": ("create", "get"),
+                     "portforward": ("create", "get")}
+# Kinds of the streaming subresources' options (`pkg/api/v1/...` PodExecOptions, ...).
+SUBRESOURCE_KINDS = {"exec": "PodExecOptions", "attach": "PodAttachOptions",
+                     "portforward": "PodPortForwardOptions"}
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,8 @@ def _subresource_entry(info: ResourceInfo, sub: str) -> dict[str, Any]:
                              "verbs": list(SUBRESOURCE_VERBS.get(sub, ("get",)))}
     if sub == "scale":
         entry.update(group="autoscaling", version="v1", kind="Scale")
+    if sub in SUBRESOURCE_KINDS:
+        entry["kind"] = SUBRESOURCE_KINDS[sub]
     if sub == "eviction":  # kubectl drain finds the Eviction version here
         entry.update(group="policy", version="v1", kind="Eviction")
     return entry

@@ -30,8 +30,10 @@ from probelab.engine.apiserver.status import (
     ApiError,
     bad_request,
 )
+from probelab.engine.apiserver.streaming import subresources as streaming
 from probelab.engine.core import podlogs
 from probelab.engine.core.store import Obj, Store
+from probelab.engine.core.streaming import StreamingHub
 
 FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
 
@@ -70,8 +72,10 @@ def render(obj: Obj, served: Served) -> Obj:
 
 class Handlers:
     def __init__(self, store: Store, registry: Registry, state_dir: Path | None,
-                 streams: watch.StreamRegistry, bookmark_interval_s: float) -> None:
+                 streams: watch.StreamRegistry, bookmark_interval_s: float,
+                 streaming_hub: StreamingHub | None = None) -> None:
         self.store = store
+        self.streaming_hub = streaming_hub  # the kubelet's exec/attach/port-forward
         self.registry = registry
         self.state_dir = state_dir
         self.streams = streams
@@ -263,6 +267,9 @@ class Handlers:
         if sub not in info.subresources or target.name is None:
             raise not_found_path()
         method = request.method
+        if sub in streaming.SUBRESOURCES:
+            return await streaming.serve(request, target.namespace or "", target.name, sub,
+                                         self.registry, self.streaming_hub)
         if sub == "log":
             if method != "GET":
                 raise method_not_allowed()

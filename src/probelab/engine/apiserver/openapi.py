@@ -359,6 +359,8 @@ def paths_of(s: Served) -> dict[str, Schema]:
     }
     paths = {f"{scope}/{plural}": collection, f"{scope}/{plural}/{{name}}": item}
     for sub in s.info.subresources:
+        if sub in ("exec", "attach", "portforward"):
+            continue  # connect operations (WebSocket streams): nothing for kubectl to read
         sub_gvk, sub_ref = gvk, ref
         if sub == "scale":
             sub_gvk = {"group": "autoscaling", "version": "v1", "kind": "Scale"}

@@ -94,7 +94,7 @@ class ApiServer:
         self.registry.ensure_system_namespaces()
         model.warm()
         self._handlers = Handlers(ctx.store, self.registry, config.state_dir, self._streams,
-                                  self.bookmark_interval_s)
+                                  self.bookmark_interval_s, ctx.streaming)
         app = web.Application(client_max_size=MAX_BODY_BYTES)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         ssl_context = self._serving_context(config.state_dir, config.host)

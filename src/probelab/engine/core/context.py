@@ -16,6 +16,7 @@ from probelab.engine.core.client import Client
 from probelab.engine.core.clock import Clock, SystemClock
 from probelab.engine.core.events import EventRecorder
 from probelab.engine.core.store import Store
+from probelab.engine.core.streaming import StreamingHub
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class EngineContext:
     clock: Clock = field(default_factory=SystemClock)
     rng: random.Random = field(default_factory=random.Random)
     stopping: Stopping = field(default_factory=Stopping)
+    streaming: StreamingHub = field(default_factory=StreamingHub)  # kubelet's exec/attach/dial
 
     def recorder(self, component: str) -> EventRecorder:
         return EventRecorder(self.client, self.clock, component)

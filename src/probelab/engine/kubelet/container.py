@@ -93,6 +93,7 @@ class ContainerRunner:
         self.probing = False  # probe loops run while True; cleared when the process ends
         self.cgroup: Path | None = None  # where its processes run (cgroup mode)
         self.target: Target | None = None  # env, mounts... of the last start (for preStop)
+        self.execs: set[Any] = set()  # running `kubectl exec` sessions (execsession.py)
 
     # ---- what status is made of ------------------------------------------------------------
     @property
@@ -228,7 +229,8 @@ class ContainerRunner:
             self.cgroup = self.node.containment.place(w.uid, self.name)
             target = replace(target, cgroup=self.cgroup)
             proc = await runtime.spawn(argv, env, log_file, cwd=target.cwd, cgroup=self.cgroup,
-                                       wrap=target.wrap)
+                                       wrap=target.wrap,
+                                       stdin=self.spec.get("stdin") is True)
         except OSError as exc:
             message = f"failed to start container process {argv[0]!r}: {exc.strerror or exc}"
             self._event("Failed", f"Error: {message}", warning=True)
@@ -272,6 +274,7 @@ class ContainerRunner:
             # As a container's PID namespace ends with its init: whatever the main process
             # started dies with it, wherever it moved to (cgroups.py).
             self.node.containment.kill((w.uid, self.name))
+            self._kill_execs()
             self.node.live.discard(proc.pid)
             self.proc = None
         exit_code, sig = exit_code_of(code)
@@ -371,6 +374,22 @@ class ContainerRunner:
         """SIGKILL the process group of `pid` and every other process of this container."""
         runtime.signal_group(pid, signal.SIGKILL)
         self.node.containment.kill((self.handle.uid, self.name))
+        self._kill_execs()
+
+    # ---- exec sessions: processes started in the container by `pods/exec` --------------------
+    def exec_started(self, session: Any) -> None:
+        """An exec runs in this container: it dies with it (and with the engine)."""
+        self.execs.add(session)
+        self.node.live.add(session.pid)
+
+    def exec_ended(self, session: Any) -> None:
+        self.execs.discard(session)
+        self.node.live.discard(session.pid)
+
+    def _kill_execs(self) -> None:
+        """As a container's exec processes end with its PID namespace."""
+        for session in list(self.execs):
+            session.kill()
 
     def kill_now(self, record: bool = True) -> None:
         """SIGKILL the container's process group at once (the pod object vanished)."""

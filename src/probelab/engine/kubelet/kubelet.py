@@ -51,6 +51,7 @@ from probelab.engine.kubelet.images import ImageTable
 from probelab.engine.kubelet.ipam import PodIPs
 from probelab.engine.kubelet.node import NODE_NAME, Node
 from probelab.engine.kubelet.podworker import PodWorker
+from probelab.engine.kubelet.streaming import NodeStreaming
 from probelab.engine.kubelet.volumes import manager as volume_manager
 
 log = logging.getLogger("probelab.engine.kubelet")
@@ -94,6 +95,7 @@ class Kubelet:
         self._node_watcher: Watcher | None = None
         self._node_tasks: list[asyncio.Task[None]] = []
         self._stopping = Stopping()
+        self._ctx: EngineContext | None = None
 
     async def start(self, ctx: EngineContext) -> None:
         state_dir = ctx.config.state_dir
@@ -114,6 +116,8 @@ class Kubelet:
         self._node_tasks = [
             loop.create_task(self._watch_node(self._node_watcher), name="kubelet-watch-node"),
             loop.create_task(self._heartbeat(), name="kubelet-node-heartbeat")]
+        self._ctx = ctx
+        ctx.streaming.runtime = NodeStreaming(self.node, lambda: list(self._workers.values()))
         self._watcher = ctx.store.watch("pods")
         self._task = asyncio.get_running_loop().create_task(
             self._watch(self._watcher), name="kubelet-watch-pods")
@@ -290,6 +294,8 @@ class Kubelet:
         if self._stopped:
             return
         self._stopped = True
+        if self._ctx is not None:
+            self._ctx.streaming.runtime = None
         if self._watcher is not None:
             self._watcher.close()
         if self._node_watcher is not None:

@@ -46,6 +46,7 @@ def _load_libc() -> ctypes.CDLL | None:
 
 _LIBC = _load_libc()
 SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+_EXIT_POLL_S = 0.25  # `exited`: the pidfd wakes it at once; this bounds a missed wake-up
 _spawned: set[int] = set()  # pids started here that asyncio still has to wait for
 _output: dict[int, OutputPipes] = {}  # pid -> its output pumps, drained when it is reaped
 OUTPUT_DRAIN_S = 2.0
@@ -96,11 +97,12 @@ Wrap = Callable[[Sequence[str]], list[str]]  # an argv wrapper (the volumes' mou
 
 async def spawn(argv: Sequence[str], env: Mapping[str, str], log_file: Path | None,
                 cwd: str | None = None, capture: bool = False,
-                cgroup: Path | None = None, wrap: Wrap | None = None,
+                cgroup: Path | None = None, wrap: Wrap | None = None, stdin: bool = False,
                 ) -> asyncio.subprocess.Process:
     """Start a process in its own session (and in `cgroup` before it runs, see
     `cgroups.in_cgroup_argv`); output to `log_file` (appended) or, with `capture`, to a pipe.
-    `wrap` turns the argv into one that sets the process up first (volumes.mounts).
+    `wrap` turns the argv into one that sets the process up first (volumes.mounts). With
+    `stdin`, its stdin is a pipe (`proc.stdin`: a container with `stdin: true`), else /dev/null.
     Raises OSError (e.g. FileNotFoundError) when it cannot start."""
     _check_executable(argv, env, cwd)
     if wrap is not None:
@@ -123,8 +125,8 @@ async def spawn(argv: Sequence[str], env: Mapping[str, str], log_file: Path | No
         preexec = die_with_parent()
     try:
         proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out,
-            stderr=err, env=dict(env), cwd=cwd,
+            *argv, stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+            stdout=out, stderr=err, env=dict(env), cwd=cwd,
             start_new_session=True, preexec_fn=preexec,
         )
     except BaseException:
@@ -137,6 +139,33 @@ async def spawn(argv: Sequence[str], env: Mapping[str, str], log_file: Path | No
         pipes.start(str(proc.pid))
         _output[proc.pid] = pipes
     return proc
+
+
+async def exited(proc: asyncio.subprocess.Process) -> int:
+    """The exit code as soon as the process has ended. Not `proc.wait()`: on Python 3.11 it
+    returns only once every pipe is closed too, and a daemon the command started in the
+    background holds them (`sh -c 'sleep 600 & echo $!'`)."""
+    loop = asyncio.get_running_loop()
+    ended = asyncio.Event()
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        pidfd = None
+    if pidfd is not None:
+        loop.add_reader(pidfd, ended.set)
+    try:
+        while proc.returncode is None:
+            if pidfd is not None and not ended.is_set():
+                waiting = asyncio.ensure_future(ended.wait())
+                await asyncio.wait([waiting], timeout=_EXIT_POLL_S)
+                waiting.cancel()
+            else:  # ended (the child watcher reaps it in a moment), or no pidfd: poll
+                await asyncio.sleep(_EXIT_POLL_S / 50)
+        return proc.returncode
+    finally:
+        if pidfd is not None:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
 
 
 def _check_executable(argv: Sequence[str], env: Mapping[str, str], cwd: str | None) -> None:
@@ -156,7 +185,10 @@ async def reap(proc: asyncio.subprocess.Process) -> int:
     """Wait for the group leader, then kill whatever else is left of its group, and let its
     last output reach the log (bounded: a process that escaped the group may hold the pipe)."""
     try:
-        code = await proc.wait()
+        # With a stdin pipe, proc.wait() would also wait for every holder of the pipe to go.
+        code = await (exited(proc) if proc.stdin is not None else proc.wait())
+        if proc.stdin is not None:
+            proc.stdin.close()
         _spawned.discard(proc.pid)
         signal_group(proc.pid, signal.SIGKILL)
     finally:
@@ -203,3 +235,56 @@ def signal_pid(pid: int, sig: int) -> bool:
         return True
     except (ProcessLookupError, PermissionError):
         return False
+
+
+async def spawn_stdio(argv: Sequence[str], env: Mapping[str, str], *, stdin: int,
+                      stdout: int, stderr: int, cwd: str | None = None,
+                      cgroup: Path | None = None, controlling_tty: bool = False
+                      ) -> asyncio.subprocess.Process:
+    """Start a process with the given stdio (pipes, or a pty's slave end) in its own session,
+    in `cgroup` before it runs and with the parent-death signal, as `spawn` does: exec
+    sessions (`kubelet.execsession`). With `controlling_tty`, its stdin (a pty) becomes the
+    session's controlling terminal, so a shell gets job control and ^C as in a container."""
+    if cgroup is not None:
+        argv = in_cgroup_argv(cgroup, argv)
+    preexec = None
+    if controlling_tty:
+        deathsig = die_with_parent()
+
+        def preexec() -> None:
+            import fcntl
+            import termios
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            if deathsig is not None:
+                deathsig()
+    elif SETPRIV is not None:
+        argv = [SETPRIV, "--pdeathsig", "KILL", "--", *argv]
+    else:
+        preexec = die_with_parent()
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdin=stdin, stdout=stdout, stderr=stderr, env=dict(env), cwd=cwd,
+        start_new_session=True, preexec_fn=preexec)
+    _spawned.add(proc.pid)
+    return proc
+
+
+def forget(pid: int) -> None:
+    """A process of `spawn_stdio` was reaped by its owner."""
+    _spawned.discard(pid)
+
+
+def find_executable(program: str, env: Mapping[str, str], cwd: str | None,
+                    root: str = "") -> bool:
+    """Whether `program` can be executed, looked up as exec would (PATH of `env`), in the file
+    system under `root` (a container's `/proc/PID/root` when it has its own mount namespace)."""
+    if "/" in program:
+        if cwd and not os.path.isabs(program):
+            program = os.path.join(cwd, program)
+        path = root + program if root else program
+        return os.access(path, os.X_OK) and not os.path.isdir(path)
+    for folder in env.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(folder or ".", program)
+        path = root + candidate if root else candidate
+        if os.access(path, os.X_OK) and not os.path.isdir(path):
+            return True
+    return False
