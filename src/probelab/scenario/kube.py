@@ -6,7 +6,9 @@ cluster. Blocking calls (the client is synchronous); the runner calls them from 
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +29,16 @@ def api_client(kubeconfig: str | None, context: str | None) -> client.ApiClient:
         raise UsageError(f"kubeconfig: {exc}") from None
     except FileNotFoundError as exc:
         raise UsageError(f"kubeconfig not found: {exc.filename}") from None
+
+
+def api_failure(exc: ApiException) -> RuntimeFailure:
+    """An API error nobody expected, as one line: status, reason and the Status message
+    when the body has one."""
+    message = ""
+    with contextlib.suppress(ValueError, AttributeError):
+        message = json.loads(exc.body or "").get("message") or ""
+    return RuntimeFailure(f"the Kubernetes API answered {exc.status} {exc.reason}"
+                          + (f": {message}" if message else ""))
 
 
 def wait_for(check: Callable[[], Any], timeout_s: float, what: str) -> Any:

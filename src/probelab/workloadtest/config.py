@@ -101,6 +101,20 @@ class TestSettings:
     seed: int | None = None
     json_path: Path | None = None
     junit_path: Path | None = None
+    report_path: Path | None = None  # --report: the HTML report with the demo's plots
+    repeat: int = 1  # each scenario this many times (in order, the whole list per round)
+    resend: bool = True  # the load sends a request once more after the keep-alive race
+    # A real cluster instead of the local engine: a kubeconfig context (official client only),
+    # and the URL this machine reaches the Service at when its NodePort on a node's address
+    # is not reachable from here.
+    context: str | None = None
+    kubeconfig: Path | None = None
+    url: str | None = None
+
+    @property
+    def local(self) -> bool:
+        """The test starts (and stops) its own local engine."""
+        return self.context is None
 
     @property
     def load_headers(self) -> tuple[tuple[str, str], ...]:
