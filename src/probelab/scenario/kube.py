@@ -287,6 +287,25 @@ class Cluster:
         return [{"type": a.type, "address": a.address}
                 for n in nodes for a in (n.status.addresses or [])]
 
+    def serves_core(self, plural: str) -> bool:
+        """Whether the core API group serves `plural` (discovery, as kubectl asks)."""
+        return any(r.name == plural for r in self.core.get_api_resources().resources)
+
+    def node_dicts(self) -> list[dict]:
+        return [self.api.sanitize_for_serialization(n) for n in self.core.list_node().items]
+
+    def set_unschedulable(self, node: str, unschedulable: bool) -> None:
+        """Cordon or uncordon a node, as `kubectl cordon` / `uncordon` patch it."""
+        self.core.patch_node(node, {"spec": {"unschedulable": unschedulable}})
+
+    def evict(self, namespace: str, name: str, body: dict) -> int:
+        """POST pods/NAME/eviction; the HTTP status (429 while a PDB forbids it)."""
+        try:
+            self.core.create_namespaced_pod_eviction(name, namespace, body)
+        except ApiException as exc:
+            return int(exc.status or 0)
+        return 201
+
     def service(self, namespace: str, name: str) -> dict:
         svc = self.core.read_namespaced_service(name, namespace)
         return self.api.sanitize_for_serialization(svc)

@@ -20,6 +20,7 @@ class Action(Enum):
     SCALE_DOWN = "scale-down"  # to N replicas, default ceil(replicas / 3)
     SCALE_UP = "scale-up"  # to N replicas, default twice the replicas
     DELETE_POD = "delete-pod"  # one pod, with its own grace period
+    DRAIN = "drain"  # cordon the pods' nodes, evict every pod (PDBs honoured), uncordon
 
 
 DEFAULT_SCENARIOS = "rolling-update,scale-down"

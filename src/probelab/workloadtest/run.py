@@ -30,7 +30,7 @@ from probelab.scenario import loaddriver
 from probelab.scenario.kube import Cluster, api_client, api_failure, with_node_port
 from probelab.scenario.local_engine import CONTEXT, LocalEngine
 from probelab.scenario.observer import Observer
-from probelab.workloadtest import attribution, diagnosis, output, timeline
+from probelab.workloadtest import attribution, diagnosis, drain, output, timeline
 from probelab.workloadtest.actions import Step, check_images_mapped, plan_steps, rollout_patch
 from probelab.workloadtest.config import Action, TestSettings
 from probelab.workloadtest.target import Target, find_target, join_url, node_url, service_url
@@ -230,6 +230,13 @@ async def run_plan(cluster: Cluster, settings: TestSettings, plan: Plan,
                                               setup_problem=not_serving, round=round_))
                 broken = f"the workload was not ready before {name}"
                 continue
+            if step.action is Action.DRAIN:
+                problem = await asyncio.to_thread(_drain_problem, cluster, target)
+                if problem:
+                    say(f"[bold]{name}[/]: not run: {problem}")
+                    results.append(ScenarioResult(label, step.description, skipped=problem,
+                                                  round=round_))
+                    continue
             say(f"[bold]{name}[/]: {step.description} under load ({url})")
             result = await _measure(cluster, settings, target, step, url)
             result.round = round_
@@ -295,12 +302,20 @@ async def _measure(cluster: Cluster, settings: TestSettings, target: Target, ste
                               settings.request_timeout_s, max_s=bound_s,
                               resend=settings.resend, headers=settings.load_headers)
     task = asyncio.create_task(load.run(stop), name=f"load {result.scenario}")
+    cordoned: list[str] = []  # nodes this scenario cordoned: uncordoned whatever happens
     try:
         await _pause(settings.warmup_s, task)
         acted = time.monotonic()
-        await asyncio.to_thread(_act, cluster, target, step, settings)
-        record.action, record.action_at_s = step.description, time.time() - t0
-        if await _wait_rollout(cluster, target, settings.rollout_timeout_s):
+        if step.action is Action.DRAIN:
+            record.action, record.action_at_s = step.description, time.time() - t0
+            result.rollout_problem = await _drain(cluster, target, settings, cordoned, acted)
+        else:
+            await asyncio.to_thread(_act, cluster, target, step, settings)
+            record.action, record.action_at_s = step.description, time.time() - t0
+        left_s = settings.rollout_timeout_s - (time.monotonic() - acted)
+        if result.rollout_problem:
+            pass  # the drain itself failed: no rollout to wait for
+        elif await _wait_rollout(cluster, target, max(0.0, left_s)):
             result.rollout_s = time.monotonic() - acted
             record.rollout_done_at_s = time.time() - t0
             await _pause(settings.settle_s, task)
@@ -308,6 +323,9 @@ async def _measure(cluster: Cluster, settings: TestSettings, target: Target, ste
             result.rollout_problem = await asyncio.to_thread(
                 _not_ready, cluster, target, settings.rollout_timeout_s)
     finally:
+        for node in cordoned:  # after the replacements were Ready, or on failure / Ctrl-C
+            with contextlib.suppress(Exception):
+                cluster.set_unschedulable(node, False)
         stop.set()
         await task
         observer.stop()
@@ -338,6 +356,47 @@ async def _pause(seconds: float, task: asyncio.Task) -> None:
     until = time.monotonic() + seconds
     while time.monotonic() < until and not task.done():
         await asyncio.sleep(min(POLL_S, max(0.0, until - time.monotonic())))
+
+
+async def _drain(cluster: Cluster, target: Target, settings: TestSettings,
+                 cordoned: list[str], started: float) -> str:
+    """`kubectl drain` of the nodes that run the workload's pods: cordon them (appending
+    each to `cordoned` as it is done, so the caller uncordons even after an error), then
+    evict every pod through the Eviction API, trying a pod a PDB protects again every 5 s
+    until --rollout-timeout. Returns "" or why the drain could not finish."""
+    ns = target.namespace
+    pods = await asyncio.to_thread(cluster.pod_dicts, ns, _selector(target))
+    nodes = {str((n.get("metadata") or {}).get("name")): n
+             for n in await asyncio.to_thread(cluster.node_dicts)}
+    for node in drain.nodes_of(pods):
+        if (nodes.get(node, {}).get("spec") or {}).get("unschedulable"):
+            continue  # cordoned before the test: left as it was found
+        await asyncio.to_thread(cluster.set_unschedulable, node, True)
+        cordoned.append(node)
+    left = sorted(str(p["metadata"]["name"]) for p in pods
+                  if not p["metadata"].get("deletionTimestamp"))
+    while left:
+        answers = {name: await asyncio.to_thread(cluster.evict, ns, name,
+                                                 drain.eviction_body(ns, name))
+                   for name in left}
+        left, failure = drain.pending(left, answers)
+        if failure:
+            return f"drain: {failure}"
+        if left and time.monotonic() - started + drain.RETRY_S > settings.rollout_timeout_s:
+            return (f"drain: a PodDisruptionBudget still refused the eviction (429) of "
+                    f"{', '.join(left)} after {settings.rollout_timeout_s:g} s")
+        if left:
+            await asyncio.sleep(drain.RETRY_S)
+    return ""
+
+
+def _drain_problem(cluster: Cluster, target: Target) -> str:
+    """Why a drain cannot be measured on this cluster ("" when it can): checked through
+    discovery and the nodes, before the load starts."""
+    if not cluster.serves_core("nodes") or not cluster.serves_core("pods/eviction"):
+        return drain.unmeasurable(False, [], [])
+    pods = cluster.pod_dicts(target.namespace, _selector(target))
+    return drain.unmeasurable(True, cluster.node_dicts(), pods)
 
 
 def _act(cluster: Cluster, target: Target, step: Step, settings: TestSettings) -> None:
