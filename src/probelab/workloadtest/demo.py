@@ -136,7 +136,7 @@ def run_demo(config: DemoConfig, report_path: Path, json_path: Path | None,
                     with_check_rules(plan, results)
                     records.extend(r for r in (demo_record(variant, res, local)
                                                for res in results) if r is not None)
-                    cleanup(cluster, plan, say)
+                    cleanup(cluster, plan, say, wait=engine is None)
     except KeyboardInterrupt:
         interrupted = True
         console.print("[yellow]Interrupted: stopping and reporting what ran.[/]")

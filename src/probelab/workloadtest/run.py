@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -50,6 +50,9 @@ class Plan:
     target: Target
     steps: list[Step]
     findings: list[Finding]
+    # What this run created, in order: all that cleanup deletes (a namespace that existed
+    # before, or an object whose create failed, is never ours to delete).
+    applied: list[dict[str, Any]] = field(default_factory=list)
 
 
 def prepare(settings: TestSettings, stdin: TextIO | None,
@@ -142,7 +145,7 @@ def run_test(settings: TestSettings, stdin: TextIO | None, console: Console,
             console.print(f"--keep: objects left running; {how}", highlight=False)
         else:
             if cluster is not None:
-                cleanup(cluster, plan, say)
+                cleanup(cluster, plan, say, wait=engine is None)
             if engine is not None:
                 say("stopping the local engine")
                 engine.stop()
@@ -211,7 +214,12 @@ async def run_plan(cluster: Cluster, settings: TestSettings, plan: Plan,
     appending each result as it completes (so an interrupted run reports what ran)."""
     target = plan.target
     say(f"applying {len(plan.objects)} object(s)")
-    await asyncio.to_thread(cluster.apply, plan.objects)
+    for obj in plan.objects:
+        if obj.get("kind") == "Namespace" and not await asyncio.to_thread(
+                cluster.namespace_gone, _name(obj)):
+            continue  # used as it is, and left as it was found
+        await asyncio.to_thread(cluster.apply, [obj])
+        plan.applied.append(obj)
     url = await resolve_url(cluster, settings, target)
     broken = ""
     for round_ in range(1, settings.repeat + 1):
@@ -425,20 +433,33 @@ def _check_containers(cluster: Cluster, target: Target) -> None:
                              f"from {target.containers} to {names}")
 
 
-def cleanup(cluster: Cluster, plan: Plan, say: Say) -> None:
-    """Delete what the run created (namespaces last, so their contents go with them first),
-    and wait, bounded, until the workload's pods are gone. Best effort: the engine is stopped
-    right after, which ends every pod anyway."""
+def cleanup(cluster: Cluster, plan: Plan, say: Say, wait: bool = False) -> None:
+    """Delete what the run created, and only that (namespaces last, so their contents go
+    with them first), and wait, bounded, until the workload's pods are gone. Best effort: a
+    local engine is stopped right after, which ends every pod anyway."""
     say("deleting what the test created")
     target = plan.target
     with contextlib.suppress(Exception):
-        for obj in reversed(plan.objects):
+        for obj in reversed(plan.applied):
             if obj.get("kind") != "Namespace":
                 cluster.delete_object(obj)
         deadline = time.monotonic() + CLEANUP_TIMEOUT_S
-        while cluster.delete_pods(target.namespace, _selector(target), 0) \
+        ours = any(o.get("kind") == "Deployment" and _name(o) == target.deployment
+                   for o in plan.applied)
+        while ours and cluster.delete_pods(target.namespace, _selector(target), 0) \
                 and time.monotonic() < deadline:
             time.sleep(POLL_S)
-        for obj in plan.objects:
+        names = [_name(o) for o in plan.applied if o.get("kind") == "Namespace"]
+        for obj in plan.applied:
             if obj.get("kind") == "Namespace":
                 cluster.delete_object(obj)
+        # A cluster we did not start is left as found: its namespaces gone, not terminating
+        # (the local engine is stopped right after, which ends everything anyway).
+        deadline = time.monotonic() + CLEANUP_TIMEOUT_S
+        while wait and not all(cluster.namespace_gone(n) for n in names) \
+                and time.monotonic() < deadline:
+            time.sleep(POLL_S)
+
+
+def _name(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("name", ""))
