@@ -322,8 +322,9 @@ def test_context_runs_on_a_cluster_reached_only_through_its_kubeconfig(tmp_path:
         assert f"under load ({url})" in out
         assert "starting the local engine" not in out
         assert not list(own_tmp.glob("probelab-test-*")) and not list(own_state.iterdir())
-        assert all(ns.metadata.name != "shop" or ns.metadata.deletion_timestamp
-                   for ns in eng.core.list_namespace().items)
+        left = [(ns.metadata.name, ns.status.phase) for ns in eng.core.list_namespace().items
+                if ns.metadata.name == "shop" and not ns.metadata.deletion_timestamp]
+        assert not left, (left, out)
     assert not running_with(str(app))
 
 

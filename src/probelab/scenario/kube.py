@@ -266,10 +266,16 @@ class Cluster:
         base = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
         where = f"/namespaces/{meta.get('namespace') or 'default'}" if info.namespaced else ""
         path = f"{base}{where}/{info.plural}/{meta['name']}"
+        # param_serialize adds the host and the kubeconfig's credentials (client >= v30).
+        method, url, headers, body, post = self.api.param_serialize(
+            "DELETE", path, header_params={"Content-Type": "application/json"},
+            body={"propagationPolicy": "Background"}, auth_settings=["BearerToken"])
         try:
-            self.api.call_api(path, "DELETE", body={"propagationPolicy": "Background"},
-                              auth_settings=["BearerToken"], _preload_content=False,
-                              _request_timeout=10)
+            response = self.api.call_api(method, url, header_params=headers, body=body,
+                                         post_params=post, _request_timeout=10)
+            response.read()
+            if response.status >= 400:
+                raise ApiException(http_resp=response)
         except ApiException as exc:
             if exc.status not in (404, 405):
                 raise

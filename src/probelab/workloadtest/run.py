@@ -438,27 +438,33 @@ def cleanup(cluster: Cluster, plan: Plan, say: Say, wait: bool = False) -> None:
     with them first), and wait, bounded, until the workload's pods are gone. Best effort: a
     local engine is stopped right after, which ends every pod anyway."""
     say("deleting what the test created")
+    try:
+        _delete_applied(cluster, plan, wait)
+    except Exception as exc:  # best effort, but said: the user may have to clean up
+        say(f"cleanup incomplete: {exc}")
+
+
+def _delete_applied(cluster: Cluster, plan: Plan, wait: bool) -> None:
     target = plan.target
-    with contextlib.suppress(Exception):
-        for obj in reversed(plan.applied):
-            if obj.get("kind") != "Namespace":
-                cluster.delete_object(obj)
-        deadline = time.monotonic() + CLEANUP_TIMEOUT_S
-        ours = any(o.get("kind") == "Deployment" and _name(o) == target.deployment
-                   for o in plan.applied)
-        while ours and cluster.delete_pods(target.namespace, _selector(target), 0) \
-                and time.monotonic() < deadline:
-            time.sleep(POLL_S)
-        names = [_name(o) for o in plan.applied if o.get("kind") == "Namespace"]
-        for obj in plan.applied:
-            if obj.get("kind") == "Namespace":
-                cluster.delete_object(obj)
-        # A cluster we did not start is left as found: its namespaces gone, not terminating
-        # (the local engine is stopped right after, which ends everything anyway).
-        deadline = time.monotonic() + CLEANUP_TIMEOUT_S
-        while wait and not all(cluster.namespace_gone(n) for n in names) \
-                and time.monotonic() < deadline:
-            time.sleep(POLL_S)
+    for obj in reversed(plan.applied):
+        if obj.get("kind") != "Namespace":
+            cluster.delete_object(obj)
+    deadline = time.monotonic() + CLEANUP_TIMEOUT_S
+    ours = any(o.get("kind") == "Deployment" and _name(o) == target.deployment
+               for o in plan.applied)
+    while ours and cluster.delete_pods(target.namespace, _selector(target), 0) \
+            and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+    names = [_name(o) for o in plan.applied if o.get("kind") == "Namespace"]
+    for obj in plan.applied:
+        if obj.get("kind") == "Namespace":
+            cluster.delete_object(obj)
+    # A cluster we did not start is left as found: its namespaces gone, not terminating
+    # (the local engine is stopped right after, which ends everything anyway).
+    deadline = time.monotonic() + CLEANUP_TIMEOUT_S
+    while wait and not all(cluster.namespace_gone(n) for n in names) \
+            and time.monotonic() < deadline:
+        time.sleep(POLL_S)
 
 
 def _name(obj: dict[str, Any]) -> str:
