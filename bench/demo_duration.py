@@ -1,6 +1,11 @@
-"""Wall time of the full default `probelab demo` (issue 7: at most 150 s here).
+"""Wall time of the full default `probelab demo` (issue 7: at most 150 s; issue 18: 100 s).
 
-    .venv/bin/python bench/demo_duration.py [-- EXTRA DEMO FLAGS]
+    .venv/bin/python bench/demo_duration.py [--rounds N [--src OTHER/src]] [-- EXTRA DEMO FLAGS]
+
+With `--rounds N` the demo runs N times, and with `--src` N times more from another source tree
+(say the commit before a change: `git archive REV src | tar -x -C /tmp/base`), alternating
+(this tree, the other, this, ...) so that both see the same machine load; it prints each
+round, then the median and range of each tree.
 
 Runs `python -m probelab demo --report R --json J` in its own session, exactly as a user would
 (default: 2 variants × 2 scenarios, 500 req/s, keep-alive on, the shipped manifests unchanged,
@@ -27,15 +32,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _children as children
 
 ROOT = Path(__file__).resolve().parent.parent
-GOAL_S = 150.0
+GOAL_S = 100.0
 
 
 def run_demo_process(flags: list[str], timeout_s: float = 3600.0, quiet: bool = False,
-                     keep: Path | None = None) -> tuple[float, int, dict | None]:
+                     keep: Path | None = None,
+                     src: Path | None = None) -> tuple[float, int, dict | None]:
     """Run `probelab demo FLAGS --json J`; return wall seconds, exit status and the JSON.
     With `keep`, the JSON and the HTML report are written there and stay (for a look at any
     failure afterwards); otherwise they go to a temporary folder."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "PYTHONPATH": str(src or ROOT / "src")}
     with tempfile.TemporaryDirectory(prefix="probelab-bench-demo-") as tmp:
         out = keep if keep is not None else Path(tmp)
         out.mkdir(parents=True, exist_ok=True)
@@ -83,12 +89,38 @@ def run() -> list[dict]:
     return rows(*run_demo_process([]))
 
 
+def rounds(count: int, other: Path | None, flags: list[str]) -> None:
+    """`count` demos of this tree, alternating with `count` of `other` when given."""
+    trees = [ROOT / "src"] + ([other] if other else [])
+    walls: dict[Path, list[float]] = {t: [] for t in trees}
+    for i in range(count):
+        for tree in trees:
+            wall, code, doc = run_demo_process(flags, quiet=True, src=tree)
+            runs = doc["runs"] if doc else []
+            print(f"round {i + 1} {tree}: {wall:.1f} s, exit {code}, failed "
+                  f"{[(r['variant'], r['scenario'], r['failed']) for r in runs]}", flush=True)
+            walls[tree].append(wall)
+    for tree, values in walls.items():
+        print(f"{tree}: median {statistics.median(values):.1f} s, range {min(values):.1f}-"
+              f"{max(values):.1f} s over {len(values)} rounds")
+
+
 def main() -> int:
     flags = sys.argv[1:]
+    count, other = 0, None
+    while flags[:1] in (["--rounds"], ["--src"]):
+        if flags[0] == "--rounds":
+            count = int(flags[1])
+        else:
+            other = Path(flags[1]).resolve()
+        flags = flags[2:]
     if flags[:1] == ["--"]:
         flags = flags[1:]
     print(f"probelab demo {' '.join(flags)}; {os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.2f}", flush=True)
+    if count:
+        rounds(count, other, flags)
+        return 0
     wall, code, doc = run_demo_process(flags)
     for r in rows(wall, code, doc):
         ratio = f"  ({r['ratio']:.2f}× {r['baseline']})" if r["ratio"] is not None else ""

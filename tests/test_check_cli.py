@@ -274,7 +274,7 @@ def test_the_demo_prints_the_check_of_its_manifests_with_its_endpoint_delay() ->
     from rich.console import Console
 
     from probelab.scenario.config import DemoConfig, Scenario, Variant
-    from probelab.scenario.main import print_check
+    from probelab.workloadtest.demo import print_check
 
     def printed(delay: float) -> str:
         out = io.StringIO()

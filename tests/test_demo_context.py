@@ -1,9 +1,10 @@
 """`probelab demo --context` against a cluster it did not start (here a `probelab cluster up`
 of the test's own, reached only through its kubeconfig context, as a real cluster would be).
 
-The runs reuse each variant's namespace and delete it once at the end, so the cluster is left as
-the demo found it. The engine serves its Node `probelab` (InternalIP 127.0.0.1), so the NodePort
-is found as on a real cluster; `--url` pins the address when it is not reachable.
+The demo is `probelab test` on each variant: what a variant applied (its namespace included) is
+deleted after its runs and the namespace waited for, so the cluster is left as the demo found it.
+The engine serves its Node `probelab` (InternalIP 127.0.0.1), so the NodePort is found as on a
+real cluster; `--url` pins the address when it is not reachable.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def test_demo_on_a_context_finds_the_node_address_or_takes_url_and_cleans_up(tmp
         result = run_probelab(*common, "--url", f"http://127.0.0.1:{port}/",
                               "--report", str(report), timeout=180)
         assert result.returncode == 0, result.stdout + result.stderr
-        assert "All " in result.stdout and "requests succeeded during scale to 3" in result.stdout
+        out = result.stdout
+        assert "All " in out and "requests succeeded during scale 10 -> 3" in out
         assert report.exists()
-        # Deleted at the end again.
+        # Both attempts deleted their namespace before they ended.
         assert "probes" not in namespaces(eng)

@@ -1,5 +1,7 @@
 """The demo runner's pure parts: URL discovery, image override, run plan, watch-to-mark rules."""
 
+from pathlib import Path
+
 import pytest
 
 from probelab.errors import UsageError
@@ -8,7 +10,6 @@ from probelab.report.model import PodStep
 from probelab.scenario.config import DemoConfig, Scenario, Variant
 from probelab.scenario.kube import service_url, with_image_repo, with_node_port
 from probelab.scenario.observer import event_time, pod_marks, proxy_sample, slice_sample
-from probelab.scenario.runner import plan
 
 SVC = {"metadata": {"name": "simpleprobe"},
        "spec": {"type": "NodePort", "ports": [{"port": 8080, "nodePort": 31461}]}}
@@ -45,15 +46,22 @@ def test_image_repo_override_touches_only_simpleweb() -> None:
     assert objs[0]["spec"]["template"]["spec"]["containers"][0]["image"].startswith("probelab/")
 
 
-def test_plan_order_and_repeat() -> None:
-    runs = plan(DemoConfig(repeat=2))
-    assert len(runs) == 8
-    assert [r.label for r in runs[:4]] == [
-        "noprobes/scale-down", "noprobes/rolling-update",
-        "withprobes/scale-down", "withprobes/rolling-update",
-    ]
-    one = plan(DemoConfig(variants=(Variant.WITHPROBES,), scenarios=(Scenario.SCALE_DOWN,)))
-    assert [r.label for r in one] == ["withprobes/scale-down"]
+def test_the_demo_is_probelab_test_on_each_variant_folder() -> None:
+    """No name of the sample service in the demo: each variant is a folder of manifests whose
+    workload probelab test finds; the rolling update runs first (no scale-up back needed)."""
+    from probelab.workloadtest.config import Action
+    from probelab.workloadtest.demo import settings_for
+
+    config = DemoConfig(repeat=2, manifests_dir=Path("/m"), rate_rps=300, keepalive=False)
+    s = settings_for(config, Variant.WITHPROBES)
+    assert s.paths == ("/m/withprobes",) and s.repeat == 2 and s.local
+    assert [(x.action, x.replicas) for x in s.scenarios] == [
+        (Action.ROLLING_UPDATE, None), (Action.SCALE_DOWN, 3)]
+    assert (s.rate_rps, s.keepalive, s.warmup_s, s.settle_s) == (300, False, 2.0, 2.0)
+    one = settings_for(DemoConfig(scenarios=(Scenario.SCALE_DOWN,), context="kind",
+                                  url="http://127.0.0.1:30080"), Variant.NOPROBES)
+    assert [x.label for x in one.scenarios] == ["scale-down=3"]
+    assert (one.context, one.url, one.local) == ("kind", "http://127.0.0.1:30080", False)
 
 
 def test_pod_marks_report_each_step_once() -> None:
@@ -99,7 +107,7 @@ def test_url_port_pins_the_node_port_of_nodeport_services_only() -> None:
 def test_an_unexpected_api_error_is_one_line() -> None:
     from kubernetes.client.exceptions import ApiException
 
-    from probelab.scenario.main import api_failure
+    from probelab.scenario.kube import api_failure
 
     exc = ApiException(status=403, reason="Forbidden")
     exc.body = '{"kind":"Status","message":"deployments.apps is forbidden: no"}'

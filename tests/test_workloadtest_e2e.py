@@ -192,7 +192,8 @@ def test_a_rollout_that_never_completes_fails_with_the_pods_events(tmp_path: Pat
     ("two", (), "2 Deployments are behind a Service"),
     ("selects-nothing", (), "service/web selects app=nothing"),
     ("app", ("--new-image", "web=myapp:2"), "has no container 'web' (containers: app)"),
-    ("app", ("--scenario", "drain"), "unknown scenario"),
+    ("app", ("--scenario", "cordon"), "unknown scenario"),
+    ("app", ("--scenario", "drain=2"), "drain takes no number"),
     ("app", ("--scenario", "scale-down=3"), "must be below the Deployment's 3 replicas"),
 ])
 def test_bad_input_is_one_line_exit_2_and_nothing_applied(tmp_path: Path, objects: str,
@@ -251,3 +252,210 @@ def test_ctrl_c_cleans_up(tmp_path: Path) -> None:
     finally:
         stop_process(proc)
     assert not running_with(str(app))
+
+
+def test_repeat_writes_one_testcase_per_round_and_the_html_report(tmp_path: Path) -> None:
+    """--repeat 2 of delete-pod: two measured runs, JUnit `delete-pod #1` and `#2`, the verdict
+    counts k/N per scenario, and --report holds one plot per run of this (non-demo) workload."""
+    app, manifest = write_app(tmp_path)
+    junit, html = tmp_path / "junit.xml", tmp_path / "report.html"
+    result = run_probelab("test", str(manifest), *image(app), *QUICK, "--scenario",
+                          "delete-pod", "--repeat", "2", "--rollout-timeout", "40s",
+                          "--junit", str(junit), "--report", str(html), timeout=150)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Verdict: all 2 runs passed: delete-pod 0/2 failed" in result.stdout
+    cases = junit_cases(junit)
+    assert list(cases) == ["delete-pod #1", "delete-pod #2"]
+    assert all(c.find("failure") is None for c in cases.values())
+    page = html.read_text()
+    assert "<title>probelab test shop/deployment/web</title>" in page
+    assert page.count("<svg") == 2 and "delete-pod #2" in page
+    assert "noprobes" not in page  # not the demo's text
+    assert not running_with(str(app))
+
+
+def as_node_port(manifest: str) -> str:
+    """The Service as a NodePort: how a cluster is reached from outside (with --url)."""
+    return manifest.replace("  selector: {app: web}\n  ports",
+                            "  type: NodePort\n  selector: {app: web}\n  ports")
+
+
+def free_node_port() -> int:
+    """A NodePort number nothing on this machine listens on (other engines may run here)."""
+    import random
+    import socket
+
+    for port in random.sample(range(30000, 32768), 50):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port in the NodePort range")
+
+
+def test_context_runs_on_a_cluster_reached_only_through_its_kubeconfig(tmp_path: Path) -> None:
+    """--context: a probelab engine started here stands for a real cluster; `probelab test`
+    gets nothing but its kubeconfig context and a --url (the Service's NodePort, pinned from
+    the URL). It starts no engine of its own (no probelab-test-* folder in its TMPDIR, its
+    PROBELAB_STATE_DIR stays empty), applies through the API, loads through the URL, and
+    deletes what it created."""
+    from support.real_engine import RealEngine
+
+    app, manifest = write_app(tmp_path)
+    manifest.write_text(as_node_port(manifest.read_text()))
+    mapping = image(app)[1]
+    engine_dir, own_tmp, own_state = (tmp_path / d for d in ("engine", "tmp", "state"))
+    for folder in (engine_dir, own_tmp, own_state):
+        folder.mkdir()
+    with RealEngine(engine_dir, "--image", mapping, "--endpoint-delay", "0.5") as eng:
+        env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG",)}
+        env.update(TMPDIR=str(own_tmp), PROBELAB_STATE_DIR=str(own_state))
+        url = f"http://127.0.0.1:{free_node_port()}/"
+        result = run_probelab("test", str(manifest), "--context", "probelab", "--kubeconfig",
+                              str(eng.kubeconfig), "--url", url, *QUICK, "--scenario",
+                              "delete-pod", "--rollout-timeout", "40s", timeout=150, env=env)
+        assert result.returncode == 0, result.stdout + result.stderr + eng.log()
+        out = " ".join(result.stdout.split())
+        assert "cluster: context probelab (" in out
+        assert f"under load ({url})" in out
+        assert "starting the local engine" not in out
+        assert not list(own_tmp.glob("probelab-test-*")) and not list(own_state.iterdir())
+        left = [(ns.metadata.name, ns.status.phase) for ns in eng.core.list_namespace().items
+                if ns.metadata.name == "shop" and not ns.metadata.deletion_timestamp]
+        assert not left, (left, out)
+    assert not running_with(str(app))
+
+
+def test_context_bad_input_is_one_line(tmp_path: Path) -> None:
+    _, manifest = write_app(tmp_path)
+    result = run_probelab("test", str(manifest), "--url", "http://127.0.0.1:31777/")
+    assert result.returncode == 2 and "--url and --kubeconfig go with --context" in result.stderr
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\n"
+                          "users: []\n")
+    result = run_probelab("test", str(manifest), "--context", "nope", "--kubeconfig",
+                          str(kubeconfig))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "nope" in result.stderr and "Traceback" not in result.stderr
+
+
+PDB = """---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: web
+  namespace: shop
+spec:
+  minAvailable: 2
+  selector:
+    matchLabels: {app: web}
+"""
+
+
+def serves_pdbs(api) -> bool:  # type: ignore[no-untyped-def]
+    """Whether policy/v1 serves poddisruptionbudgets (discovery)."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        found = client.PolicyV1Api(api).get_api_resources().resources
+    except ApiException:
+        return False
+    return any(r.name == "poddisruptionbudgets" for r in found)
+
+
+def test_drain_says_what_this_cluster_lets_it_measure(tmp_path: Path) -> None:
+    """--scenario drain on the local engine, with a PDB (minAvailable 2 of 3) where the engine
+    serves PDBs. Whatever the
+    engine serves, the result is stated, never a silent pass: without Node objects the
+    scenario is skipped naming the missing nodes resource; with one schedulable node it is
+    skipped because a cordoned only node takes no replacement (an outage by design); with
+    another schedulable node it must pass, and every node is schedulable again afterwards."""
+    from kubernetes import client
+
+    from support.real_engine import RealEngine
+
+    app, manifest = write_app(tmp_path)
+    junit = tmp_path / "junit.xml"
+    (tmp_path / "engine").mkdir()
+    with RealEngine(tmp_path / "engine") as eng:
+        core = client.CoreV1Api(eng.api)
+        serves_nodes = any(r.name == "nodes" for r in core.get_api_resources().resources)
+        schedulable = [n for n in core.list_node().items
+                       if not n.spec.unschedulable] if serves_nodes else []
+        if serves_pdbs(eng.api):
+            manifest.write_text(manifest.read_text() + PDB)
+    result = run_probelab("test", str(manifest), *image(app), *QUICK, "--scenario", "drain",
+                          "--rollout-timeout", "60s", "--junit", str(junit), timeout=180)
+    out = " ".join(result.stdout.split())
+    assert junit.exists(), out + result.stderr
+    case = junit_cases(junit)["drain"]
+    if not serves_nodes:
+        assert result.returncode == 1, out
+        skipped = case.find("skipped")
+        assert skipped is not None and "serves no nodes resource" in skipped.get("message", "")
+    elif len(schedulable) < 2:
+        assert result.returncode == 1, out
+        skipped = case.find("skipped")
+        assert skipped is not None and "no schedulable node besides" in skipped.get(
+            "message", ""), out
+    else:
+        assert result.returncode == 0, out
+        assert case.find("failure") is None and case.find("skipped") is None
+    assert not running_with(str(app))
+
+
+def test_drain_evicts_through_the_api_and_uncordons(tmp_path: Path) -> None:
+    """With Node objects and a second schedulable node (the engine of the "nodes" work):
+    drain under load with a PDB passes for the preStop app, and afterwards no node is left
+    cordoned. Skipped, with the reason, on an engine that cannot host it."""
+    from kubernetes import client
+
+    from support.real_engine import RealEngine
+
+    app, manifest = write_app(tmp_path)
+    manifest.write_text(as_node_port(manifest.read_text()) + PDB)
+    (tmp_path / "engine").mkdir()
+    with RealEngine(tmp_path / "engine", *image(app)) as eng:
+        core = client.CoreV1Api(eng.api)
+        if not any(r.name == "nodes" for r in core.get_api_resources().resources) \
+                or not serves_pdbs(eng.api):
+            pytest.skip("the engine serves no nodes or poddisruptionbudgets resource (Node "
+                        "objects, cordon, pods/eviction and PDBs come with the 'nodes' branch)")
+        if len([n for n in core.list_node().items if not n.spec.unschedulable]) < 2:
+            pytest.skip("the engine has one schedulable node: a drain has nowhere to move "
+                        "the pods (docs/test.md, 'drain')")
+        result = run_probelab("test", str(manifest), "--context", "probelab", "--kubeconfig",
+                              str(eng.kubeconfig), "--url", f"http://127.0.0.1:"
+                              f"{free_node_port()}/", *QUICK, "--scenario", "drain",
+                              "--rollout-timeout", "60s", timeout=180)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert not any(n.spec.unschedulable for n in core.list_node().items)
+    assert not running_with(str(app))
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.mark.parametrize("language", ["python", "node", "go"])
+def test_the_documented_examples_pass(language: str) -> None:
+    """examples/LANG as docs/test.md shows it: `probelab test .` in the folder, the image
+    mapped by its probelab.yaml; a scale-down under load loses nothing. Skipped, with the
+    reason, where the language's toolchain is not installed."""
+    import shutil
+    import subprocess
+
+    folder = EXAMPLES / language
+    if language == "node" and shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    if language == "go":
+        if shutil.which("go") is None:
+            pytest.skip("go is not installed")
+        subprocess.run(["go", "build", "-o", "web", "."], cwd=folder, check=True, timeout=300)
+    result = run_probelab("test", ".", "--scenario", "scale-down", *QUICK, "--rollout-timeout",
+                          "40s", cwd=folder, timeout=150)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Verdict: all 1 scenario(s) passed" in result.stdout
+    assert "probelab check: no finding(s)" in result.stdout

@@ -55,7 +55,8 @@ def test_parse_scenarios(values, labels) -> None:
     assert [s.label for s in parse_scenarios(values)] == labels
 
 
-@pytest.mark.parametrize("value", ["drain", "scale-down=0", "scale-down=x", "delete-pod=2", ","])
+@pytest.mark.parametrize("value", ["cordon", "drain=1", "scale-down=0", "scale-down=x",
+                                   "delete-pod=2", ","])
 def test_parse_scenarios_refuses(value) -> None:
     with pytest.raises(UsageError):
         parse_scenarios((value,))
@@ -352,3 +353,103 @@ def test_probelab_yaml_next_to_the_manifests_gives_image_mappings(tmp_path) -> N
         "images:\n  myapp:1: python3 app.py $(POD_IP) 8080\n  worker: [node, w.js]\n")
     pairs = file_images((str(tmp_path), str(tmp_path / "app.yaml"), "-"))
     assert pairs == (("myapp:1", "python3 app.py '$(POD_IP)' 8080"), ("worker", "node w.js"))
+
+
+# ---- --repeat, --url, drain ---------------------------------------------------------------------
+
+def test_repeat_counts_failed_rounds_per_scenario_and_names_junit_cases() -> None:
+    ok = dict(requests=10, rollout_s=1.0)
+    results = [ScenarioResult("rolling-update", round=1, **ok),
+               ScenarioResult("scale-down", round=1, **ok),
+               ScenarioResult("rolling-update", round=2, failed=3, **ok),
+               ScenarioResult("scale-down", round=2, **ok)]
+    passed, message = overall(results, Limits())
+    assert not passed
+    assert message == ("1 of 4 runs failed: rolling-update 1/2 failed, scale-down 0/2 failed")
+    root = ET.fromstring(junit.render("ns/deployment/web", results, Limits(), "t"))
+    names = [c.get("name") for c in root.iter("testcase")]
+    assert names == ["rolling-update #1", "scale-down #1", "rolling-update #2", "scale-down #2"]
+    assert overall(results[:2], Limits()) == (True, "all 2 scenario(s) passed")  # no rounds
+
+
+@pytest.mark.parametrize(("url", "path", "expected"), [
+    ("http://10.0.0.5:31000", "/api", "http://10.0.0.5:31000/api"),
+    ("http://10.0.0.5:31000/", "/", "http://10.0.0.5:31000/"),
+    ("http://lb.example/shop/", "/api", "http://lb.example/shop/"),  # the URL's own path wins
+])
+def test_join_url(url, path, expected) -> None:
+    from probelab.workloadtest.target import join_url
+    assert join_url(url, path) == expected
+
+
+def test_node_url_prefers_external_then_internal_and_asks_for_url() -> None:
+    from probelab.workloadtest.target import ServicePort, node_url
+    svc = {"metadata": {"name": "web"}, "spec": {"ports": [
+        {"port": 80, "nodePort": 31001}, {"port": 8080, "nodePort": 31002}]}}
+    port = ServicePort("", 8080, 31002)
+    nodes = [{"type": "InternalIP", "address": "192.0.2.1"},
+             {"type": "ExternalIP", "address": "2001:db8::1"}]
+    assert node_url(svc, port, nodes, "/x") == "http://[2001:db8::1]:31002/x"
+    assert node_url(svc, port, nodes[:1], "/") == "http://192.0.2.1:31002/"
+    with pytest.raises(UsageError, match="pass --url"):
+        node_url(svc, port, [], "/")
+    with pytest.raises(UsageError, match="has no nodePort"):
+        node_url({"metadata": {"name": "web"}, "spec": {"ports": [{"port": 8080}]}}, port,
+                 nodes, "/")
+
+
+def _pod(name: str, node: str | None, terminating: bool = False) -> dict:
+    meta: dict = {"name": name}
+    if terminating:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return {"metadata": meta, "spec": {"nodeName": node} if node else {}}
+
+
+def _node(name: str, ready: bool = True, unschedulable: bool = False) -> dict:
+    return {"metadata": {"name": name}, "spec": {"unschedulable": unschedulable},
+            "status": {"conditions": [{"type": "Ready", "status": str(ready)}]}}
+
+
+@pytest.mark.parametrize(("status", "outcome"), [
+    (201, "evicted"), (200, "evicted"), (429, "blocked"), (404, "gone"), (500, "failed"),
+    (403, "failed"),
+])
+def test_eviction_outcome_as_kubectl_drain(status, outcome) -> None:
+    from probelab.workloadtest import drain
+    assert drain.outcome(status).value == outcome
+
+
+def test_drain_cordons_the_nodes_of_live_pods_only() -> None:
+    from probelab.workloadtest import drain
+    pods = [_pod("a", "n2"), _pod("b", "n1"), _pod("c", "n2"), _pod("d", "n3", True),
+            _pod("e", None)]
+    assert drain.nodes_of(pods) == ["n1", "n2"]
+    assert drain.eviction_body("shop", "a") == {
+        "apiVersion": "policy/v1", "kind": "Eviction",
+        "metadata": {"name": "a", "namespace": "shop"}}
+
+
+@pytest.mark.parametrize(("serves", "nodes", "pods", "words"), [
+    (False, [], [], "serves no nodes resource"),
+    (True, [_node("n1")], [_pod("a", None)], "no pod of the workload is bound"),
+    (True, [_node("n1")], [_pod("a", "n1")], "no schedulable node besides n1"),
+    (True, [_node("n1"), _node("n2", unschedulable=True)], [_pod("a", "n1")],
+     "no schedulable node besides n1"),
+    (True, [_node("n1"), _node("n2", ready=False)], [_pod("a", "n1")],
+     "no schedulable node besides n1"),
+    (True, [_node("n1"), _node("n2")], [_pod("a", "n1")], ""),
+    (True, [_node("n1"), _node("n2")], [_pod("a", "n1"), _pod("b", "n2")],
+     "no schedulable node besides n1, n2"),
+])
+def test_drain_is_measurable_only_with_somewhere_to_go(serves, nodes, pods, words) -> None:
+    from probelab.workloadtest import drain
+    problem = drain.unmeasurable(serves, nodes, pods)
+    assert (words in problem) if words else problem == ""
+
+
+def test_drain_retries_what_a_pdb_blocks_and_stops_on_other_errors() -> None:
+    from probelab.workloadtest import drain
+    assert drain.pending(["a", "b", "c"], {"a": 201, "b": 429, "c": 404}) == (["b"], "")
+    retry, failure = drain.pending(["a", "b"], {"a": 500, "b": 429})
+    assert retry == ["b"] and failure == "eviction of pod a failed: HTTP 500"
+    assert drain.pending([], {}) == ([], "")

@@ -18,7 +18,7 @@ def _choice(enum_cls, value: str) -> tuple:
               show_default=True, help="Manifests to run: without or with probes and hooks.")
 @click.option("--scenario", type=click.Choice(["scale-down", "rolling-update", "all"]),
               default="all", show_default=True,
-              help="Action under load: scale 10 -> 3, or roll out image 2.0.")
+              help="Action under load: scale 10 -> 3, or roll out a new ReplicaSet.")
 @click.option("--rate", "rate_rps", type=click.FloatRange(min=1, max=20000), default=500.0,
               show_default=True, help="Requests per second sent during each run (open model).")
 @click.option("--keepalive/--no-keepalive", default=True, show_default=True,
@@ -58,11 +58,12 @@ def command(variant: str, scenario: str, rate_rps: float, keepalive: bool, no_re
     """Scale down and roll out under load, without and with probes, and report what failed.
 
     \b
-    Each run: apply the manifests, wait until all 10 replicas are ready, send load at a fixed
-    rate through the Service, scale to 3 (or set image 2.0) after a warm-up, wait for the
-    rollout to finish, then remove the Deployment (the namespaces go after the last run). At
+    `probelab test` on each variant's folder (deploy/kubernetes/noprobes and withprobes): apply
+    the manifests, wait until the Deployment is rolled out and its Service answers cleanly,
+    send load at a fixed rate through the Service, roll out a new ReplicaSet (or scale 10 -> 3)
+    after a warm-up, wait for the rollout to finish, settle, then delete what was applied. At
     the end: a table, one sentence per run, and an HTML report with plots. Exit 0 when every
-    withprobes run had zero failures.
+    withprobes run had zero failures and completed its rollout.
 
     \b
     Examples:
@@ -70,7 +71,8 @@ def command(variant: str, scenario: str, rate_rps: float, keepalive: bool, no_re
       probelab demo --variant withprobes --scenario rolling-update
       probelab demo --context minikube --url "$(minikube service --url -n probes simpleprobe)"
     """
-    from probelab.scenario.main import run_demo
+    from probelab.engine.kubelet.images import ImageTable
+    from probelab.workloadtest.demo import run_demo
 
     config = DemoConfig(
         variants=_choice(Variant, variant), scenarios=_choice(Scenario, scenario),
@@ -79,4 +81,6 @@ def command(variant: str, scenario: str, rate_rps: float, keepalive: bool, no_re
         url=url, manifests_dir=manifests_dir, image_repo=image_repo, repeat=repeat,
         endpoint_delay_s=endpoint_delay_s, seed=seed,
     )
-    raise SystemExit(run_demo(config, report_path, json_path))
+    table = ImageTable.build(())
+    raise SystemExit(run_demo(config, report_path, json_path,
+                              unmapped=lambda image: table.resolve(image) is None))

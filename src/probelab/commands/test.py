@@ -87,14 +87,28 @@ def _writable(path: Path | None, flag: str) -> None:
               default=None, help="Write the results as JSON.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Write JUnit XML: one testcase per scenario.")
-@click.option("--context", default=None, hidden=True)
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Write the HTML report (plots per scenario).")
+@click.option("--repeat", type=click.IntRange(min=1, max=100), default=1, show_default=True,
+              help="Run the scenario list this many times (JUnit: one testcase per run).")
+@click.option("--no-resend", is_flag=True,
+              help="Count the keep-alive race as a failure instead of sending the request "
+                   "once more on a new connection (see docs/load.md).")
+@click.option("--context", default=None,
+              help="Kubeconfig context of a real cluster (no local engine is started).")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Kubeconfig file for --context (default: $KUBECONFIG or ~/.kube/config).")
+@click.option("--url", default=None,
+              help="Where this machine reaches the Service (default: its NodePort on a node's "
+                   "address); a port in 30000-32767 is pinned as the Service's nodePort.")
 def command(paths: tuple[str, ...], workload: str | None, service: str | None,
             port: str | None, url_path: str, headers: tuple[str, ...], host: str | None,
             scenarios: tuple[str, ...], new_images: tuple[str, ...], rate_rps: float,
             keepalive: bool, warmup: str, settle: str, rollout_timeout: str,
             max_failures: int, max_error_rate: float | None, images: tuple[str, ...],
             endpoint_delay_s: float, seed: int | None, keep: bool, json_path: Path | None,
-            junit_path: Path | None, context: str | None) -> None:
+            junit_path: Path | None, report_path: Path | None, repeat: int, no_resend: bool,
+            context: str | None, kubeconfig: Path | None, url: str | None) -> None:
     """Does this workload lose requests when it rolls out or scales in, and why?
 
     \b
@@ -112,23 +126,22 @@ def command(paths: tuple[str, ...], workload: str | None, service: str | None,
     created is deleted and the engine stopped, also on failure and Ctrl-C (--keep keeps them).
 
     \b
-    Not yet: real clusters (--context), the drain scenario, the HTML report; `probelab
-    demo` does not run through this command yet.
-
-    \b
     Examples:
       probelab test k8s/ --image myapp:1=python3 app.py
       helm template . | probelab test - --image 'myapp=node server.js' --junit probelab.xml
       probelab test k8s/ --scenario scale-down=1 --scenario delete-pod --rate 200
       probelab test k8s/ --new-image web=myapp:2 --image myapp:1=./v1 --image myapp:2=./v2
+      probelab test k8s/ --repeat 5 --report report.html
+      probelab test k8s/ --context minikube --url "$(minikube service --url -n shop web)"
     """
     from probelab.workloadtest.run import run_test
 
-    if context is not None:
-        raise UsageError("--context: real clusters are not supported by probelab test yet "
-                         "(the local engine only)")
+    if (url is not None or kubeconfig is not None) and context is None:
+        raise UsageError("--url and --kubeconfig go with --context (a real cluster); the local "
+                         "engine's Service is reached directly")
     _writable(json_path, "--json")
     _writable(junit_path, "--junit")
+    _writable(report_path, "--report")
     if not url_path.startswith("/"):
         raise UsageError(f"--path {url_path!r}: must start with /")
     settings = TestSettings(
@@ -142,7 +155,8 @@ def command(paths: tuple[str, ...], workload: str | None, service: str | None,
         max_failures=max_failures, max_error_rate=max_error_rate, keep=keep,
         images=file_images(paths) + parse_images(images), endpoint_delay_s=endpoint_delay_s,
         seed=seed,
-        json_path=json_path, junit_path=junit_path,
+        json_path=json_path, junit_path=junit_path, report_path=report_path, repeat=repeat,
+        resend=not no_resend, context=context, kubeconfig=kubeconfig, url=url,
     )
     table = ImageTable.build(settings.images)
     # soft_wrap: a progress line or a cause stays one line in a CI log, however narrow.

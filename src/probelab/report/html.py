@@ -12,7 +12,8 @@ import io
 from collections.abc import Sequence
 
 from probelab.report.model import FAILURE_CLASSES, PodStep, RunRecord
-from probelab.report.summary import explain, verdict
+from probelab.report.summary import explain
+from probelab.report.summary import verdict as demo_verdict
 
 COLORS = {
     "ok": "#2e7d32", "http_4xx": "#f9a825", "http_5xx": "#ef6c00", "refused": "#c62828",
@@ -113,9 +114,18 @@ section.run{border-top:2px solid #eee;margin-top:2rem;padding-top:1rem}
 """
 
 
-def render_html(runs: Sequence[RunRecord], title: str = "probelab demo report") -> str:
-    """The whole page as one string."""
-    ok, verdict_text = verdict(list(runs))
+DEMO_LEAD = """Each run sends HTTP load at a fixed rate through the Service while the Deployment
+scales down (10 → 3) or rolls out a new ReplicaSet. <b>noprobes</b> has neither a readiness probe
+nor a preStop hook: pods get traffic before they listen and stop listening while the proxy still
+sends them connections. <b>withprobes</b> gates traffic on <code>/healthz</code> and holds each
+terminating pod in service with a preStop hook until every proxy has dropped it."""
+
+
+def render_html(runs: Sequence[RunRecord], title: str = "probelab demo report",
+                verdict: tuple[bool, str] | None = None, lead: str = DEMO_LEAD) -> str:
+    """The whole page as one string. `verdict` (passed, text) defaults to the demo's
+    (withprobes without failures); `lead` is trusted HTML (ours, never the user's)."""
+    ok, verdict_text = verdict if verdict is not None else demo_verdict(list(runs))
     rows = []
     for run in runs:
         cells = [run.variant, run.scenario, str(run.requests), str(run.totals.get("ok", 0))]
@@ -140,11 +150,7 @@ def render_html(runs: Sequence[RunRecord], title: str = "probelab demo report") 
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{PAGE_STYLE}</style></head><body>
 <h1>{html.escape(title)}</h1>
-<p class="lead">Each run sends HTTP load at a fixed rate through the Service while the Deployment
-scales down (10 → 3) or rolls out version 2.0. <b>noprobes</b> has neither a readiness probe nor a
-preStop hook: pods get traffic before they listen and stop listening while the proxy still sends
-them connections. <b>withprobes</b> gates traffic on <code>/healthz</code> and holds each
-terminating pod in service with a preStop hook until every proxy has dropped it.</p>
+<p class="lead">{lead}</p>
 <p>Verdict: <span class="{verdict_class}">{html.escape(verdict_text)}</span></p>
 <table><tr>{header}</tr>{"".join(rows)}</table>
 <p class="lead">Plots: requests per second by outcome (failures in red shades); ready endpoints as

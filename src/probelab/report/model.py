@@ -1,7 +1,8 @@
 """The data one demo run produces: the load series, the cluster timeline, and the action.
 
-The scenario runner fills a `RunRecord`; the summary and the renderers only read it. Times are
-seconds since the run's load started (`t_s`), so every series and marker shares one axis.
+A scenario of `probelab test` (probelab.workloadtest) fills a `RunRecord`; the summary and
+the renderers only read it. Times are seconds since the run's load started (`t_s`), so every
+series and marker shares one axis.
 """
 
 from __future__ import annotations

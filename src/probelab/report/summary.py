@@ -124,11 +124,16 @@ def row(run: RunRecord) -> Row:
 
 
 def verdict(runs: list[RunRecord]) -> tuple[bool, str]:
-    """The demo passes when every withprobes run had zero failed requests."""
+    """The demo passes when every withprobes run had zero failed requests, completed its
+    rollout and sent every scheduled request."""
     bad = [r for r in runs if r.variant == "withprobes" and r.failed]
     if bad:
         names = ", ".join(f"{r.variant}/{r.scenario} ({r.failed} failed)" for r in bad)
         return False, f"withprobes runs with failures: {names}"
+    stalled = [r for r in runs if r.variant == "withprobes" and r.rollout_done_at_s is None]
+    if stalled:  # a rollout that never finished never passes, however clean the traffic
+        names = ", ".join(f"{r.variant}/{r.scenario}" for r in stalled)
+        return False, f"withprobes runs whose rollout did not complete: {names}"
     unsent = [r for r in runs if r.variant == "withprobes" and r.not_sent]
     if unsent:  # a pass needs every scheduled request answered, not merely none failed
         names = ", ".join(f"{r.variant}/{r.scenario} ({r.not_sent} not sent)" for r in unsent)

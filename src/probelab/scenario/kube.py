@@ -6,7 +6,9 @@ cluster. Blocking calls (the client is synchronous); the runner calls them from 
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +29,16 @@ def api_client(kubeconfig: str | None, context: str | None) -> client.ApiClient:
         raise UsageError(f"kubeconfig: {exc}") from None
     except FileNotFoundError as exc:
         raise UsageError(f"kubeconfig not found: {exc.filename}") from None
+
+
+def api_failure(exc: ApiException) -> RuntimeFailure:
+    """An API error nobody expected, as one line: status, reason and the Status message
+    when the body has one."""
+    message = ""
+    with contextlib.suppress(ValueError, AttributeError):
+        message = json.loads(exc.body or "").get("message") or ""
+    return RuntimeFailure(f"the Kubernetes API answered {exc.status} {exc.reason}"
+                          + (f": {message}" if message else ""))
 
 
 def wait_for(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
@@ -254,10 +266,16 @@ class Cluster:
         base = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
         where = f"/namespaces/{meta.get('namespace') or 'default'}" if info.namespaced else ""
         path = f"{base}{where}/{info.plural}/{meta['name']}"
+        # param_serialize adds the host and the kubeconfig's credentials (client >= v30).
+        method, url, headers, body, post = self.api.param_serialize(
+            "DELETE", path, header_params={"Content-Type": "application/json"},
+            body={"propagationPolicy": "Background"}, auth_settings=["BearerToken"])
         try:
-            self.api.call_api(path, "DELETE", body={"propagationPolicy": "Background"},
-                              auth_settings=["BearerToken"], _preload_content=False,
-                              _request_timeout=10)
+            response = self.api.call_api(method, url, header_params=headers, body=body,
+                                         post_params=post, _request_timeout=10)
+            response.read()
+            if response.status >= 400:
+                raise ApiException(http_resp=response)
         except ApiException as exc:
             if exc.status not in (404, 405):
                 raise
@@ -274,6 +292,25 @@ class Cluster:
             raise
         return [{"type": a.type, "address": a.address}
                 for n in nodes for a in (n.status.addresses or [])]
+
+    def serves_core(self, plural: str) -> bool:
+        """Whether the core API group serves `plural` (discovery, as kubectl asks)."""
+        return any(r.name == plural for r in self.core.get_api_resources().resources)
+
+    def node_dicts(self) -> list[dict]:
+        return [self.api.sanitize_for_serialization(n) for n in self.core.list_node().items]
+
+    def set_unschedulable(self, node: str, unschedulable: bool) -> None:
+        """Cordon or uncordon a node, as `kubectl cordon` / `uncordon` patch it."""
+        self.core.patch_node(node, {"spec": {"unschedulable": unschedulable}})
+
+    def evict(self, namespace: str, name: str, body: dict) -> int:
+        """POST pods/NAME/eviction; the HTTP status (429 while a PDB forbids it)."""
+        try:
+            self.core.create_namespaced_pod_eviction(name, namespace, body)
+        except ApiException as exc:
+            return int(exc.status or 0)
+        return 201
 
     def service(self, namespace: str, name: str) -> dict:
         svc = self.core.read_namespaced_service(name, namespace)

@@ -20,6 +20,7 @@ class Action(Enum):
     SCALE_DOWN = "scale-down"  # to N replicas, default ceil(replicas / 3)
     SCALE_UP = "scale-up"  # to N replicas, default twice the replicas
     DELETE_POD = "delete-pod"  # one pod, with its own grace period
+    DRAIN = "drain"  # cordon the pods' nodes, evict every pod (PDBs honoured), uncordon
 
 
 DEFAULT_SCENARIOS = "rolling-update,scale-down"
@@ -101,6 +102,20 @@ class TestSettings:
     seed: int | None = None
     json_path: Path | None = None
     junit_path: Path | None = None
+    report_path: Path | None = None  # --report: the HTML report with the demo's plots
+    repeat: int = 1  # each scenario this many times (in order, the whole list per round)
+    resend: bool = True  # the load sends a request once more after the keep-alive race
+    # A real cluster instead of the local engine: a kubeconfig context (official client only),
+    # and the URL this machine reaches the Service at when its NodePort on a node's address
+    # is not reachable from here.
+    context: str | None = None
+    kubeconfig: Path | None = None
+    url: str | None = None
+
+    @property
+    def local(self) -> bool:
+        """The test starts (and stops) its own local engine."""
+        return self.context is None
 
     @property
     def load_headers(self) -> tuple[tuple[str, str], ...]:

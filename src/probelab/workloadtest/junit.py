@@ -1,17 +1,17 @@
 """JUnit XML of a test run, the format CI systems show natively (pure).
 
-One `<testcase>` per scenario, under one `<testsuite>` per workload; a failed scenario carries a
-`<failure>` whose message is the one-line reason and whose text is the attribution (one
-sentence per cause, with its cure); a scenario not run is `<skipped>`. Attributes follow the
-common JUnit schema (the Jenkins/Ant one that GitLab, GitHub reporters and Jenkins read):
-counts as integers, times as seconds with a decimal point.
+One `<testcase>` per scenario (and round, with `--repeat`), under one `<testsuite>` per
+workload; a failed scenario carries a `<failure>` whose message is the one-line reason and
+whose text is the attribution (one sentence per cause, with its cure); a scenario not run is
+`<skipped>`. Attributes follow the common JUnit schema (the Jenkins/Ant one that GitLab, GitHub
+reporters and Jenkins read): counts as integers, times as seconds with a decimal point.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from probelab.workloadtest.verdict import Limits, ScenarioResult, judge
+from probelab.workloadtest.verdict import Limits, ScenarioResult, judge, repeated
 
 
 def failure_text(result: ScenarioResult) -> str:
@@ -34,8 +34,9 @@ def render(suite_name: str, results: list[ScenarioResult], limits: Limits,
                           failures=str(failures), errors="0", skipped=str(skipped),
                           time=f"{total_s:.3f}", timestamp=timestamp, hostname=hostname)
     classname = "probelab.test." + suite_name.replace("/", ".")
+    rounds = repeated(results)  # --repeat N: one testcase per scenario and round
     for result, judgement in judged:
-        case = ET.SubElement(suite, "testcase", name=result.scenario, classname=classname,
+        case = ET.SubElement(suite, "testcase", name=result.name(rounds), classname=classname,
                              time=f"{result.duration_s:.3f}")
         if judgement.kind == "Skipped":
             ET.SubElement(case, "skipped", message=judgement.message)

@@ -10,10 +10,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from probelab.report.html import render_html
+from probelab.report.model import RunRecord
 from probelab.report.summary import counted
 from probelab.workloadtest import junit
 from probelab.workloadtest.target import Target
-from probelab.workloadtest.verdict import Limits, ScenarioResult, judge, overall
+from probelab.workloadtest.verdict import Limits, ScenarioResult, judge, overall, repeated
 
 TABLE_WIDTH = 110
 
@@ -26,6 +28,7 @@ def render(target: Target, results: list[ScenarioResult], limits: Limits,
     if not results:
         console.print("[bold red]Verdict:[/] no scenario ran", highlight=False)
         return
+    rounds = repeated(results)
     table = Table(title=f"probelab test {target.label}", title_justify="left")
     for name in ("scenario", "action", "requests", "failed", "rollout", "result"):
         table.add_column(name, justify="left" if name in ("scenario", "action", "result")
@@ -33,13 +36,14 @@ def render(target: Target, results: list[ScenarioResult], limits: Limits,
     for result in results:
         verdict = judge(result, limits)
         rollout = "-" if result.rollout_s is None else f"{result.rollout_s:.1f} s"
-        table.add_row(result.scenario, result.action, str(result.requests),
+        table.add_row(result.name(rounds), result.action, str(result.requests),
                       f"[bold red]{result.failed}[/]" if result.failed else "0", rollout,
                       "[green]pass[/]" if verdict.passed else f"[bold red]FAIL[/] {verdict.kind}")
     console.print(table)
     for result in results:
         verdict = judge(result, limits)
-        console.print(f"[bold]{result.scenario}[/]: {escape(verdict.message)}", highlight=False)
+        console.print(f"[bold]{escape(result.name(rounds))}[/]: {escape(verdict.message)}",
+                      highlight=False)
         if result.termination_summary:
             console.print(f"  {escape(result.termination_summary)}", highlight=False)
         for cause in result.causes:
@@ -74,6 +78,30 @@ def to_json(target: Target, results: list[ScenarioResult], limits: Limits) -> di
 def write_json(target: Target, results: list[ScenarioResult], limits: Limits,
                path: Path) -> None:
     path.write_text(json.dumps(to_json(target, results, limits), indent=2))
+
+
+def records(results: list[ScenarioResult]) -> list[RunRecord]:
+    """The runs' records (the load series and pod timeline), named by scenario and round."""
+    rounds = repeated(results)
+    out = []
+    for result in results:
+        if result.record is not None:
+            result.record.scenario = result.name(rounds)
+            out.append(result.record)
+    return out
+
+
+def write_report(target: Target, results: list[ScenarioResult], limits: Limits,
+                 path: Path) -> None:
+    """The HTML report with the demo's plots, for whatever workload was tested."""
+    passed, message = overall(results, limits)
+    path.write_text(render_html(records(results), title=f"probelab test {target.label}",
+                                verdict=(passed, message), lead=REPORT_LEAD))
+
+
+REPORT_LEAD = ("Each scenario sends HTTP load at a fixed rate through the workload's Service "
+               "while the Deployment rolls out, scales or loses a pod; a scenario passes when "
+               "no request failed and the rollout completed.")
 
 
 def write_junit(target: Target, results: list[ScenarioResult], limits: Limits, path: Path,

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -27,42 +27,90 @@ from probelab.k8s import labels
 from probelab.load.config import parse_url
 from probelab.report.model import FAILURE_CLASSES, RunRecord
 from probelab.scenario import loaddriver
-from probelab.scenario.kube import Cluster, api_client
+from probelab.scenario.kube import Cluster, api_client, api_failure, with_node_port
 from probelab.scenario.local_engine import CONTEXT, LocalEngine
-from probelab.scenario.main import api_failure
 from probelab.scenario.observer import Observer
-from probelab.workloadtest import attribution, diagnosis, output, timeline
+from probelab.workloadtest import attribution, diagnosis, drain, output, timeline
 from probelab.workloadtest.actions import Step, check_images_mapped, plan_steps, rollout_patch
 from probelab.workloadtest.config import Action, TestSettings
-from probelab.workloadtest.target import Target, find_target, service_url
+from probelab.workloadtest.target import Target, find_target, join_url, node_url, service_url
 from probelab.workloadtest.verdict import Limits, ScenarioResult, overall
 
 POLL_S = 0.25
 CLEANUP_TIMEOUT_S = 30.0
+
+Objects = list[dict[str, Any]]
 
 
 @dataclass
 class Plan:
     """Everything decided from the input before anything runs."""
 
-    objects: list[dict[str, Any]]
+    objects: Objects
     target: Target
     steps: list[Step]
     findings: list[Finding]
+    # What this run created, in order: all that cleanup deletes (a namespace that existed
+    # before, or an object whose create failed, is never ours to delete).
+    applied: list[dict[str, Any]] = field(default_factory=list)
 
 
 def prepare(settings: TestSettings, stdin: TextIO | None,
-            unmapped: Callable[[str], bool] = lambda image: False) -> Plan:
+            unmapped: Callable[[str], bool] = lambda image: False,
+            rewrite: Callable[[Objects], Objects] | None = None) -> Plan:
     """Read and decide; raises UsageError (exit 2) on any bad input, having started nothing.
-    `unmapped` says whether the local engine lacks a command for an image."""
+    `unmapped` says whether the local engine lacks a command for an image (a real cluster
+    pulls images: not checked); `rewrite` changes the objects before they are applied (the
+    demo's --image-repo on a real cluster)."""
     located = sources.locate(sources.read_inputs(list(settings.paths), stdin))
     objects = [item.obj for item in located]
     target = find_target(objects, settings.workload, settings.service, settings.port)
     steps = plan_steps(target, settings.scenarios, settings.new_images)
-    check_images_mapped(target, settings.new_images, unmapped)
+    if settings.local:
+        check_images_mapped(target, settings.new_images, unmapped)
     parse_url(f"http://127.0.0.1{settings.path}")  # a path the load can send: one-line error
-    model = TimingModel(lag_s=settings.endpoint_delay_s, profile="local engine")
+    if settings.url is not None:
+        parse_url(settings.url)
+        # Each run re-creates the Service: a NodePort in the URL is pinned so the URL stays valid.
+        objects = with_node_port(objects, settings.url)
+    if rewrite is not None:
+        objects = rewrite(objects)
+    model = (TimingModel(lag_s=settings.endpoint_delay_s, profile="local engine")
+             if settings.local else TimingModel())
     return Plan(objects, target, steps, analyze.check(located, model))
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop for the in-process load when installed; never set as the global policy, so a
+    caller's later event loops (tests, an embedding program) stay what they were."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def new_engine(settings: TestSettings, prefix: str) -> LocalEngine | None:
+    """The local engine this run will start, or None on a real cluster (--context)."""
+    if not settings.local:
+        return None
+    return LocalEngine(settings.endpoint_delay_s, settings.seed, settings.images, prefix=prefix)
+
+
+def connect(settings: TestSettings, engine: LocalEngine | None, say: Say) -> tuple[Cluster, str]:
+    """Start the local engine (when there is one) and reach the cluster the way a real one is
+    reached: a kubeconfig context and the official client. Returns the cluster and where."""
+    if engine is not None:
+        say("starting the local engine")
+        engine.start()
+        api = api_client(str(engine.kubeconfig), CONTEXT)
+    else:
+        api = api_client(str(settings.kubeconfig) if settings.kubeconfig else None,
+                         settings.context)
+    cluster = Cluster(api)
+    version = cluster.check_reachable()
+    where = "local engine" if engine is not None else f"context {settings.context}"
+    return cluster, f"{where} ({version})"
 
 
 def run_test(settings: TestSettings, stdin: TextIO | None, console: Console,
@@ -72,38 +120,36 @@ def run_test(settings: TestSettings, stdin: TextIO | None, console: Console,
     console.print(f"probelab check: {len(plan.findings) or 'no'} finding(s)")
     for line in finding_lines(plan.findings):
         console.print(f"  {line}", markup=False, highlight=False)
+    rounds = f", {settings.repeat} times" if settings.repeat > 1 else ""
     console.print(f"Testing {target.label} through service/{target.service} port "
-                  f"{target.port.label}: {', '.join(s.description for s in plan.steps)}; "
-                  f"{settings.rate_rps:g} req/s", highlight=False)
+                  f"{target.port.label}: {', '.join(s.description for s in plan.steps)}"
+                  f"{rounds}; {settings.rate_rps:g} req/s", highlight=False)
     results: list[ScenarioResult] = []
     interrupted = False
-    engine = LocalEngine(settings.endpoint_delay_s, settings.seed, settings.images,
-                         prefix="probelab-test-")
+    engine = new_engine(settings, "probelab-test-")
     cluster: Cluster | None = None
+    say = timed(console)
     try:
-        console.print("Starting the local engine …")
-        engine.start()
-        cluster = Cluster(api_client(str(engine.kubeconfig), CONTEXT))
-        cluster.check_reachable()
-        with asyncio.Runner() as runner:
-            runner.run(_guarded(cluster, settings, plan, results, _timed(console)))
-        rules = {f.rule for f in plan.findings if f.name == target.deployment
-                 and (f.namespace or "default") == target.namespace}
-        for result in results:
-            result.causes = attribution.with_check_rules(result.causes, rules)
+        cluster, where = connect(settings, engine, say)
+        say(f"cluster: {where}")
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            runner.run(guarded(run_plan(cluster, settings, plan, results, say)))
+        with_check_rules(plan, results)
     except KeyboardInterrupt:
         interrupted = True
         console.print("[yellow]Interrupted: cleaning up.[/]")
     finally:
         if settings.keep:
-            console.print(f"--keep: objects and engine left running; stop with `probelab "
-                          f"cluster down --kubeconfig {engine.kubeconfig}`", highlight=False)
+            how = (f"stop with `probelab cluster down --kubeconfig {engine.kubeconfig}`"
+                   if engine is not None else "delete them with kubectl")
+            console.print(f"--keep: objects left running; {how}", highlight=False)
         else:
             if cluster is not None:
-                _cleanup(cluster, plan, console.print)
-            console.print("Stopping the local engine …")
-            engine.stop()
-            engine.remove_files()
+                cleanup(cluster, plan, say, wait=engine is None)
+            if engine is not None:
+                say("stopping the local engine")
+                engine.stop()
+                engine.remove_files()
     limits = Limits(settings.max_failures, settings.max_error_rate)
     output.render(target, results, limits, console)
     if settings.json_path is not None:
@@ -111,15 +157,27 @@ def run_test(settings: TestSettings, stdin: TextIO | None, console: Console,
     if settings.junit_path is not None:
         output.write_junit(target, results, limits, settings.junit_path,
                            datetime.now(UTC).isoformat(timespec="seconds"))
+    if settings.report_path is not None and results:
+        output.write_report(target, results, limits, settings.report_path)
+        console.print(f"Report: {settings.report_path}", highlight=False)
     if interrupted:
         return 130
     return 0 if overall(results, limits)[0] else 1
 
 
+def with_check_rules(plan: Plan, results: list[ScenarioResult]) -> None:
+    """Each cause names the `probelab check` finding of this workload that predicts it."""
+    target = plan.target
+    rules = {f.rule for f in plan.findings if f.name == target.deployment
+             and (f.namespace or "default") == target.namespace}
+    for result in results:
+        result.causes = attribution.with_check_rules(result.causes, rules)
+
+
 Say = Callable[[str], None]
 
 
-def _timed(console: Console) -> Say:
+def timed(console: Console) -> Say:
     """Progress lines with the seconds since the run began, so a CI log shows where the
     time goes."""
     began = time.monotonic()
@@ -130,42 +188,71 @@ def _timed(console: Console) -> Say:
     return say
 
 
-async def _guarded(cluster: Cluster, settings: TestSettings, plan: Plan,
-                   results: list[ScenarioResult], say: Say) -> None:
+async def guarded(work: Any) -> None:
+    """An API error nobody expected ends the run as one line, not a traceback."""
     try:
-        await _run_all(cluster, settings, plan, results, say)
+        await work
     except ApiException as exc:
         raise api_failure(exc) from None
 
 
-async def _run_all(cluster: Cluster, settings: TestSettings, plan: Plan,
+async def resolve_url(cluster: Cluster, settings: TestSettings, target: Target) -> str:
+    """Where this machine sends the load: --url, else the local engine's loopback ClusterIP
+    (or NodePort on 127.0.0.1), else a real cluster's NodePort on a node's address."""
+    if settings.url is not None:
+        return join_url(settings.url, settings.path)
+    svc = await asyncio.to_thread(cluster.service, target.namespace, target.service)
+    if settings.local:
+        return service_url(svc, target.port, settings.path)
+    nodes = await asyncio.to_thread(cluster.node_addresses)
+    return node_url(svc, target.port, nodes, settings.path)
+
+
+async def run_plan(cluster: Cluster, settings: TestSettings, plan: Plan,
                    results: list[ScenarioResult], say: Say) -> None:
+    """Apply the objects, then run every scenario (`repeat` rounds of the list, in order),
+    appending each result as it completes (so an interrupted run reports what ran)."""
     target = plan.target
     say(f"applying {len(plan.objects)} object(s)")
-    await asyncio.to_thread(cluster.apply, plan.objects)
-    svc = await asyncio.to_thread(cluster.service, target.namespace, target.service)
-    url = service_url(svc, target.port, settings.path)
+    for obj in plan.objects:
+        if obj.get("kind") == "Namespace" and not await asyncio.to_thread(
+                cluster.namespace_gone, _name(obj)):
+            continue  # used as it is, and left as it was found
+        await asyncio.to_thread(cluster.apply, [obj])
+        plan.applied.append(obj)
+    url = await resolve_url(cluster, settings, target)
     broken = ""
-    for step in plan.steps:
-        label = step.scenario.label
-        if broken:
-            results.append(ScenarioResult(label, step.description, skipped=broken))
-            continue
-        say(f"[bold]{label}[/]: waiting for {target.label} to be rolled out and the Service "
-            "to answer cleanly")
-        not_ready, not_serving = await _ready_and_serving(cluster, settings, target, url)
-        if not_ready or not_serving:
-            results.append(ScenarioResult(label, step.description, ready_problem=not_ready,
-                                          setup_problem=not_serving))
-            broken = f"the workload was not ready before {label}"
-            continue
-        say(f"[bold]{label}[/]: {step.description} under load ({url})")
-        result = await _measure(cluster, settings, target, step, url)
-        say(f"  {result.requests} requests, {result.failed} failed, "
-            f"{result.duration_s:.1f} s")
-        results.append(result)
-        if result.rollout_s is None:
-            broken = f"{label} did not complete its rollout"
+    for round_ in range(1, settings.repeat + 1):
+        for step in plan.steps:
+            label = step.scenario.label
+            name = label + (f" #{round_}" if settings.repeat > 1 else "")
+            if broken:
+                results.append(ScenarioResult(label, step.description, skipped=broken,
+                                              round=round_))
+                continue
+            say(f"[bold]{name}[/]: waiting for {target.label} to be rolled out and the "
+                "Service to answer cleanly")
+            not_ready, not_serving = await _ready_and_serving(cluster, settings, target, url)
+            if not_ready or not_serving:
+                results.append(ScenarioResult(label, step.description, ready_problem=not_ready,
+                                              setup_problem=not_serving, round=round_))
+                broken = f"the workload was not ready before {name}"
+                continue
+            if step.action is Action.DRAIN:
+                problem = await asyncio.to_thread(_drain_problem, cluster, target)
+                if problem:
+                    say(f"[bold]{name}[/]: not run: {problem}")
+                    results.append(ScenarioResult(label, step.description, skipped=problem,
+                                                  round=round_))
+                    continue
+            say(f"[bold]{name}[/]: {step.description} under load ({url})")
+            result = await _measure(cluster, settings, target, step, url)
+            result.round = round_
+            say(f"  {result.requests} requests, {result.failed} failed, "
+                f"{result.duration_s:.1f} s")
+            results.append(result)
+            if result.rollout_s is None:
+                broken = f"{name} did not complete its rollout"
 
 
 async def _ready_and_serving(cluster: Cluster, settings: TestSettings, target: Target,
@@ -221,14 +308,22 @@ async def _measure(cluster: Cluster, settings: TestSettings, target: Target, ste
     bound_s = settings.warmup_s + settings.rollout_timeout_s + settings.settle_s + 30
     load = loaddriver.LoadRun(url, settings.rate_rps, settings.keepalive,
                               settings.request_timeout_s, max_s=bound_s,
-                              headers=settings.load_headers)
+                              resend=settings.resend, headers=settings.load_headers)
     task = asyncio.create_task(load.run(stop), name=f"load {result.scenario}")
+    cordoned: list[str] = []  # nodes this scenario cordoned: uncordoned whatever happens
     try:
         await _pause(settings.warmup_s, task)
         acted = time.monotonic()
-        await asyncio.to_thread(_act, cluster, target, step, settings)
-        record.action, record.action_at_s = step.description, time.time() - t0
-        if await _wait_rollout(cluster, target, settings.rollout_timeout_s):
+        if step.action is Action.DRAIN:
+            record.action, record.action_at_s = step.description, time.time() - t0
+            result.rollout_problem = await _drain(cluster, target, settings, cordoned, acted)
+        else:
+            await asyncio.to_thread(_act, cluster, target, step, settings)
+            record.action, record.action_at_s = step.description, time.time() - t0
+        left_s = settings.rollout_timeout_s - (time.monotonic() - acted)
+        if result.rollout_problem:
+            pass  # the drain itself failed: no rollout to wait for
+        elif await _wait_rollout(cluster, target, max(0.0, left_s)):
             result.rollout_s = time.monotonic() - acted
             record.rollout_done_at_s = time.time() - t0
             await _pause(settings.settle_s, task)
@@ -236,10 +331,13 @@ async def _measure(cluster: Cluster, settings: TestSettings, target: Target, ste
             result.rollout_problem = await asyncio.to_thread(
                 _not_ready, cluster, target, settings.rollout_timeout_s)
     finally:
+        for node in cordoned:  # after the replacements were Ready, or on failure / Ctrl-C
+            with contextlib.suppress(Exception):
+                cluster.set_unschedulable(node, False)
         stop.set()
         await task
         observer.stop()
-    result.duration_s = time.time() - t0
+    result.duration_s = record.duration_s = time.time() - t0
     if load.result is not None:
         loaddriver.fill_record(record, load.result)
         failures = [attribution.Failure(r.start_s, r.outcome.value) for r in load.result.records
@@ -268,6 +366,47 @@ async def _pause(seconds: float, task: asyncio.Task) -> None:
         await asyncio.sleep(min(POLL_S, max(0.0, until - time.monotonic())))
 
 
+async def _drain(cluster: Cluster, target: Target, settings: TestSettings,
+                 cordoned: list[str], started: float) -> str:
+    """`kubectl drain` of the nodes that run the workload's pods: cordon them (appending
+    each to `cordoned` as it is done, so the caller uncordons even after an error), then
+    evict every pod through the Eviction API, trying a pod a PDB protects again every 5 s
+    until --rollout-timeout. Returns "" or why the drain could not finish."""
+    ns = target.namespace
+    pods = await asyncio.to_thread(cluster.pod_dicts, ns, _selector(target))
+    nodes = {str((n.get("metadata") or {}).get("name")): n
+             for n in await asyncio.to_thread(cluster.node_dicts)}
+    for node in drain.nodes_of(pods):
+        if (nodes.get(node, {}).get("spec") or {}).get("unschedulable"):
+            continue  # cordoned before the test: left as it was found
+        await asyncio.to_thread(cluster.set_unschedulable, node, True)
+        cordoned.append(node)
+    left = sorted(str(p["metadata"]["name"]) for p in pods
+                  if not p["metadata"].get("deletionTimestamp"))
+    while left:
+        answers = {name: await asyncio.to_thread(cluster.evict, ns, name,
+                                                 drain.eviction_body(ns, name))
+                   for name in left}
+        left, failure = drain.pending(left, answers)
+        if failure:
+            return f"drain: {failure}"
+        if left and time.monotonic() - started + drain.RETRY_S > settings.rollout_timeout_s:
+            return (f"drain: a PodDisruptionBudget still refused the eviction (429) of "
+                    f"{', '.join(left)} after {settings.rollout_timeout_s:g} s")
+        if left:
+            await asyncio.sleep(drain.RETRY_S)
+    return ""
+
+
+def _drain_problem(cluster: Cluster, target: Target) -> str:
+    """Why a drain cannot be measured on this cluster ("" when it can): checked through
+    discovery and the nodes, before the load starts."""
+    if not cluster.serves_core("nodes") or not cluster.serves_core("pods/eviction"):
+        return drain.unmeasurable(False, [], [])
+    pods = cluster.pod_dicts(target.namespace, _selector(target))
+    return drain.unmeasurable(True, cluster.node_dicts(), pods)
+
+
 def _act(cluster: Cluster, target: Target, step: Step, settings: TestSettings) -> None:
     ns, name = target.namespace, target.deployment
     if step.action in (Action.SCALE_DOWN, Action.SCALE_UP):
@@ -294,20 +433,39 @@ def _check_containers(cluster: Cluster, target: Target) -> None:
                              f"from {target.containers} to {names}")
 
 
-def _cleanup(cluster: Cluster, plan: Plan, say: Say) -> None:
-    """Delete what the run created (namespaces last, so their contents go with them first),
-    and wait, bounded, until the workload's pods are gone. Best effort: the engine is stopped
-    right after, which ends every pod anyway."""
+def cleanup(cluster: Cluster, plan: Plan, say: Say, wait: bool = False) -> None:
+    """Delete what the run created, and only that (namespaces last, so their contents go
+    with them first), and wait, bounded, until the workload's pods are gone. Best effort: a
+    local engine is stopped right after, which ends every pod anyway."""
     say("deleting what the test created")
+    try:
+        _delete_applied(cluster, plan, wait)
+    except Exception as exc:  # best effort, but said: the user may have to clean up
+        say(f"cleanup incomplete: {exc}")
+
+
+def _delete_applied(cluster: Cluster, plan: Plan, wait: bool) -> None:
     target = plan.target
-    with contextlib.suppress(Exception):
-        for obj in reversed(plan.objects):
-            if obj.get("kind") != "Namespace":
-                cluster.delete_object(obj)
-        deadline = time.monotonic() + CLEANUP_TIMEOUT_S
-        while cluster.delete_pods(target.namespace, _selector(target), 0) \
-                and time.monotonic() < deadline:
-            time.sleep(POLL_S)
-        for obj in plan.objects:
-            if obj.get("kind") == "Namespace":
-                cluster.delete_object(obj)
+    for obj in reversed(plan.applied):
+        if obj.get("kind") != "Namespace":
+            cluster.delete_object(obj)
+    deadline = time.monotonic() + CLEANUP_TIMEOUT_S
+    ours = any(o.get("kind") == "Deployment" and _name(o) == target.deployment
+               for o in plan.applied)
+    while ours and cluster.delete_pods(target.namespace, _selector(target), 0) \
+            and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+    names = [_name(o) for o in plan.applied if o.get("kind") == "Namespace"]
+    for obj in plan.applied:
+        if obj.get("kind") == "Namespace":
+            cluster.delete_object(obj)
+    # A cluster we did not start is left as found: its namespaces gone, not terminating
+    # (the local engine is stopped right after, which ends everything anyway).
+    deadline = time.monotonic() + CLEANUP_TIMEOUT_S
+    while wait and not all(cluster.namespace_gone(n) for n in names) \
+            and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+
+
+def _name(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("name", ""))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from probelab.errors import UsageError
 from probelab.k8s import labels
@@ -234,3 +235,30 @@ def service_url(service: Obj, port: ServicePort, path: str) -> str:
             return f"http://127.0.0.1:{entry['nodePort']}{path}"
     raise UsageError(f"service/{_name(service)} port {port.label} cannot be reached from this "
                      "machine (no loopback ClusterIP, no nodePort)")
+
+
+def join_url(url: str, path: str) -> str:
+    """`--url` with `--path` when the URL names no path of its own (`minikube service --url`
+    prints none)."""
+    parts = urlsplit(url)
+    if parts.path in ("", "/"):
+        return urlunsplit(parts._replace(path=path if path.startswith("/") else "/" + path))
+    return url
+
+
+def node_url(service: Obj, port: ServicePort, nodes: list[dict[str, str]], path: str) -> str:
+    """A real cluster: the Service port's NodePort on a node's ExternalIP, else InternalIP
+    (what `minikube service --url` prints); none reachable is a one-line ask for --url."""
+    node_port = next((int(e["nodePort"]) for e in (service.get("spec") or {}).get("ports") or []
+                      if e.get("port") == port.port and e.get("nodePort")), None)
+    if node_port is None:
+        raise UsageError(f"service/{_name(service)} port {port.label} has no nodePort: pass "
+                         "--url with an address this machine reaches it at")
+    for kind in ("ExternalIP", "InternalIP"):
+        for addr in nodes:
+            if addr.get("type") == kind and addr.get("address"):
+                host = addr["address"]
+                host = f"[{host}]" if ":" in host else host
+                return f"http://{host}:{node_port}{path}"
+    raise UsageError(f"no node address to reach service/{_name(service)}'s NodePort "
+                     f"{node_port}: pass --url")

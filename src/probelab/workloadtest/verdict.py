@@ -37,6 +37,11 @@ class ScenarioResult:
     terminations: list[Termination] = field(default_factory=list)
     termination_summary: str = ""  # one line: preStop, SIGTERM -> exit, SIGKILL, grace
     record: RunRecord | None = None  # the load series and pod timeline, for --json
+    round: int = 1  # which repeat (--repeat N: 1..N)
+
+    def name(self, repeated: bool) -> str:
+        """The scenario's label, with its round when the test repeats scenarios."""
+        return self.scenario + (f" #{self.round}" if repeated else "")
 
 
 @dataclass(frozen=True)
@@ -87,12 +92,33 @@ def judge(result: ScenarioResult, limits: Limits) -> Judgement:
                                f"{result.rollout_s:.1f} s")
 
 
+def repeated(results: list[ScenarioResult]) -> bool:
+    return any(r.round > 1 for r in results)
+
+
+def tally(results: list[ScenarioResult], limits: Limits) -> list[tuple[str, int, int]]:
+    """Per scenario label, in order: (label, rounds failed, rounds run) — `--repeat`'s k/N."""
+    counts: dict[str, list[int]] = {}
+    for result in results:
+        entry = counts.setdefault(result.scenario, [0, 0])
+        entry[0] += not judge(result, limits).passed
+        entry[1] += 1
+    return [(label, failed, total) for label, (failed, total) in counts.items()]
+
+
 def overall(results: list[ScenarioResult], limits: Limits) -> tuple[bool, str]:
-    """The test passes when every scenario passed (and at least one ran)."""
+    """The test passes when every scenario passed (and at least one ran); with repeats, the
+    message says per scenario how many of its rounds failed (k/N)."""
     if not results:
         return False, "no scenario ran"
     judged = [(r, judge(r, limits)) for r in results]
-    bad = [f"{r.scenario} ({j.kind})" for r, j in judged if not j.passed]
+    bad = [r for r, j in judged if not j.passed]
+    if repeated(results):
+        counts = ", ".join(f"{label} {k}/{n} failed" for label, k, n in tally(results, limits))
+        if bad:
+            return False, f"{len(bad)} of {len(results)} runs failed: {counts}"
+        return True, f"all {len(results)} runs passed: {counts}"
     if bad:
-        return False, f"{len(bad)} of {len(results)} scenario(s) failed: {', '.join(bad)}"
+        names = ", ".join(f"{r.scenario} ({judge(r, limits).kind})" for r in bad)
+        return False, f"{len(bad)} of {len(results)} scenario(s) failed: {names}"
     return True, f"all {len(results)} scenario(s) passed"
