@@ -48,13 +48,18 @@ def _choice(enum_cls, value: str) -> tuple:
               help="Run the whole matrix this many times.")
 @click.option("--endpoint-delay", "endpoint_delay_s", type=click.FloatRange(min=0, max=30),
               default=1.0, show_default=True,
-              help="Local engine: how long the proxy lags the endpoints controller (s).")
+              help="Local engine: latency from an EndpointSlice change to the proxy's sync "
+                   "runner (s).")
+@click.option("--min-sync-period", "min_sync_period_s", type=click.FloatRange(min=0, max=30),
+              default=1.0, show_default=True,
+              help="Local engine: kube-proxy's minSyncPeriod (a change syncs at once when "
+                   "none ran within it, else at its end) (s).")
 @click.option("--seed", type=int, default=None, help="Seed for the local engine's choices.")
 def command(variant: str, scenario: str, rate_rps: float, keepalive: bool, no_resend: bool,
             context: str | None,
             kubeconfig: Path | None, url: str | None, manifests_dir: Path | None,
             image_repo: str, report_path: Path, json_path: Path | None, repeat: int,
-            endpoint_delay_s: float, seed: int | None) -> None:
+            endpoint_delay_s: float, min_sync_period_s: float, seed: int | None) -> None:
     """Scale down and roll out under load, without and with probes, and report what failed.
 
     \b
@@ -77,6 +82,6 @@ def command(variant: str, scenario: str, rate_rps: float, keepalive: bool, no_re
         rate_rps=rate_rps, keepalive=keepalive, resend=not no_resend, context=context,
         kubeconfig=kubeconfig,
         url=url, manifests_dir=manifests_dir, image_repo=image_repo, repeat=repeat,
-        endpoint_delay_s=endpoint_delay_s, seed=seed,
+        endpoint_delay_s=endpoint_delay_s, min_sync_period_s=min_sync_period_s, seed=seed,
     )
     raise SystemExit(run_demo(config, report_path, json_path))

@@ -44,7 +44,14 @@ class DemoConfig:
     min_load_s: float = 20.0  # each run sends rate x this many requests at least
     timeout_s: float = 180.0  # give up on one run after this long
     request_timeout_s: float = 5.0
-    endpoint_delay_s: float = 1.0  # local engine only
+    endpoint_delay_s: float = 1.0  # local engine only: watch -> proxy sync runner latency
+    min_sync_period_s: float = 1.0  # local engine only: kube-proxy's minSyncPeriod
+
+    @property
+    def proxy_lag_s(self) -> float:
+        """The longest the local proxy may take to apply a change: the latency plus a wait for
+        the end of a sync period (`engine.proxy.syncrunner`)."""
+        return self.endpoint_delay_s + self.min_sync_period_s
     seed: int | None = None
     repeat: int = 1
 

@@ -105,7 +105,7 @@ def print_check(config: DemoConfig, console: Console) -> None:
     from probelab.check.run import brief
 
     local = config.context is None
-    model = (TimingModel(lag_s=config.endpoint_delay_s, profile="local engine")
+    model = (TimingModel(lag_s=config.proxy_lag_s, profile="local engine")
              if local else TimingModel())
     for variant in config.variants:
         path = config.manifests_for(variant)
@@ -126,7 +126,8 @@ def run_demo(config: DemoConfig, report_path: Path, json_path: Path | None) -> i
     try:
         if config.context is None:
             console.print("Starting the local engine (probelab cluster up) …")
-            engine = LocalEngine(config.endpoint_delay_s, config.seed)
+            engine = LocalEngine(config.endpoint_delay_s, config.seed,
+                                 min_sync_period_s=config.min_sync_period_s)
             engine.start()
             api = api_client(str(engine.kubeconfig), CONTEXT)
         else:

@@ -61,7 +61,7 @@ def prepare(settings: TestSettings, stdin: TextIO | None,
     steps = plan_steps(target, settings.scenarios, settings.new_images)
     check_images_mapped(target, settings.new_images, unmapped)
     parse_url(f"http://127.0.0.1{settings.path}")  # a path the load can send: one-line error
-    model = TimingModel(lag_s=settings.endpoint_delay_s, profile="local engine")
+    model = TimingModel(lag_s=settings.proxy_lag_s, profile="local engine")
     return Plan(objects, target, steps, analyze.check(located, model))
 
 
@@ -78,7 +78,7 @@ def run_test(settings: TestSettings, stdin: TextIO | None, console: Console,
     results: list[ScenarioResult] = []
     interrupted = False
     engine = LocalEngine(settings.endpoint_delay_s, settings.seed, settings.images,
-                         prefix="probelab-test-")
+                         prefix="probelab-test-", min_sync_period_s=settings.min_sync_period_s)
     cluster: Cluster | None = None
     try:
         console.print("Starting the local engine …")
@@ -254,7 +254,7 @@ async def _measure(cluster: Cluster, settings: TestSettings, target: Target, ste
     proxy = [s for s in endpoints if s.source == "proxy"]
     result.causes = attribution.attribute(
         failures, marks, proxy, f"{target.deployment}-",
-        attribution.DEFAULT_WINDOW_S + settings.endpoint_delay_s, settings.endpoint_delay_s)
+        attribution.DEFAULT_WINDOW_S + settings.proxy_lag_s, settings.proxy_lag_s)
     result.terminations = timeline.terminations(marks, f"{target.deployment}-")
     result.termination_summary = timeline.summary(result.terminations, target.grace_s)
     result.record = record
