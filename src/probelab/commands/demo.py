@@ -54,12 +54,23 @@ def _choice(enum_cls, value: str) -> tuple:
               default=1.0, show_default=True,
               help="Local engine: kube-proxy's minSyncPeriod (a change syncs at once when "
                    "none ran within it, else at its end) (s).")
+@click.option("--profile", type=click.Choice(["kube-proxy", "ingress-nginx", "cloud-lb"]),
+              default="kube-proxy", show_default=True,
+              help="Local engine: what serves NodePort traffic: kube-proxy alone, "
+                   "ingress-nginx (an "
+                   "HTTP proxy that retries, 502/504) or cloud-lb (keeps sending to removed "
+                   "pods for --lb-deregistration-lag).")
+@click.option("--lb-deregistration-lag", "lb_deregistration_lag_s",
+              type=click.FloatRange(min=0, max=600), default=15.0, show_default=True,
+              help="Local engine: cloud-lb: seconds from an endpoint's removal until the load "
+                   "balancer stops sending it new connections.")
 @click.option("--seed", type=int, default=None, help="Seed for the local engine's choices.")
 def command(variant: str, scenario: str, rate_rps: float, keepalive: bool, no_resend: bool,
             context: str | None,
             kubeconfig: Path | None, url: str | None, manifests_dir: Path | None,
             image_repo: str, report_path: Path, json_path: Path | None, repeat: int,
-            endpoint_delay_s: float, min_sync_period_s: float, seed: int | None) -> None:
+            endpoint_delay_s: float, min_sync_period_s: float, profile: str,
+            lb_deregistration_lag_s: float, seed: int | None) -> None:
     """Scale down and roll out under load, without and with probes, and report what failed.
 
     \b
@@ -83,5 +94,6 @@ def command(variant: str, scenario: str, rate_rps: float, keepalive: bool, no_re
         kubeconfig=kubeconfig,
         url=url, manifests_dir=manifests_dir, image_repo=image_repo, repeat=repeat,
         endpoint_delay_s=endpoint_delay_s, min_sync_period_s=min_sync_period_s, seed=seed,
+        profile=profile, lb_deregistration_lag_s=lb_deregistration_lag_s,
     )
     raise SystemExit(run_demo(config, report_path, json_path))

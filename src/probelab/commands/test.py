@@ -85,6 +85,16 @@ def _writable(path: Path | None, flag: str) -> None:
               default=1.0, show_default=True,
               help="Local engine: kube-proxy's minSyncPeriod (a change syncs at once when "
                    "none ran within it, else at its end) (s).")
+@click.option("--profile", type=click.Choice(["kube-proxy", "ingress-nginx", "cloud-lb"]),
+              default="kube-proxy", show_default=True,
+              help="Local engine: what serves NodePort traffic: kube-proxy alone, "
+                   "ingress-nginx (an "
+                   "HTTP proxy that retries, 502/504) or cloud-lb (keeps sending to removed "
+                   "pods for --lb-deregistration-lag).")
+@click.option("--lb-deregistration-lag", "lb_deregistration_lag_s",
+              type=click.FloatRange(min=0, max=600), default=15.0, show_default=True,
+              help="Local engine: cloud-lb: seconds from an endpoint's removal until the load "
+                   "balancer stops sending it new connections.")
 @click.option("--seed", type=int, default=None, help="Seed for the local engine's choices.")
 @click.option("--keep", is_flag=True,
               help="Leave the objects and the local engine running afterwards.")
@@ -98,7 +108,8 @@ def command(paths: tuple[str, ...], workload: str | None, service: str | None,
             scenarios: tuple[str, ...], new_images: tuple[str, ...], rate_rps: float,
             keepalive: bool, warmup: str, settle: str, rollout_timeout: str,
             max_failures: int, max_error_rate: float | None, images: tuple[str, ...],
-            endpoint_delay_s: float, min_sync_period_s: float, seed: int | None, keep: bool,
+            endpoint_delay_s: float, min_sync_period_s: float, profile: str,
+            lb_deregistration_lag_s: float, seed: int | None, keep: bool,
             json_path: Path | None,
             junit_path: Path | None, context: str | None) -> None:
     """Does this workload lose requests when it rolls out or scales in, and why?
@@ -147,7 +158,8 @@ def command(paths: tuple[str, ...], workload: str | None, service: str | None,
         settle_s=parse_duration(settle), rollout_timeout_s=parse_duration(rollout_timeout),
         max_failures=max_failures, max_error_rate=max_error_rate, keep=keep,
         images=file_images(paths) + parse_images(images), endpoint_delay_s=endpoint_delay_s,
-        min_sync_period_s=min_sync_period_s, seed=seed,
+        min_sync_period_s=min_sync_period_s, profile=profile,
+        lb_deregistration_lag_s=lb_deregistration_lag_s, seed=seed,
         json_path=json_path, junit_path=junit_path,
     )
     table = ImageTable.build(settings.images)

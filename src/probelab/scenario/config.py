@@ -46,6 +46,8 @@ class DemoConfig:
     request_timeout_s: float = 5.0
     endpoint_delay_s: float = 0.1  # local engine only: watch -> proxy sync runner latency
     min_sync_period_s: float = 1.0  # local engine only: kube-proxy's minSyncPeriod
+    profile: str = "kube-proxy"  # local engine only: what serves the NodePort
+    lb_deregistration_lag_s: float = 15.0  # local engine only: cloud-lb's lag
 
     @property
     def proxy_lag_s(self) -> float:

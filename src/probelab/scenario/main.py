@@ -127,7 +127,9 @@ def run_demo(config: DemoConfig, report_path: Path, json_path: Path | None) -> i
         if config.context is None:
             console.print("Starting the local engine (probelab cluster up) …")
             engine = LocalEngine(config.endpoint_delay_s, config.seed,
-                                 min_sync_period_s=config.min_sync_period_s)
+                                 min_sync_period_s=config.min_sync_period_s,
+                                 profile=config.profile,
+                                 lb_deregistration_lag_s=config.lb_deregistration_lag_s)
             engine.start()
             api = api_client(str(engine.kubeconfig), CONTEXT)
         else:

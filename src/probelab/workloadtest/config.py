@@ -99,6 +99,8 @@ class TestSettings:
     images: tuple[tuple[str, str], ...] = ()  # local engine: (IMAGE, COMMAND)
     endpoint_delay_s: float = 0.1  # local engine: watch -> proxy sync runner latency
     min_sync_period_s: float = 1.0  # local engine: kube-proxy's minSyncPeriod
+    profile: str = "kube-proxy"  # local engine: what serves the NodePort
+    lb_deregistration_lag_s: float = 15.0  # local engine: cloud-lb's lag
     seed: int | None = None
     json_path: Path | None = None
     junit_path: Path | None = None

@@ -22,7 +22,7 @@ from rich.console import Console
 from probelab.check import analyze, sources
 from probelab.check.model import Finding, TimingModel
 from probelab.check.run import finding_lines
-from probelab.errors import RuntimeFailure
+from probelab.errors import RuntimeFailure, UsageError
 from probelab.k8s import labels
 from probelab.load.config import parse_url
 from probelab.report.model import FAILURE_CLASSES, RunRecord
@@ -60,6 +60,14 @@ def prepare(settings: TestSettings, stdin: TextIO | None,
     target = find_target(objects, settings.workload, settings.service, settings.port)
     steps = plan_steps(target, settings.scenarios, settings.new_images)
     check_images_mapped(target, settings.new_images, unmapped)
+    if settings.profile != "kube-proxy":
+        service = next((o for o in objects if o.get("kind") == "Service"
+                        and (o.get("metadata") or {}).get("name") == target.service), None)
+        kind = ((service or {}).get("spec") or {}).get("type") or "ClusterIP"
+        if kind not in ("NodePort", "LoadBalancer"):
+            raise UsageError(f"--profile {settings.profile}: service/{target.service} is "
+                             f"type {kind}; the profile serves node ports (make it NodePort "
+                             "or LoadBalancer)")
     parse_url(f"http://127.0.0.1{settings.path}")  # a path the load can send: one-line error
     model = TimingModel(lag_s=settings.proxy_lag_s, profile="local engine")
     return Plan(objects, target, steps, analyze.check(located, model))
@@ -78,7 +86,9 @@ def run_test(settings: TestSettings, stdin: TextIO | None, console: Console,
     results: list[ScenarioResult] = []
     interrupted = False
     engine = LocalEngine(settings.endpoint_delay_s, settings.seed, settings.images,
-                         prefix="probelab-test-", min_sync_period_s=settings.min_sync_period_s)
+                         prefix="probelab-test-", min_sync_period_s=settings.min_sync_period_s,
+                         profile=settings.profile,
+                         lb_deregistration_lag_s=settings.lb_deregistration_lag_s)
     cluster: Cluster | None = None
     try:
         console.print("Starting the local engine …")
@@ -144,7 +154,8 @@ async def _run_all(cluster: Cluster, settings: TestSettings, plan: Plan,
     say(f"applying {len(plan.objects)} object(s)")
     await asyncio.to_thread(cluster.apply, plan.objects)
     svc = await asyncio.to_thread(cluster.service, target.namespace, target.service)
-    url = service_url(svc, target.port, settings.path)
+    url = service_url(svc, target.port, settings.path,
+                      node_port_only=settings.profile != "kube-proxy")
     broken = ""
     for step in plan.steps:
         label = step.scenario.label

@@ -30,6 +30,7 @@ from probelab.engine.core.context import EngineContext
 from probelab.engine.core.events import EventKind
 from probelab.engine.core.store import EventType, Obj, Watcher, WatchEvent, key_of
 from probelab.engine.proxy.dataplane import DataPlane, Route, Stats
+from probelab.engine.proxy.frontends.select import Frontend, frontend_for
 from probelab.engine.proxy.rules import (
     SERVICE_NAME_LABEL,
     Endpoint,
@@ -101,6 +102,7 @@ class ServiceProxy:
         self._pending: list[Change[WatchEvent]] = []  # seen, not yet applied, in order
         self._timer: asyncio.TimerHandle | None = None
         self.syncs = 0  # data-plane syncs that applied EndpointSlice changes
+        self.frontend: Frontend | None = None  # --profile other than kube-proxy: NodePorts
         self._watchers: list[Watcher] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = False
@@ -113,8 +115,12 @@ class ServiceProxy:
         self._timing = SyncTiming(max(0.0, float(ctx.config.min_sync_period_s)))
         self._runner = RunnerState.idle(self._timing, asyncio.get_running_loop().time())
         self._plane = DataPlane(ctx.rng)
+        self.frontend = frontend_for(ctx.config.profile, self._plane, self._delay_s,
+                                     float(ctx.config.lb_deregistration_lag_s))
         store = ctx.store
         slices, slices_rv = store.list("endpointslices")
+        if self.frontend is not None:
+            self.frontend.view.load(slices)
         for slice_ in slices:  # the state at start is applied at once, as after a full sync
             self._apply_slice(EventType.ADDED, slice_)
         services, services_rv = store.list("services")
@@ -152,6 +158,8 @@ class ServiceProxy:
         self._listeners.clear()
         for listener in listeners:
             listener.server.close()
+        if self.frontend is not None:
+            await self.frontend.close()
         aborted = self._plane.abort_all() if self._plane is not None else 0
         for listener in listeners:
             await listener.server.wait_closed()
@@ -197,6 +205,8 @@ class ServiceProxy:
             if listener.service == key and wanted.get(addr) != listener.spec:
                 del self._listeners[addr]
                 listener.server.close()  # established connections stay (conntrack)
+                if self.frontend is not None:
+                    self.frontend.forget(*addr)
         self._failed = {f for f in self._failed if f[0] != key or f[1] in wanted}
         for addr, spec in wanted.items():
             if addr in self._listeners:
@@ -206,12 +216,17 @@ class ServiceProxy:
                 continue
             route = Route(f"{key[0]}/{key[1]}:{spec.port_name or spec.port}")
             try:
-                server = await self._plane.listen(spec.host, spec.port, route)
+                if spec.node_port and self.frontend is not None:  # what sits in front
+                    server = await self.frontend.listen(key, spec, route.name)
+                else:
+                    server = await self._plane.listen(spec.host, spec.port, route)
             except OSError as exc:
                 self._warn_listen(key, spec, str(exc))
                 continue
             if self._stopped or self._services.get(key) is not svc:  # changed meanwhile
                 server.close()
+                if spec.node_port and self.frontend is not None:
+                    self.frontend.forget(*addr)
                 continue
             self._failed.discard((key, addr))
             self._listeners[addr] = _Listener(key, spec, server, route)
@@ -253,6 +268,8 @@ class ServiceProxy:
             if event.type is EventType.BOOKMARK:
                 continue
             self._pending.append(change(event, loop.time(), self._delay_s))
+            if self.frontend is not None:  # it watches the slices itself, with its own lag
+                self.frontend.view.observe(event.type is EventType.DELETED, event.obj)
             if self._timer is None:
                 self._schedule()
 
