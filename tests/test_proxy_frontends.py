@@ -199,6 +199,7 @@ def test_ingress_profile_serves_the_node_port_and_hides_a_refusing_pod() -> None
             store.create("services", service("web", "127.96.201.1", node_port))
             store.create("endpointslices", http_slice(["127.244.251.9", "127.0.0.1"], port))
             await until(lambda: proxy.frontend.view.syncs >= 1, what="the ingress's sync")
+            await until(lambda: (NODE, node_port) in proxy.listening(), what="the node port")
             assert await statuses(f"http://127.0.0.1:{node_port}/", 4) == [200] * 4
             assert proxy.frontend.stats.retried >= 1
         await good.stop()
