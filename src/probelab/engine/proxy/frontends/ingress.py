@@ -54,7 +54,10 @@ class Ingress:
 
     def __init__(self, latency_s: float, defaults: IngressDefaults | None = None) -> None:
         self.defaults = defaults = defaults or IngressDefaults()
-        self.view = LaggingView(latency_s, SyncTiming(defaults.sync_period_s), lambda _: None)
+        # the controller's watch latency and sync rate, then up to a second until the workers
+        # poll what it posted (modelled as its worst case, added to the latency)
+        self.view = LaggingView(latency_s + defaults.worker_poll_s,
+                                SyncTiming(defaults.sync_period_s), lambda _: None)
         self.stats = Stats()
         self._cursor: dict[tuple[str, int], int] = {}
         self._servers: dict[tuple[str, int], web.Server] = {}

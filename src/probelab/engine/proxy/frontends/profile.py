@@ -4,7 +4,8 @@ Sources:
 - kube-proxy: `pkg/proxy/apis/config/v1alpha1/defaults.go` (minSyncPeriod 1 s), see
   `proxy.syncrunner`.
 - ingress-nginx: `cmd/nginx/flags.go` (`--sync-rate-limit` 0.3 syncs/s, so one sync per
-  3.33 s at most) and `docs/user-guide/nginx-configuration/configmap.md` of
+  3.33 s at most), `rootfs/etc/nginx/lua/balancer.lua` (each worker polls the backends the
+  controller posted once a second) and `docs/user-guide/nginx-configuration/configmap.md` of
   kubernetes/ingress-nginx (upstream-keepalive-connections 320, upstream-keepalive-timeout
   60 s, upstream-keepalive-requests 10000, proxy-next-upstream "error timeout",
   proxy-next-upstream-tries 3, proxy-connect-timeout 5 s, proxy-read-timeout 60 s).
@@ -36,6 +37,7 @@ class IngressDefaults:
     """ingress-nginx's defaults that change what a client sees during a rollout."""
 
     sync_period_s: float = 1 / 0.3  # --sync-rate-limit 0.3: one backend sync per 3.33 s at most
+    worker_poll_s: float = 1.0  # each nginx worker reads the synced backends once a second
     keepalive_connections: int = 320  # upstream-keepalive-connections (idle, per worker)
     keepalive_timeout_s: float = 60.0  # upstream-keepalive-timeout
     keepalive_requests: int = 10_000  # upstream-keepalive-requests
