@@ -47,9 +47,9 @@ def _choice(enum_cls, value: str) -> tuple:
 @click.option("--repeat", type=click.IntRange(min=1, max=100), default=1, show_default=True,
               help="Run the whole matrix this many times.")
 @click.option("--endpoint-delay", "endpoint_delay_s", type=click.FloatRange(min=0, max=30),
-              default=0.1, show_default=True,
+              default=1.0, show_default=True,
               help="Local engine: latency from an EndpointSlice change to the proxy's sync "
-                   "runner (s).")
+                   "runner (s); 1 s models a busy cluster (cluster up's default is 0.1).")
 @click.option("--min-sync-period", "min_sync_period_s", type=click.FloatRange(min=0, max=30),
               default=1.0, show_default=True,
               help="Local engine: kube-proxy's minSyncPeriod (a change syncs at once when "

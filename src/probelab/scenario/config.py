@@ -44,7 +44,7 @@ class DemoConfig:
     min_load_s: float = 20.0  # each run sends rate x this many requests at least
     timeout_s: float = 180.0  # give up on one run after this long
     request_timeout_s: float = 5.0
-    endpoint_delay_s: float = 0.1  # local engine only: watch -> proxy sync runner latency
+    endpoint_delay_s: float = 1.0  # local engine only: watch -> sync runner (a busy cluster)
     min_sync_period_s: float = 1.0  # local engine only: kube-proxy's minSyncPeriod
     profile: str = "kube-proxy"  # local engine only: what serves the NodePort
     lb_deregistration_lag_s: float = 15.0  # local engine only: cloud-lb's lag
