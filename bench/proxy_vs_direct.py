@@ -1,15 +1,19 @@
 """Requests/s through the engine's service proxy versus straight to one backend, side by side.
 
     .venv/bin/python bench/proxy_vs_direct.py [--backend web|python|nginx] [--duration-s 5]
-        [--connections 50] [--rounds 3] [--loop auto|asyncio|uvloop]
+        [--connections 50] [--rounds 7] [--loop auto|asyncio|uvloop]
+        [--mode both|keepalive|close]
 
 Starts one backend on a pod address (127.244.0.10): the sample service (`probelab web`), a
 minimal keep-alive HTTP server on uvloop (`python`), or nginx with a private config (`nginx`,
 Debian's package; `apt-get install -y nginx wrk` if missing). Starts the real `ServiceProxy` in a
 child process (this script with `--serve-proxy`: a Store with one NodePort Service and one
 EndpointSlice, on the chosen loop), then runs wrk against the backend and against the NodePort,
-alternating, `--rounds` times each, with the same duration and connections. Prints every run,
-the medians and the ratio (the issue's goal: proxied ≥ 0.6× direct). Processes are pinned with
+alternating, `--rounds` times each, with the same duration and connections: with keep-alive
+(many requests per connection: the splice's cost) and with `Connection: close` (one request
+per connection: the accept, the connect to the pod and the teardown), one after the other in
+each round. Prints every run, then per mode the median, the spread (min-max) and the ratio
+proxied/direct, side by side (the issue's goal: proxied ≥ 0.6× direct). Processes are pinned with
 taskset when it exists (`--cpus` backend,proxy,wrk). Every child is stopped by PID at the end.
 A benchmark, not a test: numbers depend on the machine and on whatever else runs on it.
 """
@@ -82,8 +86,13 @@ def backend_argv(kind: str, port: int, workdir: Path) -> list[str]:
     return [nginx, "-p", str(workdir), "-c", str(conf)]
 
 
+CLOSE_RESPONSE = RESPONSE.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1)
+
+
 class _Http(asyncio.Protocol):
-    """Answers every request head with a fixed keep-alive response (no body parsing needed)."""
+    """Answers every request head with a fixed response (no body parsing needed); a request
+    with `Connection: close` gets that header back and the connection closed, as any HTTP/1.1
+    server does (wrk then opens a new connection for the next request)."""
 
     def connection_made(self, transport):
         self.transport = transport
@@ -93,8 +102,13 @@ class _Http(asyncio.Protocol):
         data = self.pending + data
         n = data.count(b"\r\n\r\n")
         self.pending = data[data.rfind(b"\r\n\r\n") + 4:] if n else data
-        if n:
-            self.transport.write(RESPONSE * n)
+        if not n:
+            return
+        if b"connection: close" in data.lower():
+            self.transport.write(CLOSE_RESPONSE)
+            self.transport.close()
+            return
+        self.transport.write(RESPONSE * n)
 
 
 def serve_backend(port: int) -> None:
@@ -156,8 +170,13 @@ def _run(coro, loop_kind: str) -> None:
 
 
 # ---- measuring -----------------------------------------------------------------------------
-def wrk(url: str, duration_s: int, connections: int, cpu: str | None) -> float:
-    argv = pinned(["wrk", "-t1", f"-c{connections}", f"-d{duration_s}s", url], cpu)
+MODES = {"keepalive": (), "close": ("-H", "Connection: close")}
+
+
+def wrk(url: str, duration_s: int, connections: int, cpu: str | None,
+        mode: str = "keepalive") -> float:
+    argv = pinned(["wrk", "-t1", f"-c{connections}", f"-d{duration_s}s", *MODES[mode], url],
+                  cpu)
     out = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + 30)
     match = re.search(r"Requests/sec:\s+([\d.]+)", out.stdout)
     if not match:
@@ -168,9 +187,15 @@ def wrk(url: str, duration_s: int, connections: int, cpu: str | None) -> float:
     return float(match.group(1))
 
 
+def spread(values: list[float]) -> str:
+    return f"{min(values):.0f}-{max(values):.0f}"
+
+
 def measure(backend: str, duration_s: int, connections: int, rounds: int, loop: str,
-            cpus_arg: str) -> tuple[float, float]:
-    """Median requests/s direct and through the proxy, measured alternately in one run."""
+            cpus_arg: str, modes: tuple[str, ...] = ("keepalive",)
+            ) -> dict[str, tuple[float, float]]:
+    """Median requests/s direct and through the proxy per mode, measured alternately in one
+    run (each round: direct then proxied, for each mode in turn)."""
     if not shutil.which("wrk"):
         raise SystemExit("wrk not found: apt-get install -y wrk")
     cpus: list[str | None] = cpus_arg.split(",") if cpus_arg else [None, None, None]
@@ -186,18 +211,26 @@ def measure(backend: str, duration_s: int, connections: int, rounds: int, loop: 
         print(f"backend {backend} on {POD_IP}:{backend_port}, proxy NodePort {node_port}; "
               f"wrk -t1 -c{connections} -d{duration_s}s; cpus backend,proxy,wrk = "
               f"{cpus_arg or 'unpinned'}; {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
-        direct, proxied = [], []
+        direct: dict[str, list[float]] = {m: [] for m in modes}
+        proxied: dict[str, list[float]] = {m: [] for m in modes}
         for i in range(rounds):
-            direct.append(wrk(f"http://{POD_IP}:{backend_port}/", duration_s,
-                              connections, cpus[2]))
-            proxied.append(wrk(f"http://127.0.0.1:{node_port}/", duration_s,
-                               connections, cpus[2]))
-            print(f"  round {i + 1}: direct {direct[-1]:9.0f} req/s   "
-                  f"proxied {proxied[-1]:9.0f} req/s   ratio {proxied[-1] / direct[-1]:.2f}")
-        d, q = statistics.median(direct), statistics.median(proxied)
-        print(f"median: direct {d:.0f} req/s, proxied {q:.0f} req/s, ratio {q / d:.2f} "
-              f"(goal ≥ 0.60)")
-        return d, q
+            for mode in modes:
+                direct[mode].append(wrk(f"http://{POD_IP}:{backend_port}/", duration_s,
+                                        connections, cpus[2], mode))
+                proxied[mode].append(wrk(f"http://127.0.0.1:{node_port}/", duration_s,
+                                         connections, cpus[2], mode))
+                d, q = direct[mode][-1], proxied[mode][-1]
+                print(f"  round {i + 1} {mode:9}: direct {d:9.0f} req/s   "
+                      f"proxied {q:9.0f} req/s   ratio {q / d:.2f}", flush=True)
+        out = {}
+        print(f"{'mode':10} {'direct median (min-max)':>26} {'proxied median (min-max)':>26} "
+              f"{'ratio':>6}  ({rounds} rounds, goal ≥ 0.60)")
+        for mode in modes:
+            d, q = statistics.median(direct[mode]), statistics.median(proxied[mode])
+            print(f"{mode:10} {d:10.0f} ({spread(direct[mode]):>13}) "
+                  f"{q:10.0f} ({spread(proxied[mode]):>13}) {q / d:6.2f}")
+            out[mode] = (d, q)
+        return out
 
 
 def run() -> list[dict]:
@@ -207,14 +240,17 @@ def run() -> list[dict]:
     rows = []
     for loop_kind, what in (("asyncio", "asyncio loop, as in the engine"),
                             ("uvloop", "uvloop")):
-        direct, proxied = measure("python", 5, 50, 3, loop_kind, "0,1,1")
-        rows += [
-            {"bench": "service proxy",
-             "metric": f"requests/s direct (wrk -c50; {loop_kind} round)",
-             "value": direct, "unit": "req/s", "baseline": None, "ratio": None},
-            {"bench": "service proxy", "metric": f"requests/s through NodePort ({what})",
-             "value": proxied, "unit": "req/s", "baseline": "direct", "ratio": proxied / direct},
-        ]
+        for mode, (direct, proxied) in measure("python", 5, 50, 3, loop_kind, "0,1,1",
+                                               tuple(MODES)).items():
+            rows += [
+                {"bench": "service proxy",
+                 "metric": f"requests/s direct (wrk -c50, {mode}; {loop_kind} round)",
+                 "value": direct, "unit": "req/s", "baseline": None, "ratio": None},
+                {"bench": "service proxy",
+                 "metric": f"requests/s through NodePort ({mode}; {what})",
+                 "value": proxied, "unit": "req/s", "baseline": "direct",
+                 "ratio": proxied / direct},
+            ]
     return rows
 
 
@@ -223,7 +259,9 @@ def main() -> None:
     p.add_argument("--backend", choices=["web", "python", "nginx"], default="python")
     p.add_argument("--duration-s", type=int, default=5)
     p.add_argument("--connections", type=int, default=50)
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--mode", choices=["both", *MODES], default="both",
+                   help="keep-alive connections, Connection: close, or both (side by side)")
     p.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto",
                    help="event loop of the proxy process (auto: uvloop when installed)")
     p.add_argument("--cpus", default="0,1,1",
@@ -238,8 +276,9 @@ def main() -> None:
     if args.serve_backend:
         serve_backend(args.serve_backend)
         return
+    modes = tuple(MODES) if args.mode == "both" else (args.mode,)
     measure(args.backend, args.duration_s, args.connections, args.rounds, args.loop,
-            args.cpus)
+            args.cpus, modes)
 
 
 if __name__ == "__main__":

@@ -233,6 +233,9 @@ def test_port_in_use_is_one_line_and_writes_nothing(tmp_path, env) -> None:
     ["--image", "img:1=python 'unclosed"],
     ["--port", "70000"],
     ["--endpoint-delay", "-1"],
+    ["--min-sync-period", "-1"],
+    ["--profile", "haproxy"],
+    ["--lb-deregistration-lag", "-5"],
 ])
 def test_bad_flags_are_one_line_and_write_nothing(tmp_path, env, args) -> None:
     path = tmp_path / "kubeconfig"
@@ -512,3 +515,15 @@ def test_a_read_only_state_dir_at_stop_is_one_line_per_trace(tmp_path, monkeypat
         f'probelab: could not remove context "probelab" from {kubeconfig_path}: cannot write '
         f"kubeconfig {kubeconfig_path}: Read-only file system",
         f"probelab: could not remove the engine record {record_path}: Read-only file system"]
+
+
+@pytest.mark.parametrize("command", [("cluster", "up"), ("demo",), ("test",)])
+def test_the_proxy_timing_and_profile_flags_are_documented(command) -> None:
+    result = run_probelab(*command, "--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    for flag in ("--endpoint-delay", "--min-sync-period", "--profile",
+                 "--lb-deregistration-lag"):
+        assert flag in text, (command, flag)
+    assert "kube-proxy|ingress-nginx|cloud-lb" in text
+    assert "minSyncPeriod" in text

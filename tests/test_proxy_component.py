@@ -76,9 +76,11 @@ async def applied(store: Store, svc: str, text: str) -> dict:
 
 
 @contextlib.asynccontextmanager
-async def proxy_on(store: Store | None = None, delay_s: float = DELAY_S):
+async def proxy_on(store: Store | None = None, delay_s: float = DELAY_S,
+                   min_sync_s: float = 0.0):
     store = store or new_store()
-    ctx = build_context(EngineConfig(endpoint_delay_s=delay_s), store=store,
+    ctx = build_context(EngineConfig(endpoint_delay_s=delay_s, min_sync_period_s=min_sync_s),
+                        store=store,
                         rng=random.Random(5))
     proxy = ServiceProxy()
     await proxy.start(ctx)
@@ -174,6 +176,29 @@ def test_changes_apply_in_the_order_seen() -> None:
             await until(lambda: proxy.timeline and proxy.timeline[-1].usable == (b2.host,),
                         what="the last change applied")
             assert [e.address for e in proxy.usable("default", "web", "http")] == [b2.host]
+    run(main())
+
+
+def test_changes_within_the_min_sync_period_wait_for_its_end_and_apply_together() -> None:
+    period = 1.0
+
+    async def main() -> None:
+        async with backends(2) as (b1, b2), proxy_on(delay_s=0.05, min_sync_s=period) as (
+                store, proxy):
+            store.create("services", service("web", "127.96.200.7", free_port()))
+            set_endpoints(store, "web", [endpoint(b1)], b1.port)
+            first = await applied(store, "web", "routes to 1 ready endpoints")
+            syncs = proxy.syncs
+            # two changes right after a sync: the runner holds both until the period ends
+            set_endpoints(store, "web", [endpoint(b1), endpoint(b2)], b1.port)
+            await asyncio.sleep(0)
+            set_endpoints(store, "web", [endpoint(b2)], b1.port)
+            await until(lambda: proxy.timeline and proxy.timeline[-1].usable == (b2.host,),
+                        what="the last change applied")
+            last = events(store, "web", "EndpointsApplied")[-1]
+            assert _event_time(last) - _event_time(first) >= period - 0.01
+            assert proxy.syncs == syncs + 1  # one sync applied both
+            assert (b1.host, b2.host) not in [a.usable for a in proxy.timeline]
     run(main())
 
 

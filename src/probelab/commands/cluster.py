@@ -224,8 +224,22 @@ def command() -> None:
               default=None, help="Kubeconfig file to add the context to "
               "(default: first path of $KUBECONFIG, else ~/.kube/config).")
 @click.option("--endpoint-delay", "endpoint_delay_s", type=click.FloatRange(min=0, max=30),
+              default=0.1, show_default=True,
+              help="Latency from an EndpointSlice change to the Service proxy's sync runner "
+                   "(s).")
+@click.option("--min-sync-period", "min_sync_period_s", type=click.FloatRange(min=0, max=30),
               default=1.0, show_default=True,
-              help="How long the Service proxy lags the endpoints controller (s).")
+              help="kube-proxy's minSyncPeriod: a change syncs at once when none ran "
+                   "within this period, else at its end (s).")
+@click.option("--profile", type=click.Choice(["kube-proxy", "ingress-nginx", "cloud-lb"]),
+              default="kube-proxy", show_default=True,
+              help="what serves NodePort traffic: kube-proxy alone, ingress-nginx (an "
+                   "HTTP proxy that retries, 502/504) or cloud-lb (keeps sending to removed "
+                   "pods for --lb-deregistration-lag).")
+@click.option("--lb-deregistration-lag", "lb_deregistration_lag_s",
+              type=click.FloatRange(min=0, max=600), default=15.0, show_default=True,
+              help="cloud-lb: seconds from an endpoint's removal until the load "
+                   "balancer stops sending it new connections.")
 @click.option("--image", "images", multiple=True, metavar="IMAGE=COMMAND",
               help="Run IMAGE as COMMAND (repeatable), e.g. 'myapp:1.0=python app.py'.")
 @click.option("--seed", type=int, default=None, help="Seed for the engine's random choices.")
@@ -234,8 +248,9 @@ def command() -> None:
               "more stay Pending with a FailedScheduling \"Too many pods\" Event.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info",
               show_default=True, help="Engine log detail on stderr.")
-def up(port: int, kubeconfig_path: Path | None, endpoint_delay_s: float, images: tuple[str, ...],
-       seed: int | None, max_pods: int, log_level: str) -> None:
+def up(port: int, kubeconfig_path: Path | None, endpoint_delay_s: float,
+       min_sync_period_s: float, profile: str, lb_deregistration_lag_s: float,
+       images: tuple[str, ...], seed: int | None, max_pods: int, log_level: str) -> None:
     """Start the local engine in the foreground and add the kubeconfig context "probelab".
 
     Ctrl-C (or SIGTERM, or `probelab cluster down`) terminates every pod gracefully, then
@@ -246,6 +261,7 @@ def up(port: int, kubeconfig_path: Path | None, endpoint_delay_s: float, images:
       probelab cluster up
       probelab cluster up --port 6443 --kubeconfig ./kubeconfig --endpoint-delay 2
       probelab cluster up --max-pods 50
+      probelab cluster up --profile cloud-lb --lb-deregistration-lag 20
     """
     from probelab.engine.core.context import EngineConfig
 
@@ -259,7 +275,9 @@ def up(port: int, kubeconfig_path: Path | None, endpoint_delay_s: float, images:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     token = secrets.token_urlsafe(32)
     state = Path(tempfile.mkdtemp(prefix="probelab-engine-"))  # pod logs, TLS key
-    config = EngineConfig(port=port, endpoint_delay_s=endpoint_delay_s, images=image_pairs,
+    config = EngineConfig(port=port, endpoint_delay_s=endpoint_delay_s,
+                          min_sync_period_s=min_sync_period_s, profile=profile,
+                          lb_deregistration_lag_s=lb_deregistration_lag_s, images=image_pairs,
                           seed=seed, token=token, state_dir=state, max_pods=max_pods)
     pub = Publication(kubeconfig_path=kc_path, record_path=record_path, token=token,
                       show_kubeconfig=kubeconfig_path is not None)

@@ -48,13 +48,29 @@ def _choice(enum_cls, value: str) -> tuple:
               help="Run the whole matrix this many times.")
 @click.option("--endpoint-delay", "endpoint_delay_s", type=click.FloatRange(min=0, max=30),
               default=1.0, show_default=True,
-              help="Local engine: how long the proxy lags the endpoints controller (s).")
+              help="Local engine: latency from an EndpointSlice change to the proxy's sync "
+                   "runner (s); 1 s models a busy cluster (cluster up's default is 0.1).")
+@click.option("--min-sync-period", "min_sync_period_s", type=click.FloatRange(min=0, max=30),
+              default=1.0, show_default=True,
+              help="Local engine: kube-proxy's minSyncPeriod (a change syncs at once when "
+                   "none ran within it, else at its end) (s).")
+@click.option("--profile", type=click.Choice(["kube-proxy", "ingress-nginx", "cloud-lb"]),
+              default="kube-proxy", show_default=True,
+              help="Local engine: what serves NodePort traffic: kube-proxy alone, "
+                   "ingress-nginx (an "
+                   "HTTP proxy that retries, 502/504) or cloud-lb (keeps sending to removed "
+                   "pods for --lb-deregistration-lag).")
+@click.option("--lb-deregistration-lag", "lb_deregistration_lag_s",
+              type=click.FloatRange(min=0, max=600), default=15.0, show_default=True,
+              help="Local engine: cloud-lb: seconds from an endpoint's removal until the load "
+                   "balancer stops sending it new connections.")
 @click.option("--seed", type=int, default=None, help="Seed for the local engine's choices.")
 def command(variant: str, scenario: str, rate_rps: float, keepalive: bool, no_resend: bool,
             context: str | None,
             kubeconfig: Path | None, url: str | None, manifests_dir: Path | None,
             image_repo: str, report_path: Path, json_path: Path | None, repeat: int,
-            endpoint_delay_s: float, seed: int | None) -> None:
+            endpoint_delay_s: float, min_sync_period_s: float, profile: str,
+            lb_deregistration_lag_s: float, seed: int | None) -> None:
     """Scale down and roll out under load, without and with probes, and report what failed.
 
     \b
@@ -79,7 +95,8 @@ def command(variant: str, scenario: str, rate_rps: float, keepalive: bool, no_re
         rate_rps=rate_rps, keepalive=keepalive, resend=not no_resend, context=context,
         kubeconfig=kubeconfig,
         url=url, manifests_dir=manifests_dir, image_repo=image_repo, repeat=repeat,
-        endpoint_delay_s=endpoint_delay_s, seed=seed,
+        endpoint_delay_s=endpoint_delay_s, min_sync_period_s=min_sync_period_s, seed=seed,
+        profile=profile, lb_deregistration_lag_s=lb_deregistration_lag_s,
     )
     table = ImageTable.build(())
     raise SystemExit(run_demo(config, report_path, json_path,

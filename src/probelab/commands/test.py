@@ -78,8 +78,23 @@ def _writable(path: Path | None, flag: str) -> None:
               help="Local engine: the host command an image runs as (repeatable; wins over "
                    "the images: of a probelab.yaml next to the manifests).")
 @click.option("--endpoint-delay", "endpoint_delay_s", type=click.FloatRange(min=0, max=30),
+              default=0.1, show_default=True,
+              help="Local engine: latency from an EndpointSlice change to the proxy's sync "
+                   "runner (s).")
+@click.option("--min-sync-period", "min_sync_period_s", type=click.FloatRange(min=0, max=30),
               default=1.0, show_default=True,
-              help="Local engine: how long the proxy lags the endpoints (s).")
+              help="Local engine: kube-proxy's minSyncPeriod (a change syncs at once when "
+                   "none ran within it, else at its end) (s).")
+@click.option("--profile", type=click.Choice(["kube-proxy", "ingress-nginx", "cloud-lb"]),
+              default="kube-proxy", show_default=True,
+              help="Local engine: what serves NodePort traffic: kube-proxy alone, "
+                   "ingress-nginx (an "
+                   "HTTP proxy that retries, 502/504) or cloud-lb (keeps sending to removed "
+                   "pods for --lb-deregistration-lag).")
+@click.option("--lb-deregistration-lag", "lb_deregistration_lag_s",
+              type=click.FloatRange(min=0, max=600), default=15.0, show_default=True,
+              help="Local engine: cloud-lb: seconds from an endpoint's removal until the load "
+                   "balancer stops sending it new connections.")
 @click.option("--seed", type=int, default=None, help="Seed for the local engine's choices.")
 @click.option("--keep", is_flag=True,
               help="Leave the objects and the local engine running afterwards.")
@@ -106,7 +121,8 @@ def command(paths: tuple[str, ...], workload: str | None, service: str | None,
             scenarios: tuple[str, ...], new_images: tuple[str, ...], rate_rps: float,
             keepalive: bool, warmup: str, settle: str, rollout_timeout: str,
             max_failures: int, max_error_rate: float | None, images: tuple[str, ...],
-            endpoint_delay_s: float, seed: int | None, keep: bool, json_path: Path | None,
+            endpoint_delay_s: float, min_sync_period_s: float, profile: str,
+            lb_deregistration_lag_s: float, seed: int | None, keep: bool, json_path: Path | None,
             junit_path: Path | None, report_path: Path | None, repeat: int, no_resend: bool,
             context: str | None, kubeconfig: Path | None, url: str | None) -> None:
     """Does this workload lose requests when it rolls out or scales in, and why?
@@ -154,7 +170,8 @@ def command(paths: tuple[str, ...], workload: str | None, service: str | None,
         settle_s=parse_duration(settle), rollout_timeout_s=parse_duration(rollout_timeout),
         max_failures=max_failures, max_error_rate=max_error_rate, keep=keep,
         images=file_images(paths) + parse_images(images), endpoint_delay_s=endpoint_delay_s,
-        seed=seed,
+        min_sync_period_s=min_sync_period_s, profile=profile,
+        lb_deregistration_lag_s=lb_deregistration_lag_s, seed=seed,
         json_path=json_path, junit_path=junit_path, report_path=report_path, repeat=repeat,
         resend=not no_resend, context=context, kubeconfig=kubeconfig, url=url,
     )

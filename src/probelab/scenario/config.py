@@ -38,7 +38,16 @@ class DemoConfig:
     settle_s: float = 2.0
     timeout_s: float = 180.0  # a rollout not complete after this long fails the run
     request_timeout_s: float = 5.0
-    endpoint_delay_s: float = 1.0  # local engine only
+    endpoint_delay_s: float = 1.0  # local engine only: watch -> sync runner (a busy cluster)
+    min_sync_period_s: float = 1.0  # local engine only: kube-proxy's minSyncPeriod
+    profile: str = "kube-proxy"  # local engine only: what serves the NodePort
+    lb_deregistration_lag_s: float = 15.0  # local engine only: cloud-lb's lag
+
+    @property
+    def proxy_lag_s(self) -> float:
+        """The longest the local proxy may take to apply a change: the latency plus a wait for
+        the end of a sync period (`engine.proxy.syncrunner`)."""
+        return self.endpoint_delay_s + self.min_sync_period_s
     seed: int | None = None
     repeat: int = 1
 

@@ -143,8 +143,8 @@ def classify(failure: Failure, marks: list[PodMark], proxy: list[EndpointSample]
 def attribute(failures: list[Failure], marks: list[PodMark], proxy: list[EndpointSample],
               pod_prefix: str, window_s: float = DEFAULT_WINDOW_S,
               lag_s: float = 0.0) -> list[Cause]:
-    """The causes of `failures`, most requests first; `lag_s` is the proxy's configured
-    endpoint lag (the local engine's --endpoint-delay)."""
+    """The causes of `failures`, most requests first; `lag_s` is the longest the proxy
+    may lag the endpoints (the local engine's --endpoint-delay plus --min-sync-period)."""
     mine = _workload_marks(marks, pod_prefix)
     grouped: dict[str, list[tuple[Failure, str | None, float | None]]] = {}
     for failure in sorted(failures, key=lambda f: f.t_s):

@@ -98,7 +98,10 @@ class TestSettings:
     max_error_rate: float | None = None  # percent of requests
     keep: bool = False
     images: tuple[tuple[str, str], ...] = ()  # local engine: (IMAGE, COMMAND)
-    endpoint_delay_s: float = 1.0
+    endpoint_delay_s: float = 0.1  # local engine: watch -> proxy sync runner latency
+    min_sync_period_s: float = 1.0  # local engine: kube-proxy's minSyncPeriod
+    profile: str = "kube-proxy"  # local engine: what serves the NodePort
+    lb_deregistration_lag_s: float = 15.0  # local engine: cloud-lb's lag
     seed: int | None = None
     json_path: Path | None = None
     junit_path: Path | None = None
@@ -116,6 +119,12 @@ class TestSettings:
     def local(self) -> bool:
         """The test starts (and stops) its own local engine."""
         return self.context is None
+
+    @property
+    def proxy_lag_s(self) -> float:
+        """The longest the local proxy may take to apply a change: the latency plus a wait for
+        the end of a sync period (`engine.proxy.syncrunner`)."""
+        return self.endpoint_delay_s + self.min_sync_period_s
 
     @property
     def load_headers(self) -> tuple[tuple[str, str], ...]:

@@ -64,7 +64,9 @@ def settings_for(config: DemoConfig, variant: Variant) -> TestSettings:
         rate_rps=config.rate_rps, keepalive=config.keepalive, resend=config.resend,
         warmup_s=config.warmup_s, settle_s=config.settle_s,
         rollout_timeout_s=config.timeout_s, request_timeout_s=config.request_timeout_s,
-        endpoint_delay_s=config.endpoint_delay_s, seed=config.seed, repeat=config.repeat,
+        endpoint_delay_s=config.endpoint_delay_s, min_sync_period_s=config.min_sync_period_s,
+        profile=config.profile, lb_deregistration_lag_s=config.lb_deregistration_lag_s,
+        seed=config.seed, repeat=config.repeat,
         context=config.context, kubeconfig=config.kubeconfig, url=config.url,
     )
 
@@ -76,7 +78,7 @@ def print_check(config: DemoConfig, console: Console) -> None:
     from probelab.check.run import brief
 
     local = config.context is None
-    model = (TimingModel(lag_s=config.endpoint_delay_s, profile="local engine")
+    model = (TimingModel(lag_s=config.proxy_lag_s, profile="local engine")
              if local else TimingModel())
     for variant in config.variants:
         path = config.manifests_for(variant)

@@ -22,7 +22,7 @@ from rich.console import Console
 from probelab.check import analyze, sources
 from probelab.check.model import Finding, TimingModel
 from probelab.check.run import finding_lines
-from probelab.errors import RuntimeFailure
+from probelab.errors import RuntimeFailure, UsageError
 from probelab.k8s import labels
 from probelab.load.config import parse_url
 from probelab.report.model import FAILURE_CLASSES, RunRecord
@@ -68,6 +68,14 @@ def prepare(settings: TestSettings, stdin: TextIO | None,
     steps = plan_steps(target, settings.scenarios, settings.new_images)
     if settings.local:
         check_images_mapped(target, settings.new_images, unmapped)
+    if settings.profile != "kube-proxy":
+        service = next((o for o in objects if o.get("kind") == "Service"
+                        and (o.get("metadata") or {}).get("name") == target.service), None)
+        kind = ((service or {}).get("spec") or {}).get("type") or "ClusterIP"
+        if kind not in ("NodePort", "LoadBalancer"):
+            raise UsageError(f"--profile {settings.profile}: service/{target.service} is "
+                             f"type {kind}; the profile serves node ports (make it NodePort "
+                             "or LoadBalancer)")
     parse_url(f"http://127.0.0.1{settings.path}")  # a path the load can send: one-line error
     if settings.url is not None:
         parse_url(settings.url)
@@ -75,7 +83,7 @@ def prepare(settings: TestSettings, stdin: TextIO | None,
         objects = with_node_port(objects, settings.url)
     if rewrite is not None:
         objects = rewrite(objects)
-    model = (TimingModel(lag_s=settings.endpoint_delay_s, profile="local engine")
+    model = (TimingModel(lag_s=settings.proxy_lag_s, profile="local engine")
              if settings.local else TimingModel())
     return Plan(objects, target, steps, analyze.check(located, model))
 
@@ -94,7 +102,9 @@ def new_engine(settings: TestSettings, prefix: str) -> LocalEngine | None:
     """The local engine this run will start, or None on a real cluster (--context)."""
     if not settings.local:
         return None
-    return LocalEngine(settings.endpoint_delay_s, settings.seed, settings.images, prefix=prefix)
+    return LocalEngine(settings.endpoint_delay_s, settings.seed, settings.images, prefix=prefix,
+                       min_sync_period_s=settings.min_sync_period_s, profile=settings.profile,
+                       lb_deregistration_lag_s=settings.lb_deregistration_lag_s)
 
 
 def connect(settings: TestSettings, engine: LocalEngine | None, say: Say) -> tuple[Cluster, str]:
@@ -203,7 +213,8 @@ async def resolve_url(cluster: Cluster, settings: TestSettings, target: Target) 
         return join_url(settings.url, settings.path)
     svc = await asyncio.to_thread(cluster.service, target.namespace, target.service)
     if settings.local:
-        return service_url(svc, target.port, settings.path)
+        return service_url(svc, target.port, settings.path,
+                           node_port_only=settings.profile != "kube-proxy")
     nodes = await asyncio.to_thread(cluster.node_addresses)
     return node_url(svc, target.port, nodes, settings.path)
 
@@ -352,7 +363,7 @@ async def _measure(cluster: Cluster, settings: TestSettings, target: Target, ste
     proxy = [s for s in endpoints if s.source == "proxy"]
     result.causes = attribution.attribute(
         failures, marks, proxy, f"{target.deployment}-",
-        attribution.DEFAULT_WINDOW_S + settings.endpoint_delay_s, settings.endpoint_delay_s)
+        attribution.DEFAULT_WINDOW_S + settings.proxy_lag_s, settings.proxy_lag_s)
     result.terminations = timeline.terminations(marks, f"{target.deployment}-")
     result.termination_summary = timeline.summary(result.terminations, target.grace_s)
     result.record = record

@@ -218,9 +218,11 @@ def pick_port(svc: Obj, wanted: str | None) -> ServicePort:
                        int(node_port) if node_port else None)
 
 
-def service_url(service: Obj, port: ServicePort, path: str) -> str:
+def service_url(service: Obj, port: ServicePort, path: str, node_port_only: bool = False) -> str:
     """Where this machine reaches the Service on the local engine: the ClusterIP when it is a
-    loopback address the engine listens on, else the node port on 127.0.0.1."""
+    loopback address the engine listens on, else the node port on 127.0.0.1. `node_port_only`
+    (a --profile other than kube-proxy, which serves node ports only) takes the node port or
+    refuses."""
     spec = service.get("spec") or {}
     cluster_ip = str(spec.get("clusterIP") or "")
     path = path if path.startswith("/") else "/" + path
@@ -228,11 +230,15 @@ def service_url(service: Obj, port: ServicePort, path: str) -> str:
         loopback = ipaddress.ip_address(cluster_ip).is_loopback
     except ValueError:
         loopback = False
-    if loopback:
+    if loopback and not node_port_only:
         return f"http://{cluster_ip}:{port.port}{path}"
     for entry in spec.get("ports") or []:
         if entry.get("port") == port.port and entry.get("nodePort"):
             return f"http://127.0.0.1:{entry['nodePort']}{path}"
+    if node_port_only:
+        raise UsageError(f"service/{_name(service)} has no nodePort: --profile ingress-nginx "
+                         "and cloud-lb serve node ports (make it type: NodePort or "
+                         "LoadBalancer)")
     raise UsageError(f"service/{_name(service)} port {port.label} cannot be reached from this "
                      "machine (no loopback ClusterIP, no nodePort)")
 

@@ -25,7 +25,10 @@ class EngineConfig:
 
     host: str = "127.0.0.1"
     port: int = 0  # API port; 0 picks a free one
-    endpoint_delay_s: float = 1.0  # how long the proxy lags the endpoints controller
+    endpoint_delay_s: float = 0.1  # watch -> sync latency of the proxy (proxy.syncrunner)
+    min_sync_period_s: float = 1.0  # kube-proxy's minSyncPeriod: at most one sync per period
+    profile: str = "kube-proxy"  # what serves NodePorts: kube-proxy, ingress-nginx, cloud-lb
+    lb_deregistration_lag_s: float = 15.0  # cloud-lb: removal -> no new connections
     images: tuple[tuple[str, str], ...] = ()  # extra IMAGE=COMMAND mappings
     seed: int | None = None
     pod_cidr_prefix: str = "127.244"  # pods get 127.244.x.y

@@ -7,12 +7,15 @@ Neighbours: the store (Services from the API registry, EndpointSlices from
 
 Services are applied as soon as they are seen: listeners open on `clusterIP:port` and, for
 NodePort/LoadBalancer Services, on 127.0.0.1:nodePort, and close when the Service goes.
-EndpointSlice changes are applied `config.endpoint_delay_s` after the proxy saw them, in the order
-seen: a timeline that models the EndpointSlice controller plus kube-proxy's sync lag
-(docs/architecture.md, the request path). Each application that changes what a Service routes to is
-recorded as an engine-only Event `EndpointsApplied` on the Service (eventTime has microseconds, for
-the demo's propagation plot) and in `timeline`. A port that cannot be bound becomes a Warning event
-`FailedListen` and a log line; everything else keeps working.
+EndpointSlice changes travel as in kube-proxy (`proxy.syncrunner`, the pure timing rules): each
+reaches the sync runner `config.endpoint_delay_s` after the proxy's watch saw it (the watch →
+sync latency), and a sync then runs at once if none ran within the last
+`config.min_sync_period_s`, else at the end of that period, applying every change that arrived
+by then, in the order seen (docs/architecture.md, the request path). Each sync that changes what
+a Service routes to is recorded as an engine-only Event `EndpointsApplied` on the Service
+(eventTime has microseconds, for the demo's propagation plot) and in `timeline`; `syncs` counts
+the syncs. A port that cannot be bound becomes a Warning event `FailedListen` and a log line;
+everything else keeps working.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from probelab.engine.core.context import EngineContext
 from probelab.engine.core.events import EventKind
 from probelab.engine.core.store import EventType, Obj, Watcher, WatchEvent, key_of
 from probelab.engine.proxy.dataplane import DataPlane, Route, Stats
+from probelab.engine.proxy.frontends.select import Frontend, frontend_for
 from probelab.engine.proxy.rules import (
     SERVICE_NAME_LABEL,
     Endpoint,
@@ -37,6 +41,15 @@ from probelab.engine.proxy.rules import (
     listens_for,
     summarize,
     usable_endpoints,
+)
+from probelab.engine.proxy.syncrunner import (
+    Change,
+    RunnerState,
+    SyncTiming,
+    after_sync,
+    arrived,
+    change,
+    next_sync_at,
 )
 
 log = logging.getLogger("probelab.engine.proxy.component")
@@ -84,8 +97,12 @@ class ServiceProxy:
         self._slices: dict[ServiceKey, dict[str, Obj]] = {}  # the APPLIED view
         self._slice_owner: dict[tuple[str, str], ServiceKey] = {}
         self._routed: dict[ServiceKey, tuple[Endpoint, ...]] = {}  # last applied, per Service
-        self._pending: deque[tuple[float, WatchEvent]] = deque()  # seen, not yet applied
+        self._timing = SyncTiming()
+        self._runner: RunnerState | None = None  # the sync runner's bucket, once started
+        self._pending: list[Change[WatchEvent]] = []  # seen, not yet applied, in order
         self._timer: asyncio.TimerHandle | None = None
+        self.syncs = 0  # data-plane syncs that applied EndpointSlice changes
+        self.frontend: Frontend | None = None  # --profile other than kube-proxy: NodePorts
         self._watchers: list[Watcher] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = False
@@ -95,9 +112,15 @@ class ServiceProxy:
     async def start(self, ctx: EngineContext) -> None:
         self._ctx = ctx
         self._delay_s = max(0.0, float(ctx.config.endpoint_delay_s))
+        self._timing = SyncTiming(max(0.0, float(ctx.config.min_sync_period_s)))
+        self._runner = RunnerState.idle(self._timing, asyncio.get_running_loop().time())
         self._plane = DataPlane(ctx.rng)
+        self.frontend = frontend_for(ctx.config.profile, self._plane, self._delay_s,
+                                     float(ctx.config.lb_deregistration_lag_s))
         store = ctx.store
         slices, slices_rv = store.list("endpointslices")
+        if self.frontend is not None:
+            self.frontend.view.load(slices)
         for slice_ in slices:  # the state at start is applied at once, as after a full sync
             self._apply_slice(EventType.ADDED, slice_)
         services, services_rv = store.list("services")
@@ -113,8 +136,8 @@ class ServiceProxy:
             loop.create_task(self._watch_slices(slice_watch), name="proxy-watch-endpointslices"),
             loop.create_task(self._retry_failed(), name="proxy-retry-listen"),
         ]
-        log.info("proxy started: %d listeners, endpoint delay %.2fs",
-                 len(self._listeners), self._delay_s)
+        log.info("proxy started: %d listeners, endpoint delay %.2fs, min sync period %.2fs",
+                 len(self._listeners), self._delay_s, self._timing.min_period_s)
 
     async def stop(self) -> None:
         """Close listeners, reset every connection, stop watching; safe to call twice."""
@@ -135,6 +158,8 @@ class ServiceProxy:
         self._listeners.clear()
         for listener in listeners:
             listener.server.close()
+        if self.frontend is not None:
+            await self.frontend.close()
         aborted = self._plane.abort_all() if self._plane is not None else 0
         for listener in listeners:
             await listener.server.wait_closed()
@@ -180,6 +205,8 @@ class ServiceProxy:
             if listener.service == key and wanted.get(addr) != listener.spec:
                 del self._listeners[addr]
                 listener.server.close()  # established connections stay (conntrack)
+                if self.frontend is not None:
+                    self.frontend.forget(*addr)
         self._failed = {f for f in self._failed if f[0] != key or f[1] in wanted}
         for addr, spec in wanted.items():
             if addr in self._listeners:
@@ -189,12 +216,17 @@ class ServiceProxy:
                 continue
             route = Route(f"{key[0]}/{key[1]}:{spec.port_name or spec.port}")
             try:
-                server = await self._plane.listen(spec.host, spec.port, route)
+                if spec.node_port and self.frontend is not None:  # what sits in front
+                    server = await self.frontend.listen(key, spec, route.name)
+                else:
+                    server = await self._plane.listen(spec.host, spec.port, route)
             except OSError as exc:
                 self._warn_listen(key, spec, str(exc))
                 continue
             if self._stopped or self._services.get(key) is not svc:  # changed meanwhile
                 server.close()
+                if spec.node_port and self.frontend is not None:
+                    self.frontend.forget(*addr)
                 continue
             self._failed.discard((key, addr))
             self._listeners[addr] = _Listener(key, spec, server, route)
@@ -229,31 +261,46 @@ class ServiceProxy:
             self._ctx.recorder(COMPONENT).record(svc, "FailedListen", message,
                                                  kind=EventKind.WARNING)
 
-    # ---- EndpointSlices: applied after the delay, in order -------------------------------
+    # ---- EndpointSlices: after the latency, by the sync runner -----------------------------
     async def _watch_slices(self, watcher: Watcher) -> None:
         loop = asyncio.get_running_loop()
         async for event in watcher:
             if event.type is EventType.BOOKMARK:
                 continue
-            self._pending.append((loop.time() + self._delay_s, event))
+            self._pending.append(change(event, loop.time(), self._delay_s))
+            if self.frontend is not None:  # it watches the slices itself, with its own lag
+                self.frontend.view.observe(event.type is EventType.DELETED, event.obj)
             if self._timer is None:
-                self._timer = loop.call_at(self._pending[0][0], self._apply_due)
+                self._schedule()
 
-    def _apply_due(self) -> None:
+    def _schedule(self) -> None:
+        """Set the timer to the runner's next sync (none when nothing is pending)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        due = next_sync_at(self._timing, self._runner, self._pending)
+        if due is not None and not self._stopped:
+            self._timer = asyncio.get_running_loop().call_at(due, self._sync)
+
+    def _sync(self) -> None:
+        """One sync: apply every change that reached the runner, then refresh the routes of the
+        Services they touch."""
         self._timer = None
-        loop = asyncio.get_running_loop()
-        now = loop.time() + 0.001  # timers may fire a hair early
+        now = asyncio.get_running_loop().time()
+        applied, rest = arrived(self._pending, now + 0.001)  # timers may fire a hair early
+        self._pending = list(rest)
+        if applied:
+            self._runner = after_sync(self._timing, self._runner, now)
+            self.syncs += 1
         touched: set[ServiceKey] = set()
-        while self._pending and self._pending[0][0] <= now:
-            _due, event = self._pending.popleft()
-            touched |= self._apply_slice(event.type, event.obj)
+        for item in applied:
+            touched |= self._apply_slice(item.item.type, item.item.obj)
         for key in sorted(touched):
             try:
                 self._refresh(key)
             except Exception:
                 log.exception("proxy: applying endpoints of %s/%s failed", *key)
-        if self._pending and not self._stopped:
-            self._timer = loop.call_at(self._pending[0][0], self._apply_due)
+        self._schedule()
 
     def _apply_slice(self, kind: EventType, slice_: Obj) -> set[ServiceKey]:
         """Update the applied view with one slice change; returns the Services it touches."""
