@@ -156,6 +156,17 @@ def _refuse_if_running(record_path: Path, kubeconfig_path: Path) -> None:
     pidfile.remove(record_path)
 
 
+def check_dataplane(requested: str) -> None:
+    """`--dataplane kernel` where it cannot run: a one-line error (exit 2) before anything
+    starts."""
+    from probelab.engine.network import choice
+
+    if requested == choice.KERNEL:
+        decided = choice.decide(requested, choice.facts())
+        if decided.error:
+            raise UsageError(decided.reason)
+
+
 def _run(config: EngineConfig, pub: Publication, verbose: bool) -> int:
     from probelab.engine.engine import Engine, Outcome  # the engine loads lazily
 
@@ -234,8 +245,12 @@ def command() -> None:
               "more stay Pending with a FailedScheduling \"Too many pods\" Event.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info",
               show_default=True, help="Engine log detail on stderr.")
+@click.option("--dataplane", type=click.Choice(["auto", "kernel", "userspace"]), default="auto",
+              show_default=True, help="kernel: a network namespace per pod and nftables DNAT "
+              "for Services (needs root or CAP_NET_ADMIN); userspace: loopback pod IPs and a "
+              "proxy in the engine; auto: kernel where it can run.")
 def up(port: int, kubeconfig_path: Path | None, endpoint_delay_s: float, images: tuple[str, ...],
-       seed: int | None, max_pods: int, log_level: str) -> None:
+       seed: int | None, max_pods: int, log_level: str, dataplane: str) -> None:
     """Start the local engine in the foreground and add the kubeconfig context "probelab".
 
     Ctrl-C (or SIGTERM, or `probelab cluster down`) terminates every pod gracefully, then
@@ -250,6 +265,7 @@ def up(port: int, kubeconfig_path: Path | None, endpoint_delay_s: float, images:
     from probelab.engine.core.context import EngineConfig
 
     image_pairs = parse_images(images)
+    check_dataplane(dataplane)
     env, home = os.environ, Path.home()
     kc_path = kubeconfig.default_path(kubeconfig_path, env, home)
     record_path = pidfile.record_path(pidfile.state_dir(env, home), kc_path)
@@ -260,7 +276,8 @@ def up(port: int, kubeconfig_path: Path | None, endpoint_delay_s: float, images:
     token = secrets.token_urlsafe(32)
     state = Path(tempfile.mkdtemp(prefix="probelab-engine-"))  # pod logs, TLS key
     config = EngineConfig(port=port, endpoint_delay_s=endpoint_delay_s, images=image_pairs,
-                          seed=seed, token=token, state_dir=state, max_pods=max_pods)
+                          seed=seed, token=token, state_dir=state, max_pods=max_pods,
+                          dataplane=dataplane)
     pub = Publication(kubeconfig_path=kc_path, record_path=record_path, token=token,
                       show_kubeconfig=kubeconfig_path is not None)
     raise SystemExit(_run(config, pub, verbose=log_level == "debug"))

@@ -164,7 +164,12 @@ class ContainerRunner:
         argv = command.argv(entrypoint, [], self.spec, env)
         workdir = self.spec.get("workingDir")
         cwd = workdir if workdir and Path(workdir).is_dir() else None
-        return argv, env, Target(w.pod_ip, prober.container_ports(self.spec), env, cwd)
+        return argv, env, Target(w.pod_ip, prober.container_ports(self.spec), env, cwd,
+                                 wrap=self._wrap())
+
+    def _wrap(self) -> tuple[str, ...]:
+        podnet = self.node.podnet
+        return podnet.wrap(self.handle.pod_ip) if podnet is not None else ()
 
     def _set_waiting(self, reason: str, message: str) -> None:
         self.state, self.reason, self.message = State.WAITING, reason, message
@@ -202,7 +207,8 @@ class ContainerRunner:
         try:
             self.cgroup = self.node.containment.place(w.uid, self.name)
             target = replace(target, cgroup=self.cgroup)
-            proc = await runtime.spawn(argv, env, log_file, cwd=target.cwd, cgroup=self.cgroup)
+            proc = await runtime.spawn(argv, env, log_file, cwd=target.cwd, cgroup=self.cgroup,
+                                       wrap=target.wrap)
         except OSError as exc:
             message = f"failed to start container process {argv[0]!r}: {exc.strerror or exc}"
             self._event("Failed", f"Error: {message}", warning=True)
@@ -294,7 +300,7 @@ class ContainerRunner:
                                               f"{self.name} (up to {plan.hook_budget_s}s)")
             target = Target(w.pod_ip, prober.container_ports(self.spec),
                             command.container_env(w.pod, self.spec, w.pod_ip, HOST_IP),
-                            cgroup=self.cgroup)
+                            cgroup=self.cgroup, wrap=self._wrap())
             hook = loop.create_task(lifecycle.run_prestop(
                 self.prestop, target, self.name, f"{w.name}_{w.namespace}", plan.hook_budget_s))
             if await self._wait_for(hook, grace_end):

@@ -26,7 +26,8 @@ async def run_prestop(handler: Mapping[str, Any], target: Target, container: str
         command = [str(w) for w in (handler["exec"] or {}).get("command") or []]
         try:
             code, output = await runtime.run_to_end(command, target.env, budget_s + 1,
-                                                    cwd=target.cwd, cgroup=target.cgroup)
+                                                    cwd=target.cwd, cgroup=target.cgroup,
+                                                    wrap=target.wrap)
         except (OSError, IndexError) as exc:
             return f"Exec lifecycle hook ({command}) {where} failed - error: {exc}"
         if code is None or code == 0:

@@ -36,6 +36,7 @@ class Target:
     env: Mapping[str, str] = field(default_factory=dict)
     cwd: str | None = None
     cgroup: Path | None = None  # the container's cgroup: exec handlers run inside it
+    wrap: tuple[str, ...] = ()  # argv prefix into the pod's namespaces (`podnet.PodNet.wrap`)
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,7 @@ async def exec_command(handler: Mapping[str, Any], target: Target, timeout_s: fl
         return Outcome(Result.FAILURE, "exec handler without a command")
     try:
         code, output = await runtime.run_to_end(command, target.env, timeout_s, cwd=target.cwd,
-                                              cgroup=target.cgroup)
+                                              cgroup=target.cgroup, wrap=target.wrap)
     except OSError as exc:
         return Outcome(Result.FAILURE, f"exec {command[0]!r} failed: {exc.strerror or exc}")
     if code is None:

@@ -88,11 +88,16 @@ def signal_group(pid: int, sig: int) -> bool:
 
 async def spawn(argv: Sequence[str], env: Mapping[str, str], log_file: Path | None,
                 cwd: str | None = None, capture: bool = False,
-                cgroup: Path | None = None) -> asyncio.subprocess.Process:
+                cgroup: Path | None = None,
+                wrap: Sequence[str] = ()) -> asyncio.subprocess.Process:
     """Start a process in its own session (and in `cgroup` before it runs, see
     `cgroups.in_cgroup_argv`); output to `log_file` (appended) or, with `capture`, to a pipe.
-    Raises OSError (e.g. FileNotFoundError) when it cannot start."""
+    `wrap` is an argv prefix that execs the rest in other namespaces (the pod's network
+    namespace: `podnet.PodNet.wrap`). Raises OSError (e.g. FileNotFoundError) when it cannot
+    start."""
     _check_executable(argv, env, cwd)
+    if wrap:
+        argv = [*wrap, *argv]
     if cgroup is not None:
         argv = in_cgroup_argv(cgroup, argv)
     out: int | object = asyncio.subprocess.DEVNULL
@@ -143,12 +148,12 @@ async def reap(proc: asyncio.subprocess.Process) -> int:
 
 
 async def run_to_end(argv: Sequence[str], env: Mapping[str, str], timeout_s: float,
-                     cwd: str | None = None,
-                     cgroup: Path | None = None) -> tuple[int | None, str]:
+                     cwd: str | None = None, cgroup: Path | None = None,
+                     wrap: Sequence[str] = ()) -> tuple[int | None, str]:
     """Run a command (exec probe or hook) with a deadline: (exit code or None on timeout,
     first 10 KiB of its output). The whole group is killed on timeout or cancellation; in
     `cgroup` (its container's), whatever it leaves dies with the container."""
-    proc = await spawn(argv, env, None, cwd=cwd, capture=True, cgroup=cgroup)
+    proc = await spawn(argv, env, None, cwd=cwd, capture=True, cgroup=cgroup, wrap=wrap)
 
     async def finish() -> tuple[int, bytes]:
         assert proc.stdout is not None

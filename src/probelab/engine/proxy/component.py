@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from probelab.engine.core.context import EngineContext
 from probelab.engine.core.events import EventKind
 from probelab.engine.core.store import EventType, Obj, Watcher, WatchEvent, key_of
+from probelab.engine.proxy import planes
 from probelab.engine.proxy.dataplane import DataPlane, Route, Stats
 from probelab.engine.proxy.rules import (
     SERVICE_NAME_LABEL,
@@ -61,7 +62,7 @@ class Applied:
 class _Listener:
     service: ServiceKey
     spec: Listen
-    server: asyncio.Server
+    server: asyncio.Server  # or the kernel plane's rule: close() and wait_closed() alike
     route: Route
 
 
@@ -95,7 +96,7 @@ class ServiceProxy:
     async def start(self, ctx: EngineContext) -> None:
         self._ctx = ctx
         self._delay_s = max(0.0, float(ctx.config.endpoint_delay_s))
-        self._plane = DataPlane(ctx.rng)
+        self._plane = planes.build(ctx)  # userspace splice or kernel nftables
         store = ctx.store
         slices, slices_rv = store.list("endpointslices")
         for slice_ in slices:  # the state at start is applied at once, as after a full sync
@@ -281,6 +282,7 @@ class ServiceProxy:
                 spec = listener.spec
                 endpoints = endpoints_for_port(slices, spec.port_name, spec.single)
                 listener.route.usable = usable_endpoints(endpoints)
+        self._plane.sync()
         everything = endpoints_by_address(slices)
         if everything == self._routed.get(key, ()):
             return
