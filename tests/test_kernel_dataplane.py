@@ -36,6 +36,12 @@ SERVER = (f"{sys.executable} -c \"import http.server,os\n"
           "http.server.ThreadingHTTPServer(('0.0.0.0', 8080), H).serve_forever()\"")
 
 
+# An exec probe runs in the pod's network namespace: its 127.0.0.1:8080 is the pod's server.
+LISTENS = {"exec": {"command": [sys.executable, "-c", "import socket; socket.create_connection("
+                                "('127.0.0.1', 8080), timeout=1).close()"]},
+           "periodSeconds": 1}
+
+
 def engine(tmp: Path, name: str = "e") -> RealEngine:
     folder = tmp / name
     folder.mkdir()
@@ -56,6 +62,7 @@ def deployment(name: str, image: str, replicas: int) -> dict:
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
                  "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{
                      "name": "main", "image": image, "ports": [{"containerPort": 8080}],
+                     **({"readinessProbe": LISTENS} if image.startswith("anyport") else {}),
                      "env": [{"name": "POD_NAME", "valueFrom": {
                          "fieldRef": {"fieldPath": "metadata.name"}}}]}]}}}}
 
@@ -64,10 +71,6 @@ def service(name: str, selector: str) -> dict:
     return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
             "spec": {"type": "NodePort", "selector": {"app": selector},
                      "ports": [{"port": 80, "targetPort": 8080}]}}
-
-
-def routes_to(eng: RealEngine, name: str, count: int) -> bool:
-    return eng.proxy_routes_to("default", count, name)
 
 
 def applied(eng: RealEngine, service: str) -> list[str]:
@@ -79,12 +82,10 @@ def deploy(eng: RealEngine, name: str, image: str, replicas: int) -> tuple[int, 
     """A Deployment and its NodePort Service, rolled out and routed; (nodePort, clusterIP)."""
     eng.apps.create_namespaced_deployment("default", deployment(name, image, replicas))
     svc = eng.core.create_namespaced_service("default", service(name, name))
-    wait_until(lambda: routes_to(eng, name, replicas), timeout_s=60,
-               what=f"{replicas} routed endpoints of {name}")
-    if image.startswith("anyport"):  # no readiness probe: Ready before the server listens
-        for pod in eng.pods("default"):
-            wait_until(lambda ip=pod.status.pod_ip: connect_error(ip, 8080) is None,
-                       timeout_s=30, what=f"{pod.metadata.name} to listen")
+    wait_until(lambda: len(eng.ready_pods("default")) == replicas
+               and applied(eng, name)[-1:] == [f"proxy now routes to {replicas} ready endpoints"
+                                              " (0 terminating, 0 serving-terminating used)"],
+               timeout_s=60, what=f"{replicas} routed endpoints of {name}")
     return svc.spec.ports[0].node_port, svc.spec.cluster_ip
 
 
@@ -133,6 +134,18 @@ def test_two_replicas_bind_the_same_port_and_both_serve(tmp_path: Path) -> None:
         assert seen == set(pods), seen  # the NodePort balances over both
         seen = {get(cluster_ip, 80) for _ in range(60)}
         assert seen == set(pods), seen
+        for ip in pods.values():  # from inside each pod: its Service, itself included
+            netns = f"/run/netns/probelab-{index}-{ip.rsplit('.', 1)[1]}"
+            inside = subprocess.run(
+                ["nsenter", f"--net={netns}", "--", sys.executable, "-c",
+                 "import http.client,sys\n"
+                 "def get():\n"
+                 f" c=http.client.HTTPConnection('{cluster_ip}',80,timeout=5)\n"
+                 " c.request('GET','/')\n"
+                 " return c.getresponse().read().decode()\n"
+                 "print(' '.join(sorted({get() for _ in range(40)})))"],
+                capture_output=True, text=True, timeout=60)
+            assert inside.stdout.split() == sorted(pods), inside.stderr
     assert leftovers(index) == []
 
 
@@ -154,10 +167,6 @@ def test_keepalive_connection_stays_on_its_removed_endpoint(tmp_path: Path) -> N
     with engine(tmp_path) as eng:
         node_port, _ip = deploy(eng, "keep", "anyport:1", 1)
         [pod] = eng.pods("default")
-        # After an earlier engine used the same addresses the first NodePort connections may
-        # be refused for a moment (under investigation: conntrack entries of the old pod).
-        wait_until(lambda: connect_error("127.0.0.1", node_port) is None, timeout_s=30,
-                   what="the NodePort to answer")
         conn = http.client.HTTPConnection("127.0.0.1", node_port, timeout=5)
         try:
             conn.request("GET", "/")
@@ -171,9 +180,6 @@ def test_keepalive_connection_stays_on_its_removed_endpoint(tmp_path: Path) -> N
                 what="the proxy to route to the replacement only")
             fresh = [p for p in eng.pods("default") if p.metadata.name != pod.metadata.name]
             others = {p.metadata.name for p in fresh}
-            for p in fresh:  # Ready (no readiness probe) may come before it listens
-                wait_until(lambda ip=p.status.pod_ip: connect_error(ip, 8080) is None,
-                           timeout_s=30, what="the replacement to listen")
             for _ in range(20):  # new connections avoid the removed endpoint
                 assert get("127.0.0.1", node_port) in others
             conn.request("GET", "/")  # the established connection still reaches its pod

@@ -107,14 +107,15 @@ class PodWorker:
         try:
             if not self.termination.requested.is_set():
                 self._admit()
-                if await self._make_sandbox():
-                    self.runners = [ContainerRunner(self, self.node, c)
-                                    for c in self.spec.get("containers") or []]
+                self.runners = [ContainerRunner(self, self.node, c)
+                                for c in self.spec.get("containers") or []]
                 self.publish()
-                for runner in self.runners:
-                    runner.start()
-            if self.runners:
-                await asyncio.gather(*(r.task for r in self.runners if r.task))
+                if await self._make_sandbox():  # else they stay ContainerCreating
+                    for runner in self.runners:
+                        runner.start()
+            tasks = [r.task for r in self.runners if r.task]
+            if tasks:
+                await asyncio.gather(*tasks)
             else:
                 await self.termination.requested.wait()
             if not self.vanished and not self.shutting_down:

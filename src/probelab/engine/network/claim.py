@@ -62,12 +62,25 @@ def _locked(claims_dir: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def _cursor(claims_dir: Path) -> int:
+    """Where the search for a free number starts: after the last one taken. Numbers, and so
+    addresses, are not reused at once: the kernel's conntrack entries of a stopped engine's
+    connections (TIME_WAIT: up to 2 minutes) would otherwise match a new engine's connections
+    from the same address and port and send them where the old rules did."""
+    try:
+        return int((claims_dir / "next").read_text()) % MAX_ENGINES
+    except (OSError, ValueError):
+        return 0
+
+
 def take(pid: int | None = None, claims_dir: Path = CLAIMS_DIR) -> Claim:
-    """Claim the lowest free engine number for `pid` (this process); raises RuntimeError when
+    """Claim the next free engine number for `pid` (this process); raises RuntimeError when
     all are taken. A claim made this instant by another engine (no owner file yet) is skipped."""
     pid = pid or os.getpid()
     with _locked(claims_dir):
-        for index in range(MAX_ENGINES):
+        cursor = _cursor(claims_dir)
+        for offset in range(MAX_ENGINES):
+            index = (cursor + offset) % MAX_ENGINES
             path = claims_dir / str(index)
             if path.exists():
                 owner = _read_owner(path)
@@ -80,6 +93,7 @@ def take(pid: int | None = None, claims_dir: Path = CLAIMS_DIR) -> Claim:
             except FileExistsError:
                 continue
             (path / "owner.json").write_text(json.dumps(_owner(pid)))
+            (claims_dir / "next").write_text(str((index + 1) % MAX_ENGINES))
             return Claim(EngineNet(index), path)
     raise RuntimeError(f"all {MAX_ENGINES} engine networks of this machine are in use")
 

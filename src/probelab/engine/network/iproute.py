@@ -80,6 +80,10 @@ def pod_host_commands(net: EngineNet, number: int) -> str:
         f"netns add {ns}",
         f"link add {veth} type veth peer name eth0 netns {ns}",
         f"link set {veth} master {net.bridge} up",
+        # A pod reaching its own Service may be sent back to itself; where br_netfilter runs
+        # the IP hooks on bridged frames, that frame leaves by the port it came in on, which a
+        # bridge allows only in hairpin mode (kubenet's hairpin-veth does the same).
+        f"link set {veth} type bridge_slave hairpin on",
     ]) + "\n"
 
 
