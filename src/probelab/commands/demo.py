@@ -50,11 +50,14 @@ def _choice(enum_cls, value: str) -> tuple:
               default=1.0, show_default=True,
               help="Local engine: how long the proxy lags the endpoints controller (s).")
 @click.option("--seed", type=int, default=None, help="Seed for the local engine's choices.")
+@click.option("--dataplane", type=click.Choice(["auto", "kernel", "userspace"]), default="auto",
+              show_default=True, help="Local engine's data plane (see `probelab cluster up "
+              "--help`): kernel needs root or CAP_NET_ADMIN.")
 def command(variant: str, scenario: str, rate_rps: float, keepalive: bool, no_resend: bool,
             context: str | None,
             kubeconfig: Path | None, url: str | None, manifests_dir: Path | None,
             image_repo: str, report_path: Path, json_path: Path | None, repeat: int,
-            endpoint_delay_s: float, seed: int | None) -> None:
+            endpoint_delay_s: float, seed: int | None, dataplane: str) -> None:
     """Scale down and roll out under load, without and with probes, and report what failed.
 
     \b
@@ -70,13 +73,17 @@ def command(variant: str, scenario: str, rate_rps: float, keepalive: bool, no_re
       probelab demo --variant withprobes --scenario rolling-update
       probelab demo --context minikube --url "$(minikube service --url -n probes simpleprobe)"
     """
+    from probelab.commands.cluster import check_dataplane
     from probelab.scenario.main import run_demo
+
+    if context is None:
+        check_dataplane(dataplane)
 
     config = DemoConfig(
         variants=_choice(Variant, variant), scenarios=_choice(Scenario, scenario),
         rate_rps=rate_rps, keepalive=keepalive, resend=not no_resend, context=context,
         kubeconfig=kubeconfig,
         url=url, manifests_dir=manifests_dir, image_repo=image_repo, repeat=repeat,
-        endpoint_delay_s=endpoint_delay_s, seed=seed,
+        endpoint_delay_s=endpoint_delay_s, seed=seed, dataplane=dataplane,
     )
     raise SystemExit(run_demo(config, report_path, json_path))

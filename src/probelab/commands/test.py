@@ -81,6 +81,9 @@ def _writable(path: Path | None, flag: str) -> None:
               default=1.0, show_default=True,
               help="Local engine: how long the proxy lags the endpoints (s).")
 @click.option("--seed", type=int, default=None, help="Seed for the local engine's choices.")
+@click.option("--dataplane", type=click.Choice(["auto", "kernel", "userspace"]), default="auto",
+              show_default=True, help="Local engine's data plane (see `probelab cluster up "
+              "--help`): kernel needs root or CAP_NET_ADMIN.")
 @click.option("--keep", is_flag=True,
               help="Leave the objects and the local engine running afterwards.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -93,7 +96,8 @@ def command(paths: tuple[str, ...], workload: str | None, service: str | None,
             scenarios: tuple[str, ...], new_images: tuple[str, ...], rate_rps: float,
             keepalive: bool, warmup: str, settle: str, rollout_timeout: str,
             max_failures: int, max_error_rate: float | None, images: tuple[str, ...],
-            endpoint_delay_s: float, seed: int | None, keep: bool, json_path: Path | None,
+            endpoint_delay_s: float, seed: int | None, dataplane: str, keep: bool,
+            json_path: Path | None,
             junit_path: Path | None, context: str | None) -> None:
     """Does this workload lose requests when it rolls out or scales in, and why?
 
@@ -127,6 +131,9 @@ def command(paths: tuple[str, ...], workload: str | None, service: str | None,
     if context is not None:
         raise UsageError("--context: real clusters are not supported by probelab test yet "
                          "(the local engine only)")
+    from probelab.commands.cluster import check_dataplane
+
+    check_dataplane(dataplane)
     _writable(json_path, "--json")
     _writable(junit_path, "--junit")
     if not url_path.startswith("/"):
@@ -141,7 +148,7 @@ def command(paths: tuple[str, ...], workload: str | None, service: str | None,
         settle_s=parse_duration(settle), rollout_timeout_s=parse_duration(rollout_timeout),
         max_failures=max_failures, max_error_rate=max_error_rate, keep=keep,
         images=file_images(paths) + parse_images(images), endpoint_delay_s=endpoint_delay_s,
-        seed=seed,
+        seed=seed, dataplane=dataplane,
         json_path=json_path, junit_path=junit_path,
     )
     table = ImageTable.build(settings.images)

@@ -45,6 +45,7 @@ class DemoConfig:
     timeout_s: float = 180.0  # give up on one run after this long
     request_timeout_s: float = 5.0
     endpoint_delay_s: float = 1.0  # local engine only
+    dataplane: str = "auto"  # local engine only: kernel, userspace or auto
     seed: int | None = None
     repeat: int = 1
 

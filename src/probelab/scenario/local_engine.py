@@ -25,11 +25,12 @@ CONTEXT = "probelab"
 
 class LocalEngine:
     def __init__(self, endpoint_delay_s: float, seed: int | None,
-                 images: tuple[tuple[str, str], ...] = (), prefix: str = "probelab-demo-") -> None:
+                 images: tuple[tuple[str, str], ...] = (), prefix: str = "probelab-demo-",
+                 dataplane: str = "auto") -> None:
         self._dir = Path(tempfile.mkdtemp(prefix=prefix))
         self.kubeconfig = self._dir / "kubeconfig"
         self.log_path = self._dir / "engine.log"
-        self._args = ["--endpoint-delay", str(endpoint_delay_s)]
+        self._args = ["--endpoint-delay", str(endpoint_delay_s), "--dataplane", dataplane]
         if seed is not None:
             self._args += ["--seed", str(seed)]
         for image, command in images:  # `probelab cluster up --image IMAGE=COMMAND`

@@ -126,7 +126,8 @@ def run_demo(config: DemoConfig, report_path: Path, json_path: Path | None) -> i
     try:
         if config.context is None:
             console.print("Starting the local engine (probelab cluster up) …")
-            engine = LocalEngine(config.endpoint_delay_s, config.seed)
+            engine = LocalEngine(config.endpoint_delay_s, config.seed,
+                                 dataplane=config.dataplane)
             engine.start()
             api = api_client(str(engine.kubeconfig), CONTEXT)
         else:

@@ -99,6 +99,7 @@ class TestSettings:
     images: tuple[tuple[str, str], ...] = ()  # local engine: (IMAGE, COMMAND)
     endpoint_delay_s: float = 1.0
     seed: int | None = None
+    dataplane: str = "auto"  # the local engine's: kernel, userspace or auto
     json_path: Path | None = None
     junit_path: Path | None = None
 

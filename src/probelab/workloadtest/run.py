@@ -78,7 +78,7 @@ def run_test(settings: TestSettings, stdin: TextIO | None, console: Console,
     results: list[ScenarioResult] = []
     interrupted = False
     engine = LocalEngine(settings.endpoint_delay_s, settings.seed, settings.images,
-                         prefix="probelab-test-")
+                         prefix="probelab-test-", dataplane=settings.dataplane)
     cluster: Cluster | None = None
     try:
         console.print("Starting the local engine …")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from probelab.engine.core import podlogs
-from probelab.engine.kubelet import command, lifecycle, prober, runtime
+from probelab.engine.kubelet import command, diagnose, lifecycle, prober, runtime
 from probelab.engine.kubelet.images import missing_message
 from probelab.engine.kubelet.node import Node
 from probelab.engine.kubelet.pod import PodHandle
@@ -205,6 +205,10 @@ class ContainerRunner:
         started_at = clock.now()
         log_file = podlogs.log_path(self.node.state_dir, w.uid, self.name)
         try:
+            log_start = log_file.stat().st_size if log_file is not None else 0
+        except OSError:
+            log_start = 0
+        try:
             self.cgroup = self.node.containment.place(w.uid, self.name)
             target = replace(target, cgroup=self.cgroup)
             proc = await runtime.spawn(argv, env, log_file, cwd=target.cwd, cgroup=self.cgroup,
@@ -254,8 +258,24 @@ class ContainerRunner:
         exit_code, sig = exit_code_of(code)
         how = f" (signal {signal.Signals(sig).name})" if sig else ""
         self._event("ContainerExited", f"Container {self.name} exited with code {exit_code}{how}")
+        if exit_code != 0 and self.node.podnet is None and log_file is not None:
+            self._diagnose_exit(log_file, log_start)
         return self._exited(Exit(exit_code, exit_reason(exit_code), started_at, clock.now(),
                                  self.container_id))
+
+    def _diagnose_exit(self, log_file: Path, start: int) -> None:
+        """A failed exit the local engine causes (a port taken on the shared loopback): a
+        Warning Event that says why and what to do. Reads only this run's output (from
+        `start`)."""
+        try:
+            with log_file.open("rb") as f:
+                f.seek(max(start, f.seek(0, 2) - 4096))
+                tail = diagnose.read_tail(f.read())
+        except OSError:
+            return
+        message = diagnose.bind_conflict(tail, self.name)
+        if message is not None:
+            self._event("PortInUse", message, warning=True, repeat=True)
 
     def _exited(self, exit_: Exit) -> Exit:
         self.state, self.exit, self.results = State.TERMINATED, exit_, {}

@@ -40,8 +40,9 @@ def decide(requested: str, facts: Facts) -> Choice:
         return Choice(USERSPACE, "asked for with --dataplane userspace")
     missing = []
     if not facts.net_admin:
-        missing.append("neither root nor CAP_NET_ADMIN+CAP_SYS_ADMIN (needed to create network "
-                       "namespaces and load nftables rules)")
+        missing.append("this process lacks CAP_NET_ADMIN and CAP_SYS_ADMIN (run it as root, "
+                       "or grant both: needed to create network namespaces and load nftables "
+                       "rules)")
     if facts.nft is None:
         missing.append("nftables is not installed (Debian package nftables; "
                        "scripts/ensure-nftables installs it)")
@@ -72,5 +73,5 @@ def _effective_caps() -> int:
 def facts() -> Facts:
     caps = _effective_caps()
     admin = bool(caps >> _CAP_NET_ADMIN & 1) and bool(caps >> _CAP_SYS_ADMIN & 1)
-    return Facts(net_admin=admin, nft=nftables.available() if admin else None,
+    return Facts(net_admin=admin, nft=nftables.available(),
                  ip=iproute.ip_binary(), netns=os.path.exists("/proc/self/ns/net"))
