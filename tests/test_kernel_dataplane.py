@@ -9,7 +9,9 @@ skip, saying why, elsewhere.
 from __future__ import annotations
 
 import http.client
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -186,6 +188,18 @@ def test_keepalive_connection_stays_on_its_removed_endpoint(tmp_path: Path) -> N
             assert conn.getresponse().read().decode() == pod.metadata.name
         finally:
             conn.close()
+
+
+def test_ctrl_c_of_the_engine_leaves_nothing(tmp_path: Path) -> None:
+    eng = engine(tmp_path)
+    with eng:
+        deploy(eng, "gone", "anyport:1", 2)
+        index = net_index(eng)
+        assert leftovers(index) != []
+        os.kill(eng.pid, signal.SIGINT)  # what Ctrl-C in its terminal sends
+        assert eng.proc is not None
+        assert eng.proc.wait(60) == 0
+        assert leftovers(index) == []
 
 
 def test_sigkill_of_the_engine_leaves_nothing(tmp_path: Path) -> None:
