@@ -101,8 +101,10 @@ def measure(plane: str, rounds: int, duration_s: float, connections: int) -> dic
                     raise SystemExit((Path(tmp) / "engine.log").read_text()[-1000:])
                 time.sleep(0.1)
             base = [kubectl(), "--kubeconfig", str(kc), "--context", "probelab"]
-            subprocess.run([*base, "apply", "-f", "-"], input=json.dumps(MANIFEST), text=True,
-                           check=True, capture_output=True)
+            created = subprocess.run([*base, "create", "-f", "-"], input=json.dumps(MANIFEST),
+                                     text=True, capture_output=True)
+            if created.returncode != 0:
+                raise SystemExit(f"kubectl create failed: {created.stderr.strip()}")
             pod_ip = node_port = ""
             while not (pod_ip and node_port and answers(pod_ip, 8080)
                        and answers("127.0.0.1", int(node_port))):
