@@ -72,16 +72,16 @@ def answers(host: str, port: int) -> bool:
     return False
 
 
-def wrk(url: str, duration_s: float, connections: int) -> float:
-    out = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{duration_s}s", url],
-                         capture_output=True, text=True, timeout=duration_s + 30).stdout
+def wrk(url: str, duration_s: int, connections: int) -> float:
+    argv = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{duration_s:g}s", url]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + 30).stdout
     found = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if not found:
         raise SystemExit(f"wrk printed no rate: {out}")
     return float(found.group(1))
 
 
-def measure(plane: str, rounds: int, duration_s: float, connections: int) -> dict[str, list]:
+def measure(plane: str, rounds: int, duration_s: int, connections: int) -> dict[str, list]:
     with tempfile.TemporaryDirectory(prefix="probelab-bench-dataplane-") as tmp:
         kc = Path(tmp) / "kubeconfig"
         server = Path(tmp) / "server.py"
@@ -101,7 +101,8 @@ def measure(plane: str, rounds: int, duration_s: float, connections: int) -> dic
                     raise SystemExit((Path(tmp) / "engine.log").read_text()[-1000:])
                 time.sleep(0.1)
             base = [kubectl(), "--kubeconfig", str(kc), "--context", "probelab"]
-            created = subprocess.run([*base, "create", "-f", "-"], input=json.dumps(MANIFEST),
+            stream = "\n".join(json.dumps(item) for item in MANIFEST["items"])
+            created = subprocess.run([*base, "create", "-f", "-"], input=stream,
                                      text=True, capture_output=True)
             if created.returncode != 0:
                 raise SystemExit(f"kubectl create failed: {created.stderr.strip()}")
@@ -142,7 +143,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--planes", default="kernel,userspace")
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--duration-s", type=float, default=4.0)
+    parser.add_argument("--duration-s", type=int, default=4)
     parser.add_argument("--connections", type=int, default=50)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
