@@ -21,6 +21,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	@scripts/ensure-chromium
+	@scripts/ensure-nftables
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ruff check src tests bench
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 

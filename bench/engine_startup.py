@@ -1,7 +1,7 @@
 """Local engine startup: `probelab cluster up` to API ready, and `kubectl create` to 10 ready pods.
 
     .venv/bin/python bench/engine_startup.py [--rounds 3] [--manifests deploy/kubernetes/withprobes]
-        [--also LABEL=SRC_DIR ...]
+        [--also LABEL=SRC_DIR ...] [--dataplane auto|kernel|userspace]
 
 `--also` runs the same rounds with the engine of other source trees (e.g. a checkout of an
 older commit), alternating tree by tree within each round, and prints each tree's median and
@@ -56,7 +56,7 @@ def kubectl() -> str:
 class Engine:
     """`probelab cluster up` in its own session; stdout is read by a thread so it never blocks."""
 
-    def __init__(self, workdir: Path, src: Path = ROOT / "src") -> None:
+    def __init__(self, workdir: Path, src: Path = ROOT / "src", dataplane: str = "auto") -> None:
         self.kubeconfig = workdir / "kubeconfig"
         self.ready = threading.Event()
         self.lines: list[str] = []
@@ -64,7 +64,8 @@ class Engine:
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "probelab", "cluster", "up", "--port", "0",
-             "--kubeconfig", str(self.kubeconfig), "--log-level", "warning"],
+             "--kubeconfig", str(self.kubeconfig), "--log-level", "warning",
+             "--dataplane", dataplane],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             text=True, env=env, start_new_session=True)
         self.ready_at: float | None = None
@@ -115,11 +116,11 @@ def ready_pods(core, namespace: str) -> int:
 
 
 def one_round(manifests: Path, timeout_s: float = 120.0,
-              src: Path = ROOT / "src") -> dict[str, float]:
+              src: Path = ROOT / "src", dataplane: str = "auto") -> dict[str, float]:
     from kubernetes import client, config
 
     with tempfile.TemporaryDirectory(prefix="probelab-bench-startup-") as tmp:
-        engine = Engine(Path(tmp), src)
+        engine = Engine(Path(tmp), src, dataplane)
         try:
             figures = {"engine_ready_s": engine.wait_ready()}
             api = config.new_client_from_config(str(engine.kubeconfig), context="probelab")
@@ -152,14 +153,14 @@ def one_round(manifests: Path, timeout_s: float = 120.0,
     return figures
 
 
-def measure(rounds: int, manifests: Path) -> dict[str, list[float]]:
+def measure(rounds: int, manifests: Path, dataplane: str = "auto") -> dict[str, list[float]]:
     results: dict[str, list[float]] = {}
     print(f"{rounds} rounds, manifests {manifests}; {os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.2f}")
     failures: list[str] = []
     for i in range(rounds):
         try:
-            got = one_round(manifests)
+            got = one_round(manifests, dataplane=dataplane)
         except SystemExit as exc:  # one bad round (a busy machine) must not hide the others
             print(f"  round {i + 1}: failed: {exc}", flush=True)
             failures.append(str(exc))
@@ -239,6 +240,8 @@ def main() -> int:
     parser.add_argument("--manifests", type=Path, default=MANIFESTS)
     parser.add_argument("--also", action="append", default=[], metavar="LABEL=SRC_DIR",
                         help="another source tree to alternate with this one")
+    parser.add_argument("--dataplane", choices=("auto", "kernel", "userspace"), default="auto",
+                        help="the engine's data plane (kernel: a network namespace per pod)")
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -253,7 +256,7 @@ def main() -> int:
             trees[label] = Path(src)
         compare(args.rounds, args.manifests, trees)
         return 0
-    results = measure(args.rounds, args.manifests)
+    results = measure(args.rounds, args.manifests, args.dataplane)
     for r in rows(results):
         ratio = f"  ({r['ratio']:.2f}× {r['baseline']})" if r["ratio"] is not None else ""
         print(f"{r['metric']}: {r['value']:.2f} {r['unit']}{ratio}")

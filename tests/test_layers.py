@@ -34,9 +34,14 @@ COMPONENTS = {"apiserver", "controllers", "kubelet", "proxy"}
 # engine sub-package -> engine sub-packages it may import (besides itself)
 ENGINE_ALLOWED = {
     "core": set(),
-    "host": {"core"},  # the watchdog sweeps the cgroups and processes core describes
+    # the engine's host network of the kernel data plane (ranges, claim, iproute2, nftables)
+    "network": {"core"},
+    # the watchdog sweeps the cgroups and processes core describes, and a dead engine's network
+    "host": {"core", "network"},
     **{component: {"core"} for component in COMPONENTS},
-    "engine": {"core", *COMPONENTS},  # engine.py, the wiring
+    "kubelet": {"core", "network"},  # a pod's network namespace (kubelet/podnet.py)
+    "proxy": {"core", "network"},  # the nftables table of the kernel data plane
+    "engine": {"core", "network", *COMPONENTS},  # engine.py, the wiring
 }
 
 

@@ -52,6 +52,9 @@ class RealEngine:
         self.env["PROBELAB_STATE_DIR"] = str(tmp / "state")
         self.env["KUBECONFIG"] = str(self.kubeconfig)
         self.env.pop("XDG_RUNTIME_DIR", None)
+        if "--dataplane" not in flags:  # the tests that rely on userspace semantics (reset
+            # for a stopped pod, the proxy in the engine) say so; kernel-mode tests ask for it
+            flags = ("--dataplane", "userspace", *flags)
         self.argv = probelab_cmd("cluster", "up", "--port", str(port), "--kubeconfig",
                                  str(self.kubeconfig), *flags)
         self.proc: subprocess.Popen[str] | None = None

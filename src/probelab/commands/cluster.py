@@ -156,6 +156,25 @@ def _refuse_if_running(record_path: Path, kubeconfig_path: Path) -> None:
     pidfile.remove(record_path)
 
 
+def check_dataplane(requested: str, profile: str = "kube-proxy") -> str:
+    """The data plane to ask the engine for. `--dataplane kernel` where it cannot run is a
+    one-line error (exit 2) before anything starts. A `--profile` other than kube-proxy puts
+    its frontend on the userspace proxy's NodePort listeners, so it needs the userspace plane:
+    `auto` becomes userspace, and `kernel` is an error."""
+    from probelab.engine.network import choice
+
+    if profile != "kube-proxy":
+        if requested == choice.KERNEL:
+            raise UsageError(f"--profile {profile} runs in front of the userspace proxy's "
+                             "NodePorts: use --dataplane userspace (or auto)")
+        return choice.USERSPACE
+    if requested == choice.KERNEL:
+        decided = choice.decide(requested, choice.facts())
+        if decided.error:
+            raise UsageError(decided.reason)
+    return requested
+
+
 def _run(config: EngineConfig, pub: Publication, verbose: bool) -> int:
     from probelab.engine.engine import Engine, Outcome  # the engine loads lazily
 
@@ -248,9 +267,14 @@ def command() -> None:
               "more stay Pending with a FailedScheduling \"Too many pods\" Event.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info",
               show_default=True, help="Engine log detail on stderr.")
+@click.option("--dataplane", type=click.Choice(["auto", "kernel", "userspace"]), default="auto",
+              show_default=True, help="kernel: a network namespace per pod and nftables DNAT "
+              "for Services (needs root or CAP_NET_ADMIN); userspace: loopback pod IPs and a "
+              "proxy in the engine; auto: kernel where it can run.")
 def up(port: int, kubeconfig_path: Path | None, endpoint_delay_s: float,
        min_sync_period_s: float, profile: str, lb_deregistration_lag_s: float,
-       images: tuple[str, ...], seed: int | None, max_pods: int, log_level: str) -> None:
+       images: tuple[str, ...], seed: int | None, max_pods: int, log_level: str,
+       dataplane: str) -> None:
     """Start the local engine in the foreground and add the kubeconfig context "probelab".
 
     Ctrl-C (or SIGTERM, or `probelab cluster down`) terminates every pod gracefully, then
@@ -266,6 +290,7 @@ def up(port: int, kubeconfig_path: Path | None, endpoint_delay_s: float,
     from probelab.engine.core.context import EngineConfig
 
     image_pairs = parse_images(images)
+    dataplane = check_dataplane(dataplane, profile)
     env, home = os.environ, Path.home()
     kc_path = kubeconfig.default_path(kubeconfig_path, env, home)
     record_path = pidfile.record_path(pidfile.state_dir(env, home), kc_path)
@@ -278,7 +303,8 @@ def up(port: int, kubeconfig_path: Path | None, endpoint_delay_s: float,
     config = EngineConfig(port=port, endpoint_delay_s=endpoint_delay_s,
                           min_sync_period_s=min_sync_period_s, profile=profile,
                           lb_deregistration_lag_s=lb_deregistration_lag_s, images=image_pairs,
-                          seed=seed, token=token, state_dir=state, max_pods=max_pods)
+                          seed=seed, token=token, state_dir=state, max_pods=max_pods,
+                          dataplane=dataplane)
     pub = Publication(kubeconfig_path=kc_path, record_path=record_path, token=token,
                       show_kubeconfig=kubeconfig_path is not None)
     raise SystemExit(_run(config, pub, verbose=log_level == "debug"))

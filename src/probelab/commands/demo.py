@@ -65,12 +65,17 @@ def _choice(enum_cls, value: str) -> tuple:
               help="Local engine: cloud-lb: seconds from an endpoint's removal until the load "
                    "balancer stops sending it new connections.")
 @click.option("--seed", type=int, default=None, help="Seed for the local engine's choices.")
+@click.option("--dataplane", type=click.Choice(["auto", "kernel", "userspace"]),
+              default="userspace", show_default=True,
+              help="Local engine's data plane (see `probelab cluster up --help`): kernel needs "
+              "root or CAP_NET_ADMIN. userspace by default here: the shipped results and "
+              "their tests are measured on it (docs/cluster.md).")
 def command(variant: str, scenario: str, rate_rps: float, keepalive: bool, no_resend: bool,
             context: str | None,
             kubeconfig: Path | None, url: str | None, manifests_dir: Path | None,
             image_repo: str, report_path: Path, json_path: Path | None, repeat: int,
             endpoint_delay_s: float, min_sync_period_s: float, profile: str,
-            lb_deregistration_lag_s: float, seed: int | None) -> None:
+            lb_deregistration_lag_s: float, seed: int | None, dataplane: str) -> None:
     """Scale down and roll out under load, without and with probes, and report what failed.
 
     \b
@@ -87,8 +92,12 @@ def command(variant: str, scenario: str, rate_rps: float, keepalive: bool, no_re
       probelab demo --variant withprobes --scenario rolling-update
       probelab demo --context minikube --url "$(minikube service --url -n probes simpleprobe)"
     """
+    from probelab.commands.cluster import check_dataplane
     from probelab.engine.kubelet.images import ImageTable
     from probelab.workloadtest.demo import run_demo
+
+    if context is None:
+        dataplane = check_dataplane(dataplane, profile)
 
     config = DemoConfig(
         variants=_choice(Variant, variant), scenarios=_choice(Scenario, scenario),
@@ -97,6 +106,7 @@ def command(variant: str, scenario: str, rate_rps: float, keepalive: bool, no_re
         url=url, manifests_dir=manifests_dir, image_repo=image_repo, repeat=repeat,
         endpoint_delay_s=endpoint_delay_s, min_sync_period_s=min_sync_period_s, seed=seed,
         profile=profile, lb_deregistration_lag_s=lb_deregistration_lag_s,
+        dataplane=dataplane,
     )
     table = ImageTable.build(())
     raise SystemExit(run_demo(config, report_path, json_path,

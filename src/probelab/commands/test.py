@@ -96,6 +96,11 @@ def _writable(path: Path | None, flag: str) -> None:
               help="Local engine: cloud-lb: seconds from an endpoint's removal until the load "
                    "balancer stops sending it new connections.")
 @click.option("--seed", type=int, default=None, help="Seed for the local engine's choices.")
+@click.option("--dataplane", type=click.Choice(["auto", "kernel", "userspace"]),
+              default="userspace", show_default=True,
+              help="Local engine's data plane (see `probelab cluster up --help`): kernel needs "
+              "root or CAP_NET_ADMIN. userspace by default here: the shipped results and "
+              "their tests are measured on it (docs/cluster.md).")
 @click.option("--keep", is_flag=True,
               help="Leave the objects and the local engine running afterwards.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -122,7 +127,8 @@ def command(paths: tuple[str, ...], workload: str | None, service: str | None,
             keepalive: bool, warmup: str, settle: str, rollout_timeout: str,
             max_failures: int, max_error_rate: float | None, images: tuple[str, ...],
             endpoint_delay_s: float, min_sync_period_s: float, profile: str,
-            lb_deregistration_lag_s: float, seed: int | None, keep: bool, json_path: Path | None,
+            lb_deregistration_lag_s: float, seed: int | None, dataplane: str, keep: bool,
+            json_path: Path | None,
             junit_path: Path | None, report_path: Path | None, repeat: int, no_resend: bool,
             context: str | None, kubeconfig: Path | None, url: str | None) -> None:
     """Does this workload lose requests when it rolls out or scales in, and why?
@@ -155,6 +161,9 @@ def command(paths: tuple[str, ...], workload: str | None, service: str | None,
     if (url is not None or kubeconfig is not None) and context is None:
         raise UsageError("--url and --kubeconfig go with --context (a real cluster); the local "
                          "engine's Service is reached directly")
+    from probelab.commands.cluster import check_dataplane
+
+    dataplane = check_dataplane(dataplane, profile)
     _writable(json_path, "--json")
     _writable(junit_path, "--junit")
     _writable(report_path, "--report")
@@ -171,7 +180,7 @@ def command(paths: tuple[str, ...], workload: str | None, service: str | None,
         max_failures=max_failures, max_error_rate=max_error_rate, keep=keep,
         images=file_images(paths) + parse_images(images), endpoint_delay_s=endpoint_delay_s,
         min_sync_period_s=min_sync_period_s, profile=profile,
-        lb_deregistration_lag_s=lb_deregistration_lag_s, seed=seed,
+        lb_deregistration_lag_s=lb_deregistration_lag_s, seed=seed, dataplane=dataplane,
         json_path=json_path, junit_path=junit_path, report_path=report_path, repeat=repeat,
         resend=not no_resend, context=context, kubeconfig=kubeconfig, url=url,
     )

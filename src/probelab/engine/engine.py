@@ -42,6 +42,9 @@ from probelab.engine.core.clock import Clock, SystemClock
 from probelab.engine.core.context import Component, EngineConfig, EngineContext
 from probelab.engine.core.store import Store
 from probelab.engine.kubelet.kubelet import Kubelet
+from probelab.engine.network import choice as dataplanes
+from probelab.engine.network import claim as netclaim
+from probelab.engine.network import iproute
 from probelab.engine.proxy.component import ServiceProxy
 
 log = logging.getLogger("probelab.engine")
@@ -76,6 +79,10 @@ def build_context(config: EngineConfig, *, store: Store | None = None,
     registry = Registry(store, rng, config.service_cidr_prefix)
     return EngineContext(store=store, config=config, client=LocalClient(registry), clock=clock,
                          rng=rng)
+
+
+class DataplaneError(Exception):
+    """`--dataplane kernel` cannot run on this machine (the message says why)."""
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -139,6 +146,8 @@ class Engine:
         self.store = self.ctx.store
         self.components: list[Component] = []
         self._started = False
+        self.claim: netclaim.Claim | None = None  # the kernel data plane's engine network
+        self.dataplane = dataplanes.Choice(dataplanes.USERSPACE, "not started")
 
     def component(self, name: str) -> Component | None:
         return next((c for c in self.components if c.name == name), None)
@@ -158,6 +167,7 @@ class Engine:
         re-raise, so a failed start (a port in use) leaves nothing running."""
         self._started = True
         try:
+            self._setup_network()
             for build in COMPONENTS:
                 component = build()
                 self.components.append(component)
@@ -178,8 +188,46 @@ class Engine:
             except Exception:  # keep stopping the others; nothing may be left running
                 log.exception("stopping %s failed", component.name)
         self.store.close_watchers()
+        self._teardown_network()
         if self._own_state_dir and self.config.state_dir is not None:
             shutil.rmtree(self.config.state_dir, ignore_errors=True)
+
+    def _setup_network(self) -> None:
+        """Resolve the data plane (the engine's first log line says which and why); for the
+        kernel one, claim an engine network, make its bridge, and give the config its ranges.
+        Raises DataplaneError when `kernel` was asked for and cannot run."""
+        requested = self.config.dataplane
+        if requested == dataplanes.USERSPACE:
+            self.dataplane = dataplanes.decide(requested, dataplanes.Facts(False, None, None,
+                                                                          False))
+        else:
+            self.dataplane = dataplanes.decide(requested, dataplanes.facts())
+        log.info("data plane: %s (%s)", self.dataplane.mode, self.dataplane.reason)
+        if self.dataplane.error:
+            raise DataplaneError(self.dataplane.reason)
+        if self.dataplane.mode != dataplanes.KERNEL:
+            self._configure(replace(self.config, dataplane=dataplanes.USERSPACE))
+            return
+        self.claim = netclaim.take()
+        net = self.claim.net
+        iproute.setup_bridge(net)
+        log.info("engine network %d: bridge %s %s, pods %s, Services %s, nftables table ip %s",
+                 net.index, net.bridge, net.gateway, net.pod_cidr, net.service_cidr, net.table)
+        self._configure(replace(self.config, dataplane=dataplanes.KERNEL, net_index=net.index,
+                                service_cidr_prefix=str(net.service_cidr)))
+
+    def _configure(self, config: EngineConfig) -> None:
+        self.config = config
+        self.ctx.config = config
+        registry = getattr(self.ctx.client, "registry", None)
+        if registry is not None:  # ClusterIPs from the (possibly new) Service range
+            registry.env = replace(registry.env, service_prefix=config.service_cidr_prefix)
+
+    def _teardown_network(self) -> None:
+        claim, self.claim = self.claim, None
+        if claim is not None:
+            for problem in netclaim.release(claim):
+                log.warning("engine network %d: %s", claim.net.index, problem)
 
     async def run_forever(self, ready: Callable[[], None] | None = None,
                           stopping: Callable[[str], None] | None = None) -> Outcome:

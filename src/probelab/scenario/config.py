@@ -42,6 +42,7 @@ class DemoConfig:
     min_sync_period_s: float = 1.0  # local engine only: kube-proxy's minSyncPeriod
     profile: str = "kube-proxy"  # local engine only: what serves the NodePort
     lb_deregistration_lag_s: float = 15.0  # local engine only: cloud-lb's lag
+    dataplane: str = "userspace"  # local engine only: kernel, userspace or auto
 
     @property
     def proxy_lag_s(self) -> float:

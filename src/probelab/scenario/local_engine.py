@@ -27,13 +27,15 @@ class LocalEngine:
     def __init__(self, endpoint_delay_s: float, seed: int | None,
                  images: tuple[tuple[str, str], ...] = (), prefix: str = "probelab-demo-",
                  min_sync_period_s: float = 1.0, profile: str = "kube-proxy",
-                 lb_deregistration_lag_s: float = 15.0) -> None:
+                 lb_deregistration_lag_s: float = 15.0,
+                 dataplane: str = "userspace") -> None:
         self._dir = Path(tempfile.mkdtemp(prefix=prefix))
         self.kubeconfig = self._dir / "kubeconfig"
         self.log_path = self._dir / "engine.log"
         self._args = ["--endpoint-delay", str(endpoint_delay_s),
                       "--min-sync-period", str(min_sync_period_s), "--profile", profile,
-                      "--lb-deregistration-lag", str(lb_deregistration_lag_s)]
+                      "--lb-deregistration-lag", str(lb_deregistration_lag_s),
+                      "--dataplane", dataplane]
         if seed is not None:
             self._args += ["--seed", str(seed)]
         for image, command in images:  # `probelab cluster up --image IMAGE=COMMAND`

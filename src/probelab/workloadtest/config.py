@@ -103,6 +103,7 @@ class TestSettings:
     profile: str = "kube-proxy"  # local engine: what serves the NodePort
     lb_deregistration_lag_s: float = 15.0  # local engine: cloud-lb's lag
     seed: int | None = None
+    dataplane: str = "userspace"  # the local engine's: kernel, userspace or auto
     json_path: Path | None = None
     junit_path: Path | None = None
     report_path: Path | None = None  # --report: the HTML report with the demo's plots

@@ -66,6 +66,7 @@ def settings_for(config: DemoConfig, variant: Variant) -> TestSettings:
         rollout_timeout_s=config.timeout_s, request_timeout_s=config.request_timeout_s,
         endpoint_delay_s=config.endpoint_delay_s, min_sync_period_s=config.min_sync_period_s,
         profile=config.profile, lb_deregistration_lag_s=config.lb_deregistration_lag_s,
+        dataplane=config.dataplane,
         seed=config.seed, repeat=config.repeat,
         context=config.context, kubeconfig=config.kubeconfig, url=config.url,
     )

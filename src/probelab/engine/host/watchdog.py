@@ -9,7 +9,10 @@ kernel's `/proc/PID/task/TID/children`, so the kubelet needs no hook). When the 
 (the pipe it holds reaches end of file), the watchdog SIGKILLs every process still in one of
 those sessions, then exits. The engine closes the pipe itself at the end of a normal stop, so
 the same sweep also runs after a graceful stop, where it finds nothing left. Then it deletes
-the engine's state folder (pod logs, the API server's TLS key).
+the engine's state folder (pod logs, the API server's TLS key). With the kernel data plane it
+also removes the engine's network (`network.claim.release_owned`: the pod namespaces and their
+veths, the bridge with its route and sysctls, the nftables table, the claim), found by the
+engine's pid and start time in the claims folder, so nothing of another engine is touched.
 Children are noted every POLL_S (and once more when a living engine closes the pipe), so only
 a pod started less than POLL_S before a `kill -9` of the engine relies on its parent-death
 signal alone (enough unless its process forked already).
@@ -38,6 +41,7 @@ from pathlib import Path
 
 from probelab.engine.core import cgroupfs
 from probelab.engine.core.procfs import Stat, all_stats, children, read_stat
+from probelab.engine.network import claim as netclaim
 
 POLL_S = 0.1  # how often the engine's new children are noted
 SWEEP_ROUNDS = 20  # kill, look again (a process may fork while dying), at most this often
@@ -204,6 +208,7 @@ def start(verbose: bool = False, remove_dir: Path | None = None,
 
 def main(argv: list[str]) -> int:
     engine_pid, fd = int(argv[0]), int(argv[1])
+    stat = read_stat(engine_pid)  # its start time tells its network claims from a newer pid's
     remove_dir = argv[argv.index("--remove") + 1] if "--remove" in argv else None
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)  # only the engine's end decides when to sweep
@@ -214,6 +219,14 @@ def main(argv: list[str]) -> int:
     if killed and "--verbose" in argv:
         print(f"probelab watchdog: killed pids {' '.join(map(str, sorted(killed)))}",
               file=sys.stderr)
+    if stat is not None:  # the kernel data plane: namespaces, bridge, nftables table, claim
+        claims = netclaim.owned_by(engine_pid, stat.start_ticks)
+        for problem in netclaim.release_owned(engine_pid, stat.start_ticks):
+            print(f"probelab watchdog: {problem}", file=sys.stderr)
+        if claims:
+            print(f"probelab watchdog: engine {engine_pid} gone; removed its network "
+                  f"{', '.join(str(c.net.index) for c in claims)} (namespaces, bridge, "
+                  "nftables table)", file=sys.stderr)
     if remove_dir is not None:
         shutil.rmtree(remove_dir, ignore_errors=True)
     return 0

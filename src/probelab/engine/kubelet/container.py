@@ -16,13 +16,13 @@ import contextlib
 import logging
 import signal
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from probelab.engine.core import podlogs
-from probelab.engine.kubelet import command, lifecycle, podsources, prober, runtime
+from probelab.engine.kubelet import command, diagnose, lifecycle, podsources, prober, runtime
 from probelab.engine.kubelet.images import missing_message
 from probelab.engine.kubelet.node import Node
 from probelab.engine.kubelet.pod import PodHandle
@@ -94,6 +94,7 @@ class ContainerRunner:
         self.cgroup: Path | None = None  # where its processes run (cgroup mode)
         self.target: Target | None = None  # env, mounts... of the last start (for preStop)
         self.execs: set[Any] = set()  # running `kubectl exec` sessions (execsession.py)
+        self._mounted = False  # started with volume mounts (probes and hooks enter them)
 
     # ---- what status is made of ------------------------------------------------------------
     @property
@@ -188,8 +189,22 @@ class ContainerRunner:
         wrap, extra_env = mounted
         env.update(extra_env)
         argv = command.argv(entrypoint, [], self.spec, env)
-        self.target = Target(w.pod_ip, prober.container_ports(self.spec), env, cwd, wrap=wrap)
+        self._mounted = wrap is not None
+        self.target = Target(w.pod_ip, prober.container_ports(self.spec), env, cwd,
+                             wrap=self._with_net(wrap))
         return argv, env, self.target
+
+    def _with_net(self, wrap: runtime.Wrap | None) -> runtime.Wrap | None:
+        """`wrap` (the mounts) run inside the pod's network namespace (kernel data plane)."""
+        podnet = self.node.podnet
+        prefix = tuple(podnet.wrap(self.handle.pod_ip)) if podnet is not None else ()
+        if not prefix:
+            return wrap
+
+        def wrapped(argv: Sequence[str]) -> list[str]:
+            return [*prefix, *(wrap(argv) if wrap is not None else argv)]
+
+        return wrapped
 
     def _set_waiting(self, reason: str, message: str) -> None:
         self.state, self.reason, self.message = State.WAITING, reason, message
@@ -226,6 +241,10 @@ class ContainerRunner:
         log_file = podlogs.start_run_log(self.node.state_dir, w.uid, self.name,
                                          self.restart_count)
         try:
+            log_start = log_file.stat().st_size if log_file is not None else 0
+        except OSError:
+            log_start = 0
+        try:
             self.cgroup = self.node.containment.place(w.uid, self.name)
             target = replace(target, cgroup=self.cgroup)
             proc = await runtime.spawn(argv, env, log_file, cwd=target.cwd, cgroup=self.cgroup,
@@ -237,8 +256,9 @@ class ContainerRunner:
             return self._exited(Exit(128, "StartError", started_at, clock.now(),
                                      self.container_id, message))
         self.proc = proc
-        if target.wrap is not None:  # probes and hooks enter the namespace it runs in
-            target = replace(target, wrap=mounts.enter(proc.pid, target.cwd) or target.wrap)
+        if self._mounted:  # probes and hooks enter the mount namespace it runs in
+            entered = mounts.enter(proc.pid, target.cwd)
+            target = replace(target, wrap=self._with_net(entered) if entered else target.wrap)
         self.target = target
         self.node.live.add(proc.pid)
         self.node.containment.started((w.uid, self.name), proc.pid, w.pod_ip)
@@ -280,8 +300,24 @@ class ContainerRunner:
         exit_code, sig = exit_code_of(code)
         how = f" (signal {signal.Signals(sig).name})" if sig else ""
         self._event("ContainerExited", f"Container {self.name} exited with code {exit_code}{how}")
+        if exit_code != 0 and self.node.podnet is None and log_file is not None:
+            self._diagnose_exit(log_file, log_start)
         return self._exited(Exit(exit_code, exit_reason(exit_code), started_at, clock.now(),
                                  self.container_id))
+
+    def _diagnose_exit(self, log_file: Path, start: int) -> None:
+        """A failed exit the local engine causes (a port taken on the shared loopback): a
+        Warning Event that says why and what to do. Reads only this run's output (from
+        `start`)."""
+        try:
+            with log_file.open("rb") as f:
+                f.seek(max(start, f.seek(0, 2) - 4096))
+                tail = diagnose.read_tail(f.read())
+        except OSError:
+            return
+        message = diagnose.bind_conflict(tail, self.name)
+        if message is not None:
+            self._event("PortInUse", message, warning=True, repeat=True)
 
     def _exited(self, exit_: Exit) -> Exit:
         self.state, self.exit, self.results = State.TERMINATED, exit_, {}
@@ -324,7 +360,8 @@ class ContainerRunner:
         if plan.run_prestop:
             self._event("PreStopHookStarted", f"Running the preStop hook of container "
                                               f"{self.name} (up to {plan.hook_budget_s}s)")
-            target = replace(self.target or Target(w.pod_ip), cgroup=self.cgroup)
+            target = replace(self.target or Target(w.pod_ip, wrap=self._with_net(None)),
+                             cgroup=self.cgroup)
             hook = loop.create_task(lifecycle.run_prestop(
                 self.prestop, target, self.name, f"{w.name}_{w.namespace}", plan.hook_budget_s))
             if await self._wait_for(hook, grace_end):

@@ -18,18 +18,25 @@ class PoolExhausted(Exception):
 class PodIPs:
     """Allocator over `PREFIX.0.1` … `PREFIX.255.254` (network and broadcast skipped)."""
 
-    def __init__(self, prefix: str = "127.244", start: int = 0) -> None:
+    def __init__(self, prefix: str = "127.244", start: int = 0,
+                 addresses: list[str] | None = None) -> None:
+        """`addresses` replaces the /16 of `prefix` (the kernel data plane's pod /24, whose
+        prefix is then its first three octets)."""
         parts = prefix.split(".")
-        if len(parts) != 2 or not all(p.isdigit() and 0 <= int(p) <= 255 for p in parts):
+        if addresses is None and (
+                len(parts) != 2 or not all(p.isdigit() and 0 <= int(p) <= 255 for p in parts)):
             raise ValueError(f"pod CIDR prefix must look like 127.244, not {prefix!r}")
         self.prefix = prefix
-        self._size = 256 * 256 - 2
+        self._addresses = addresses
+        self._size = len(addresses) if addresses else 256 * 256 - 2
         # Engines on one host share the range; each starts its cursor elsewhere (the kubelet
         # passes one derived from its PID) so that two of them rarely hand out the same address.
         self._cursor = start % self._size
         self._held: dict[str, str] = {}  # ip -> owner (pod uid)
 
     def _address(self, index: int) -> str:
+        if self._addresses:
+            return self._addresses[index]
         n = index + 1  # skip .0.0
         return f"{self.prefix}.{n // 256}.{n % 256}"
 
@@ -44,7 +51,8 @@ class PodIPs:
             if ip not in self._held:
                 self._held[ip] = owner
                 return ip
-        raise PoolExhausted(f"no free pod IP in {self.prefix}.0.0/16")
+        raise PoolExhausted(f"no free pod IP in {self.prefix}"
+                            f"{'.0/24' if self._addresses else '.0.0/16'}")
 
     def reserve(self, ip: str, owner: str) -> bool:
         """Mark an address found in use (a pod seen with a podIP); False if someone else has it."""

@@ -50,9 +50,11 @@ from probelab.engine.kubelet.cgroups import Mode
 from probelab.engine.kubelet.images import ImageTable
 from probelab.engine.kubelet.ipam import PodIPs
 from probelab.engine.kubelet.node import NODE_NAME, Node
+from probelab.engine.kubelet.podnet import PodNet
 from probelab.engine.kubelet.podworker import PodWorker
 from probelab.engine.kubelet.streaming import NodeStreaming
 from probelab.engine.kubelet.volumes import manager as volume_manager
+from probelab.engine.network.ranges import EngineNet
 
 log = logging.getLogger("probelab.engine.kubelet")
 
@@ -103,13 +105,20 @@ class Kubelet:
             state_dir = self._own_dir = Path(tempfile.mkdtemp(prefix="probelab-kubelet-"))
         images = ImageTable.build(ctx.config.images, ctx.config.manifests_dir)
         volume_manager.remove_all(state_dir)  # a killed run's leftovers (no mounts: see mounts)
-        ips = PodIPs(ctx.config.pod_cidr_prefix, start=ip_cursor_start(os.getpid()))
+        podnet = None
+        if ctx.config.dataplane == "kernel":  # a namespace per pod, addresses of its /24
+            net = EngineNet(ctx.config.net_index)
+            podnet = PodNet(net)
+            ips = PodIPs(str(net.pod_cidr.network_address).rsplit(".", 1)[0],
+                         addresses=net.pod_addresses())
+        else:
+            ips = PodIPs(ctx.config.pod_cidr_prefix, start=ip_cursor_start(os.getpid()))
         self.max_pods = ctx.config.max_pods
         self._stopping = ctx.stopping
         self.node = Node(store=ctx.store, client=ctx.client, clock=ctx.clock, images=images,
                          ips=ips, state_dir=state_dir,
                          containment=cgroups.setup(self.containment_mode),
-                         stopping=ctx.stopping)
+                         stopping=ctx.stopping, podnet=podnet)
         self._register()
         loop = asyncio.get_running_loop()
         self._node_watcher = ctx.store.watch("nodes", since=ctx.store.resource_version)

@@ -21,6 +21,7 @@ from probelab.engine.kubelet import runtime
 from probelab.engine.kubelet.cgroups import Containment
 from probelab.engine.kubelet.images import ImageTable
 from probelab.engine.kubelet.ipam import PodIPs
+from probelab.engine.kubelet.podnet import PodNet
 
 log = logging.getLogger("probelab.engine.kubelet")
 
@@ -38,6 +39,7 @@ class Node:
     state_dir: Path
     containment: Containment = field(default_factory=Containment)  # cgroups or subreaper
     stopping: Stopping = field(default_factory=Stopping)  # the engine's: start nothing new
+    podnet: PodNet | None = None  # kernel data plane: each pod's network namespace
     live: set[int] = field(default_factory=set)  # process group ids of running containers
     # (pod uid, container, reason, message) -> Event name, for repeats counted on one Event
     _repeats: dict[tuple[str, str, str, str], str] = field(default_factory=dict)

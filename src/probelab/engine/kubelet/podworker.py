@@ -25,6 +25,7 @@ from probelab.engine.kubelet.status import PodView, pod_status
 from probelab.engine.kubelet.termination import KillReason, grace_period_s
 from probelab.engine.kubelet.volumes import setup as volume_setup
 from probelab.engine.kubelet.volumes.manager import PodVolumes
+from probelab.engine.network.iproute import NetworkError
 from probelab.k8s.objects import Obj
 
 log = logging.getLogger("probelab.engine.kubelet")
@@ -118,10 +119,12 @@ class PodWorker:
                 self.runners = [ContainerRunner(self, self.node, c)
                                 for c in self.spec.get("containers") or []]
                 self.publish()
-                for runner in self.runners:
-                    runner.start()
-            if self.runners:
-                await asyncio.gather(*(r.task for r in self.runners if r.task))
+                if await self._make_sandbox():  # else they stay ContainerCreating
+                    for runner in self.runners:
+                        runner.start()
+            tasks = [r.task for r in self.runners if r.task]
+            if tasks:
+                await asyncio.gather(*tasks)
             else:
                 await self.termination.requested.wait()
             if not self.vanished and not self.shutting_down:
@@ -141,9 +144,27 @@ class PodWorker:
             finally:  # also when this task is cancelled meanwhile (the object vanished)
                 self.volumes.remove()
             await self.node.containment.remove_pod(self.uid)
+            if self.node.podnet is not None and self.pod_ip:
+                try:
+                    await self.node.podnet.detach(self.pod_ip)
+                except NetworkError as exc:
+                    log.warning("pod %s/%s: %s", self.namespace, self.name, exc)
             self.node.ips.release(self.uid)
             self.node.forget(self.uid)
             self._on_done(self.uid)
+
+    async def _make_sandbox(self) -> bool:
+        """Kernel data plane: the pod's network namespace, before any container (the
+        runtime's RunPodSandbox); False, with a FailedCreatePodSandBox Event, if it fails."""
+        if self.node.podnet is None:
+            return True
+        try:
+            await self.node.podnet.attach(self.pod_ip)
+            return True
+        except NetworkError as exc:
+            self.node.event(self.pod, "FailedCreatePodSandBox",
+                            f"Failed to create pod sandbox: {exc}", warning=True)
+            return False
 
     def _admit(self) -> None:
         """Bind to the node (recording `Scheduled`), take an IP, note the start time."""

@@ -36,7 +36,7 @@ class Target:
     env: Mapping[str, str] = field(default_factory=dict)
     cwd: str | None = None
     cgroup: Path | None = None  # the container's cgroup: exec handlers run inside it
-    wrap: runtime.Wrap | None = None  # the container's mounts: exec handlers see them too
+    wrap: runtime.Wrap | None = None  # into the pod's namespaces: exec handlers run there too
 
 
 @dataclass(frozen=True)

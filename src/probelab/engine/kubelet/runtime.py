@@ -101,7 +101,8 @@ async def spawn(argv: Sequence[str], env: Mapping[str, str], log_file: Path | No
                 ) -> asyncio.subprocess.Process:
     """Start a process in its own session (and in `cgroup` before it runs, see
     `cgroups.in_cgroup_argv`); output to `log_file` (appended) or, with `capture`, to a pipe.
-    `wrap` turns the argv into one that sets the process up first (volumes.mounts). With
+    `wrap` turns the argv into one that sets the process up first (volumes.mounts, and
+    the pod's network namespace: `podnet.PodNet.wrap`). With
     `stdin`, its stdin is a pipe (`proc.stdin`: a container with `stdin: true`), else /dev/null.
     Raises OSError (e.g. FileNotFoundError) when it cannot start."""
     _check_executable(argv, env, cwd)

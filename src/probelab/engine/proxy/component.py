@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from probelab.engine.core.context import EngineContext
 from probelab.engine.core.events import EventKind
 from probelab.engine.core.store import EventType, Obj, Watcher, WatchEvent, key_of
+from probelab.engine.proxy import planes
 from probelab.engine.proxy.dataplane import DataPlane, Route, Stats
 from probelab.engine.proxy.frontends.select import Frontend, frontend_for
 from probelab.engine.proxy.rules import (
@@ -74,7 +75,7 @@ class Applied:
 class _Listener:
     service: ServiceKey
     spec: Listen
-    server: asyncio.Server
+    server: asyncio.Server  # or the kernel plane's rule: close() and wait_closed() alike
     route: Route
 
 
@@ -114,7 +115,7 @@ class ServiceProxy:
         self._delay_s = max(0.0, float(ctx.config.endpoint_delay_s))
         self._timing = SyncTiming(max(0.0, float(ctx.config.min_sync_period_s)))
         self._runner = RunnerState.idle(self._timing, asyncio.get_running_loop().time())
-        self._plane = DataPlane(ctx.rng)
+        self._plane = planes.build(ctx)  # userspace splice or kernel nftables
         self.frontend = frontend_for(ctx.config.profile, self._plane, self._delay_s,
                                      float(ctx.config.lb_deregistration_lag_s))
         store = ctx.store
@@ -328,6 +329,7 @@ class ServiceProxy:
                 spec = listener.spec
                 endpoints = endpoints_for_port(slices, spec.port_name, spec.single)
                 listener.route.usable = usable_endpoints(endpoints)
+        self._plane.sync()
         everything = endpoints_by_address(slices)
         if everything == self._routed.get(key, ()):
             return

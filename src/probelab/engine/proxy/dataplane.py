@@ -232,6 +232,9 @@ class DataPlane:
             lambda: _Client(self, route), host, port, backlog=1024, reuse_address=True
         )
 
+    def sync(self) -> None:
+        """Nothing to do: each new connection reads its route's `usable` itself."""
+
     def abort_all(self) -> int:
         """Reset every live connection (engine stop); returns how many there were."""
         clients = list(self.clients)

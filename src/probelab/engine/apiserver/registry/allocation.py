@@ -23,6 +23,9 @@ NODE_PORT_TYPES = ("NodePort", "LoadBalancer")
 
 
 def service_network(prefix: str) -> ipaddress.IPv4Network:
+    """127.96 means 127.96.0.0/12; a CIDR (the kernel data plane's Service /24) is itself."""
+    if "/" in prefix:
+        return ipaddress.IPv4Network(prefix, strict=False)
     return ipaddress.IPv4Network(f"{prefix}.0.0/{SERVICE_PREFIX_BITS}", strict=False)
 
 
