@@ -73,11 +73,25 @@ def _cursor(claims_dir: Path) -> int:
         return 0
 
 
+def _sweep_dead(claims_dir: Path) -> None:
+    """Remove the leftovers of every engine that died with its watchdog (a `kill -9` of the
+    whole process group): their numbers stay unused until the cursor comes round, but their
+    namespaces, bridge and table go now. Called under the lock."""
+    for path in sorted(claims_dir.iterdir()):
+        if not path.name.isdigit() or int(path.name) >= MAX_ENGINES:
+            continue
+        owner = _read_owner(path)
+        if owner is not None and not _alive(owner):
+            iproute.teardown(EngineNet(int(path.name)))
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def take(pid: int | None = None, claims_dir: Path = CLAIMS_DIR) -> Claim:
     """Claim the next free engine number for `pid` (this process); raises RuntimeError when
     all are taken. A claim made this instant by another engine (no owner file yet) is skipped."""
     pid = pid or os.getpid()
     with _locked(claims_dir):
+        _sweep_dead(claims_dir)
         cursor = _cursor(claims_dir)
         for offset in range(MAX_ENGINES):
             index = (cursor + offset) % MAX_ENGINES
