@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/load_vs_wrk.py [--duration-s 5] [--connections 50] [--rounds 3]
         [--server nginx|python] [--cpus 0,1] [--no-locust] [--no-install]
-        [--also LABEL=SRC_DIR ...] [--workers N]
+        [--also LABEL=SRC_DIR ...] [--workers N] [--python-path]
 
 The target is nginx from Debian (one worker, `return 200`, private config in a temp dir) or, if
 nginx is missing, a minimal keep-alive server on uvloop. wrk (`-t1`), `probelab load`
@@ -11,6 +11,12 @@ other against it, `--rounds` times, the server pinned to one core and each clien
 (`taskset`). Prints every run, the medians and the ratios (the issue's goal: probelab ≥ 0.9×
 wrk and ≥ 5× locust; 0.5× wrk is the floor). Missing tools are installed with apt-get when run
 as root (unless `--no-install`); a tool that is still missing is skipped with a message.
+
+`--python-path` measures instead the client's own Python work per request, without sockets:
+a connection whose transport discards writes is fed an nginx-like response in a loop, through
+the slot, the record log and the closed model's budget, and the process CPU time per request
+is printed for this tree and each `--also` tree, in alternating rounds. CPU time of a loop
+that makes no system call hardly depends on what else runs on the machine, unlike the rates.
 
 A benchmark, not a test: the numbers depend on the machine and on whatever else runs on it.
 `run()` returns the figures as rows for `bench/run_all.py`.
@@ -143,6 +149,70 @@ def serve(port: int) -> None:
         uvloop.run(main())
     except ImportError:
         asyncio.run(main())
+
+
+# ---- the client's Python path alone --------------------------------------------------------
+NGINX_RESPONSE = (b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Thu, 03 Dec 2026 06:48:36 GMT"
+                  b"\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: keep-alive"
+                  b"\r\n\r\nok\n")
+
+
+def python_path_child(requests: int) -> None:
+    """Print the CPU µs per request of the closed model's hot path, in this process's tree."""
+    import asyncio
+
+    from probelab.load import client, records, scheduler
+
+    class Wire:  # a transport that takes every write and never closes
+        def write(self, data: bytes) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+        def get_extra_info(self, name: str) -> None:
+            return None
+
+    pool = client.ConnectionPool(HOST, 1, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    log = records.RecordLog()
+    budget = scheduler.Budget(requests, None, asyncio.Event())
+
+    def after(slot: scheduler.Slot, now: float) -> None:
+        if budget.take(now):
+            slot.run(now, now)
+
+    slot = scheduler.Slot(pool, log, 10.0, 0.0, after)
+    conn = client.HttpConnection()
+    conn.connection_made(Wire())  # type: ignore[arg-type]
+    slot.conn = conn
+    conn.done_at = time.perf_counter()
+    slot.run(conn.done_at, conn.done_at)
+    started = time.process_time()
+    for _ in range(requests):
+        conn.data_received(NGINX_RESPONSE)
+    used = time.process_time() - started
+    assert len(log) == requests and not log.failed
+    print(f"{used / requests * 1e6:.3f}")
+
+
+def python_path(trees: dict[str, Path], rounds: int, requests: int = 50_000) -> None:
+    us: dict[str, list[float]] = {name: [] for name in trees}
+    for i in range(rounds):
+        line = [f"  round {i + 1}:"]
+        for name, src in trees.items():
+            out = subprocess.run([sys.executable, __file__, "--python-path-child", str(requests)],
+                                 capture_output=True, text=True, timeout=300,
+                                 env={**os.environ, "PYTHONPATH": str(src)})
+            if out.returncode != 0:
+                raise SystemExit(f"{name}: {out.stderr.strip().splitlines()[-1:]}")
+            us[name].append(float(out.stdout))
+            line.append(f"{name} {us[name][-1]:.2f} µs")
+        print("  ".join(line), flush=True)
+    first = next(iter(trees))
+    for name, values in us.items():
+        ratios = [v / b for v, b in zip(values, us[first], strict=True)]
+        print(f"{name}: {statistics.median(values):.2f} µs CPU per request (spread "
+              f"{min(values):.2f}-{max(values):.2f}), {statistics.median(ratios):.2f}x {first}")
 
 
 # ---- the clients ---------------------------------------------------------------------------
@@ -313,10 +383,16 @@ def main() -> None:
                    help="another probelab source tree to run in the same rounds (repeatable)")
     p.add_argument("--workers", type=int, default=1,
                    help="probelab --workers and wrk -t (default 1)")
+    p.add_argument("--python-path", action="store_true",
+                   help="measure the client's Python work per request alone (no sockets)")
     p.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--python-path-child", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.serve:
         serve(args.serve)
+        return
+    if args.python_path_child:
+        python_path_child(args.python_path_child)
         return
     also = {}
     for item in args.also:
@@ -324,6 +400,9 @@ def main() -> None:
         if not sep or not Path(src, "probelab").is_dir():
             p.error(f"--also wants LABEL=SRC_DIR with a probelab package in it, got {item!r}")
         also[label] = Path(src).resolve()
+    if args.python_path:
+        python_path({"probelab": REPO / "src", **also}, args.rounds)
+        return
     compare(args.duration_s, args.connections, args.rounds, args.server, args.cpus,
             not args.no_locust, not args.no_install, also, args.workers)
 
