@@ -206,15 +206,17 @@ def run() -> list[dict]:
     return rows(measure(3, MANIFESTS))
 
 
-def compare(rounds: int, manifests: Path, trees: dict[str, Path]) -> None:
+def compare(rounds: int, manifests: Path, trees: dict[str, Path],
+            dataplane: str = "auto") -> None:
     """Alternate the trees within each round; per tree the median and spread (min–max)."""
     figures: dict[str, dict[str, list[float]]] = {label: {} for label in trees}
-    print(f"{rounds} alternating rounds of {', '.join(trees)}; {os.cpu_count()} cores, "
+    print(f"{rounds} alternating rounds of {', '.join(trees)}, data plane {dataplane}; "
+          f"{os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.2f}")
     for i in range(rounds):
         for label, src in trees.items():
             try:
-                got = one_round(manifests, src=src)
+                got = one_round(manifests, src=src, dataplane=dataplane)
             except SystemExit as exc:
                 print(f"  round {i + 1} {label}: failed: {exc}", flush=True)
                 continue
@@ -254,7 +256,7 @@ def main() -> int:
             if not label or not (Path(src) / "probelab").is_dir():
                 parser.error(f"--also {spec}: want LABEL=SRC_DIR with a probelab package in it")
             trees[label] = Path(src)
-        compare(args.rounds, args.manifests, trees)
+        compare(args.rounds, args.manifests, trees, args.dataplane)
         return 0
     results = measure(args.rounds, args.manifests, args.dataplane)
     for r in rows(results):

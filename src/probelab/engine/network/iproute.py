@@ -112,8 +112,9 @@ async def add_pod(net: EngineNet, address: str) -> str:
     """Make the pod's namespace and veth with `address`; returns the namespace's name."""
     number = int(address.rsplit(".", 1)[1])
     ns = net.netns(number)
-    with contextlib.suppress(NetworkError):  # a leftover of a pod that had this address
-        await _run_async(["netns", "del", ns])
+    if (NETNS_DIR / ns).exists():  # a leftover of a pod that had this address
+        with contextlib.suppress(NetworkError):
+            await _run_async(["netns", "del", ns])
     try:
         await _run_async(["-batch", "-"], pod_host_commands(net, number))
         await _run_async(["-n", ns, "-batch", "-"], pod_inside_commands(net, address))
