@@ -15,6 +15,7 @@ the engine's watchdog, which kills every session the engine started.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import logging
 import os
@@ -120,10 +121,8 @@ async def serve(fd: int) -> None:
     finally:
         reporter.cancel()
         splicer.shutdown()
-        try:
+        with contextlib.suppress(ConnectionError, OSError):
             await writer.drain()
-        except (ConnectionError, OSError):
-            pass
         writer.close()
 
 
