@@ -2,8 +2,9 @@
 
 Same interface as `dataplane.DataPlane` (`listen`, `sync`, `stats`) plus `aclose`, so
 `proxy.component` keeps every decision: it sets each `Route.usable` and calls `sync()`, which
-sends what changed as one versioned message (`proxy.wire`) that the child applies in one step. A port the child cannot bind comes back as
-an OSError from `listen`, which the component turns into a FailedListen Event as before.
+sends what changed as one versioned message (`proxy.wire`) that the child applies in one step.
+A port the child cannot bind comes back as an OSError from `listen`, which the component turns
+into a FailedListen Event as before.
 
 The child leads a session of its own (so a Ctrl-C at the terminal reaches only the engine, which
 stops it in order) and is started from the engine's loop thread, whose exit is what its
