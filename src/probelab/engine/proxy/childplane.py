@@ -65,7 +65,7 @@ class ChildPlane:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "probelab.engine.proxy.splicer", str(theirs.fileno()),
-                 str(os.getpid())],
+                 str(os.getpid()), str(log.getEffectiveLevel())],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env,
                 start_new_session=True)
         finally:

@@ -128,10 +128,14 @@ async def serve(fd: int) -> None:
 
 def main(argv: list[str]) -> int:
     fd, parent = int(argv[0]), int(argv[1])
+    level = int(argv[2]) if len(argv) > 2 else logging.WARNING
     if not die_with_parent(parent):
         return 0
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the engine decides when this stops
-    logging.basicConfig(level=logging.WARNING, format="probelab proxy process: %(message)s")
+    # the engine's level and format, on the engine's stderr: a failed backend is logged at
+    # debug as when the splice ran in the engine (tests and people count those lines)
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         import uvloop
         factory = uvloop.new_event_loop
