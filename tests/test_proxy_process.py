@@ -35,6 +35,7 @@ def test_a_rule_update_reaches_the_process_and_it_ends_with_stop() -> None:
             plane = proxy._plane
             assert isinstance(plane, ChildPlane)
             assert SPLICER in cmdline(plane.pid)  # the bytes go through another process
+            assert plane.loop_name.startswith("uvloop")
             node_port = free_port()
             store.create("services", service("web", "127.96.201.1", node_port))
             set_endpoints(store, "web", [endpoint(b1)], b1.port)

@@ -53,6 +53,7 @@ class ChildPlane:
         self.routes: dict[int, Route] = {}
         self.version = 0  # rule sets sent
         self.applied = 0  # rule sets the child said it applied
+        self.loop_name = ""  # the child's event loop class, once it answered
         self._ids = 0
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._aborted: asyncio.Future[int] = self.loop.create_future()
@@ -91,7 +92,8 @@ class ChildPlane:
             msg = {"error": f"no answer in {timeout_s:g} s"}
         if msg.get("error"):
             raise RuntimeError(f"the proxy process did not start: {msg['error']}")
-        log.info("proxy process %d splices on %s", self.proc.pid, msg.get("loop"))
+        self.loop_name = str(msg.get("loop"))
+        log.info("proxy process %d splices on %s", self.proc.pid, self.loop_name)
 
     # ---- the data-plane interface ----------------------------------------------------------
     async def listen(self, host: str, port: int, route: Route) -> _Listener:
