@@ -1,15 +1,17 @@
 """Requests/s through the engine's service proxy versus straight to one backend, side by side.
 
     .venv/bin/python bench/proxy_vs_direct.py [--backend web|python|nginx] [--duration-s 5]
-        [--connections 50] [--rounds 7] [--loop auto|asyncio|uvloop]
+        [--connections 50] [--rounds 7] [--proxies before,after]
         [--mode both|keepalive|close]
 
 Starts one backend on a pod address (127.244.0.10): the sample service (`probelab web`), a
 minimal keep-alive HTTP server on uvloop (`python`), or nginx with a private config (`nginx`,
 Debian's package; `apt-get install -y nginx wrk` if missing). Starts the real `ServiceProxy` in a
-child process (this script with `--serve-proxy`: a Store with one NodePort Service and one
-EndpointSlice, on the chosen loop), then runs wrk against the backend and against the NodePort,
-alternating, `--rounds` times each, with the same duration and connections: with keep-alive
+child process per variant (this script with `--serve-proxy`: a Store with one NodePort Service
+and one EndpointSlice): `before`, the splice on the engine's asyncio loop as it was, and
+`after`, the engine on asyncio with the splice in its own process on uvloop (what the engine
+runs now); then runs wrk against the backend and against each NodePort, alternating,
+`--rounds` times each, with the same duration and connections: with keep-alive
 (many requests per connection: the splice's cost) and with `Connection: close` (one request
 per connection: the accept, the connect to the pod and the teardown), one after the other in
 each round. Prints every run, then per mode the median, the spread (min-max) and the ratio
@@ -123,7 +125,7 @@ def serve_backend(port: int) -> None:
 
 
 # ---- the proxy child ---------------------------------------------------------------------
-def serve_proxy(node_port: int, backend_port: int, loop_kind: str) -> None:
+def serve_proxy(node_port: int, backend_port: int, loop_kind: str, where: str) -> None:
     from probelab.engine.core.context import EngineConfig
     from probelab.engine.core.store import Store
     from probelab.engine.engine import build_context
@@ -146,7 +148,8 @@ def serve_proxy(node_port: int, backend_port: int, loop_kind: str) -> None:
             "endpoints": [{"addresses": [POD_IP], "conditions": {"ready": True}}],
             "ports": [{"name": "http", "port": backend_port, "protocol": "TCP"}]})
         proxy = ServiceProxy()
-        await proxy.start(build_context(EngineConfig(endpoint_delay_s=0), store=store))
+        await proxy.start(build_context(EngineConfig(endpoint_delay_s=0, proxy_process=where),
+                                        store=store))
         loop = asyncio.get_running_loop()
         print(f"proxy on {type(loop).__module__}.{type(loop).__name__}", flush=True)
         stop = asyncio.Event()
@@ -191,66 +194,88 @@ def spread(values: list[float]) -> str:
     return f"{min(values):.0f}-{max(values):.0f}"
 
 
-def measure(backend: str, duration_s: int, connections: int, rounds: int, loop: str,
-            cpus_arg: str, modes: tuple[str, ...] = ("keepalive",)
-            ) -> dict[str, tuple[float, float]]:
-    """Median requests/s direct and through the proxy per mode, measured alternately in one
-    run (each round: direct then proxied, for each mode in turn)."""
+# The proxy variants a run can put side by side: label -> (engine loop, where it splices).
+PROXIES = {
+    "before": ("asyncio", "engine"),  # the splice on the engine's own asyncio loop
+    "after": ("asyncio", "child"),  # the engine on asyncio, the splice in its process on uvloop
+    "uvloop-engine": ("uvloop", "engine"),  # the old layout with the whole engine on uvloop
+}
+
+
+def measure(backend: str, duration_s: int, connections: int, rounds: int,
+            proxies: tuple[str, ...], cpus_arg: str, modes: tuple[str, ...] = ("keepalive",)
+            ) -> dict[str, dict[str, float]]:
+    """Median requests/s direct and through each proxy variant per mode, measured alternately
+    in one run (each round, for each mode: direct, then every proxy in turn)."""
     if not shutil.which("wrk"):
         raise SystemExit("wrk not found: apt-get install -y wrk")
     cpus: list[str | None] = cpus_arg.split(",") if cpus_arg else [None, None, None]
-    backend_port, node_port = free_port(POD_IP), free_port()
+    backend_port = free_port(POD_IP)
+    node_ports = {name: free_port() for name in proxies}
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "src")}
-    with tempfile.TemporaryDirectory(prefix="probelab-bench-") as tmp, \
-            child(pinned(backend_argv(backend, backend_port, Path(tmp)), cpus[0]),
-                  env=env), \
-            child(pinned([sys.executable, __file__, "--serve-proxy", str(node_port),
-                          str(backend_port), loop], cpus[1]), env=env):
+    with contextlib.ExitStack() as stack, \
+            tempfile.TemporaryDirectory(prefix="probelab-bench-") as tmp:
+        stack.enter_context(child(pinned(backend_argv(backend, backend_port, Path(tmp)),
+                                         cpus[0]), env=env))
+        for name in proxies:  # the splicer child inherits the pinning of its engine
+            loop, where = PROXIES[name]
+            stack.enter_context(child(pinned(
+                [sys.executable, __file__, "--serve-proxy", str(node_ports[name]),
+                 str(backend_port), loop, where], cpus[1]), env=env))
         wait_port(POD_IP, backend_port)
-        wait_port("127.0.0.1", node_port)
-        print(f"backend {backend} on {POD_IP}:{backend_port}, proxy NodePort {node_port}; "
+        for port in node_ports.values():
+            wait_port("127.0.0.1", port)
+        print(f"backend {backend} on {POD_IP}:{backend_port}, proxies {node_ports}; "
               f"wrk -t1 -c{connections} -d{duration_s}s; cpus backend,proxy,wrk = "
               f"{cpus_arg or 'unpinned'}; {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
-        direct: dict[str, list[float]] = {m: [] for m in modes}
-        proxied: dict[str, list[float]] = {m: [] for m in modes}
+        runs: dict[str, dict[str, list[float]]] = {
+            m: {k: [] for k in ("direct", *proxies)} for m in modes}
         for i in range(rounds):
             for mode in modes:
-                direct[mode].append(wrk(f"http://{POD_IP}:{backend_port}/", duration_s,
-                                        connections, cpus[2], mode))
-                proxied[mode].append(wrk(f"http://127.0.0.1:{node_port}/", duration_s,
+                got = runs[mode]
+                got["direct"].append(wrk(f"http://{POD_IP}:{backend_port}/", duration_s,
                                          connections, cpus[2], mode))
-                d, q = direct[mode][-1], proxied[mode][-1]
-                print(f"  round {i + 1} {mode:9}: direct {d:9.0f} req/s   "
-                      f"proxied {q:9.0f} req/s   ratio {q / d:.2f}", flush=True)
-        out = {}
-        print(f"{'mode':10} {'direct median (min-max)':>26} {'proxied median (min-max)':>26} "
-              f"{'ratio':>6}  ({rounds} rounds, goal ≥ 0.60)")
+                for name in proxies:
+                    got[name].append(wrk(f"http://127.0.0.1:{node_ports[name]}/", duration_s,
+                                         connections, cpus[2], mode))
+                d = got["direct"][-1]
+                print(f"  round {i + 1} {mode:9}: direct {d:9.0f} req/s   " + "   ".join(
+                    f"{name} {got[name][-1]:9.0f} ({got[name][-1] / d:.2f})"
+                    for name in proxies), flush=True)
+        out: dict[str, dict[str, float]] = {}
+        print(f"{rounds} rounds; median req/s (min-max), ratio to direct"
+              + (f"; {proxies[-1]}/{proxies[0]}" if len(proxies) > 1 else ""))
         for mode in modes:
-            d, q = statistics.median(direct[mode]), statistics.median(proxied[mode])
-            print(f"{mode:10} {d:10.0f} ({spread(direct[mode]):>13}) "
-                  f"{q:10.0f} ({spread(proxied[mode]):>13}) {q / d:6.2f}")
-            out[mode] = (d, q)
+            got = runs[mode]
+            med = {k: statistics.median(v) for k, v in got.items()}
+            cells = [f"direct {med['direct']:8.0f} ({spread(got['direct'])})"]
+            cells += [f"{name} {med[name]:8.0f} ({spread(got[name])}) "
+                      f"{med[name] / med['direct']:.2f}x" for name in proxies]
+            if len(proxies) > 1:
+                gain = [a / b for a, b in zip(got[proxies[-1]], got[proxies[0]], strict=True)]
+                cells.append(f"{proxies[-1]}/{proxies[0]} {med[proxies[-1]] / med[proxies[0]]:.2f}"
+                             f" (per round {min(gain):.2f}-{max(gain):.2f})")
+            print(f"{mode:10} " + " | ".join(cells))
+            out[mode] = med
         return out
 
 
 def run() -> list[dict]:
-    """Rows for `bench/run_all.py`: the proxy against direct, python backend, 3 rounds, on the
-    standard asyncio loop (what `probelab cluster up` runs) and on uvloop (what it could run
-    if its API server's TLS allowed it)."""
+    """Rows for `bench/run_all.py`: direct, the splice on the engine's asyncio loop (before),
+    and the splice in its own process on uvloop (after, what the engine runs), python backend,
+    3 rounds."""
     rows = []
-    for loop_kind, what in (("asyncio", "asyncio loop, as in the engine"),
-                            ("uvloop", "uvloop")):
-        for mode, (direct, proxied) in measure("python", 5, 50, 3, loop_kind, "0,1,1",
-                                               tuple(MODES)).items():
-            rows += [
-                {"bench": "service proxy",
-                 "metric": f"requests/s direct (wrk -c50, {mode}; {loop_kind} round)",
-                 "value": direct, "unit": "req/s", "baseline": None, "ratio": None},
-                {"bench": "service proxy",
-                 "metric": f"requests/s through NodePort ({mode}; {what})",
-                 "value": proxied, "unit": "req/s", "baseline": "direct",
-                 "ratio": proxied / direct},
-            ]
+    results = measure("python", 5, 50, 3, ("before", "after"), "0,1,1", tuple(MODES))
+    for mode, med in results.items():
+        rows.append({"bench": "service proxy",
+                     "metric": f"requests/s direct (wrk -c50, {mode})",
+                     "value": med["direct"], "unit": "req/s", "baseline": None, "ratio": None})
+        for name, what in (("before", "splice on the engine's asyncio loop"),
+                           ("after", "splice in its own process on uvloop")):
+            rows.append({"bench": "service proxy",
+                         "metric": f"requests/s through NodePort ({mode}; {what})",
+                         "value": med[name], "unit": "req/s", "baseline": "direct",
+                         "ratio": med[name] / med["direct"]})
     return rows
 
 
@@ -262,22 +287,31 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--mode", choices=["both", *MODES], default="both",
                    help="keep-alive connections, Connection: close, or both (side by side)")
-    p.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto",
-                   help="event loop of the proxy process (auto: uvloop when installed)")
+    p.add_argument("--proxies", default="before,after",
+                   help="proxy variants side by side, from " + ", ".join(PROXIES)
+                   + " (before: the splice on the engine's asyncio loop; after: in its own "
+                   "process on uvloop)")
     p.add_argument("--cpus", default="0,1,1",
                    help="taskset CPUs for backend,proxy,wrk ('' to leave unpinned)")
-    p.add_argument("--serve-proxy", nargs=3, metavar=("NODE_PORT", "BACKEND_PORT", "LOOP"),
+    p.add_argument("--serve-proxy", nargs=4,
+                   metavar=("NODE_PORT", "BACKEND_PORT", "LOOP", "WHERE"),
                    help=argparse.SUPPRESS)
     p.add_argument("--serve-backend", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.serve_proxy:
-        serve_proxy(int(args.serve_proxy[0]), int(args.serve_proxy[1]), args.serve_proxy[2])
+        serve_proxy(int(args.serve_proxy[0]), int(args.serve_proxy[1]), args.serve_proxy[2],
+                    args.serve_proxy[3])
         return
     if args.serve_backend:
         serve_backend(args.serve_backend)
         return
     modes = tuple(MODES) if args.mode == "both" else (args.mode,)
-    measure(args.backend, args.duration_s, args.connections, args.rounds, args.loop,
+    proxies = tuple(p for p in args.proxies.split(",") if p)
+    unknown = [p for p in proxies if p not in PROXIES]
+    if unknown or not proxies:
+        raise SystemExit(f"unknown proxy variant {', '.join(unknown) or '(none)'}: "
+                         f"pick from {', '.join(PROXIES)}")
+    measure(args.backend, args.duration_s, args.connections, args.rounds, proxies,
             args.cpus, modes)
 
 

@@ -42,6 +42,9 @@ class EngineConfig:
     # kernel to a claimed engine network `net_index` (engine/network) before components start.
     dataplane: str = "userspace"
     net_index: int = -1
+    # where the userspace plane splices bytes: "child" (its own process on uvloop,
+    # proxy.splicer) or "engine" (this process's loop, as before; kept for the bench)
+    proxy_process: str = "child"
 
 
 class Stopping:

@@ -3,7 +3,9 @@ lagging view of the EndpointSlices.
 
 Neighbours: the store (Services from the API registry, EndpointSlices from
 `controllers.endpoints`), `proxy.rules` (pure: where to listen, which endpoints are usable),
-`proxy.dataplane` (the listeners and the byte splice), its event recorder.
+`proxy.dataplane` (the listeners and the byte splice, run in a child process on uvloop by
+`proxy.childplane` and `proxy.splicer`: only the bytes move there, every decision, Event and the
+timeline stay here), its event recorder.
 
 Services are applied as soon as they are seen: listeners open on `clusterIP:port` and, for
 NodePort/LoadBalancer Services, on 127.0.0.1:nodePort, and close when the Service goes.
@@ -30,6 +32,7 @@ from probelab.engine.core.context import EngineContext
 from probelab.engine.core.events import EventKind
 from probelab.engine.core.store import EventType, Obj, Watcher, WatchEvent, key_of
 from probelab.engine.proxy import planes
+from probelab.engine.proxy.childplane import ChildPlane
 from probelab.engine.proxy.dataplane import DataPlane, Route, Stats
 from probelab.engine.proxy.frontends.select import Frontend, frontend_for
 from probelab.engine.proxy.rules import (
@@ -91,6 +94,7 @@ class ServiceProxy:
         self._retrying: asyncio.Task[None] | None = None
         self._ctx: EngineContext | None = None
         self._plane: DataPlane | None = None
+        self._front_plane: DataPlane | None = None  # a frontend's listeners (cloud-lb)
         self._delay_s = 1.0
         self._listeners: dict[tuple[str, int], _Listener] = {}
         self._failed: set[tuple[ServiceKey, tuple[str, int]]] = set()  # warned, not bound
@@ -115,9 +119,18 @@ class ServiceProxy:
         self._delay_s = max(0.0, float(ctx.config.endpoint_delay_s))
         self._timing = SyncTiming(max(0.0, float(ctx.config.min_sync_period_s)))
         self._runner = RunnerState.idle(self._timing, asyncio.get_running_loop().time())
-        self._plane = planes.build(ctx)  # userspace splice or kernel nftables
-        self.frontend = frontend_for(ctx.config.profile, self._plane, self._delay_s,
-                                     float(ctx.config.lb_deregistration_lag_s))
+        self._plane = planes.build(ctx)  # userspace splice (child process) or kernel nftables
+        try:
+            if isinstance(self._plane, ChildPlane):
+                await self._plane.ready()
+            self._front_plane = planes.for_frontend(ctx, self._plane)
+            self.frontend = frontend_for(ctx.config.profile, self._front_plane, self._delay_s,
+                                         float(ctx.config.lb_deregistration_lag_s))
+        except BaseException:  # an unknown profile, a child that did not start: none left
+            if isinstance(self._plane, ChildPlane):
+                await self._plane.aclose()
+            self._plane = None
+            raise
         store = ctx.store
         slices, slices_rv = store.list("endpointslices")
         if self.frontend is not None:
@@ -161,7 +174,13 @@ class ServiceProxy:
             listener.server.close()
         if self.frontend is not None:
             await self.frontend.close()
-        aborted = self._plane.abort_all() if self._plane is not None else 0
+        aborted = 0
+        if self._front_plane is not None and self._front_plane is not self._plane:
+            aborted += self._front_plane.abort_all()
+        if isinstance(self._plane, ChildPlane):
+            aborted += await self._plane.aclose()
+        elif self._plane is not None:
+            aborted += self._plane.abort_all()
         for listener in listeners:
             await listener.server.wait_closed()
         log.info("proxy stopped: closed %d listeners, reset %d connections",
