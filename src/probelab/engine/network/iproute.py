@@ -112,9 +112,10 @@ async def add_pod(net: EngineNet, address: str) -> str:
     """Make the pod's namespace and veth with `address`; returns the namespace's name."""
     number = int(address.rsplit(".", 1)[1])
     ns = net.netns(number)
-    if (NETNS_DIR / ns).exists():  # a leftover of a pod that had this address
+    stale = _leftover_commands(net, number)
+    if stale:  # what a pod that had this address left behind
         with contextlib.suppress(NetworkError):
-            await _run_async(["netns", "del", ns])
+            await _run_async(["-force", "-batch", "-"], stale)
     try:
         await _run_async(["-batch", "-"], pod_host_commands(net, number))
         await _run_async(["-n", ns, "-batch", "-"], pod_inside_commands(net, address))
@@ -127,9 +128,25 @@ async def add_pod(net: EngineNet, address: str) -> str:
 
 async def remove_pod(net: EngineNet, address: str) -> None:
     """Delete the pod's namespace (and so its veth pair); nothing if it is gone already."""
-    ns = net.netns(int(address.rsplit(".", 1)[1]))
-    if (NETNS_DIR / ns).exists():
-        await _run_async(["netns", "del", ns])
+    stale = _leftover_commands(net, int(address.rsplit(".", 1)[1]))
+    if stale:
+        await _run_async(["-force", "-batch", "-"], stale)
+
+
+def _leftover_commands(net: EngineNet, number: int) -> str:
+    """Delete a pod's host veth, then its namespace, where they exist.
+
+    `ip netns del` only drops the namespace's last reference: the kernel destroys the
+    namespace and the veth pair inside it later, from a work queue (net/core/net_namespace.c,
+    cleanup_net), so a veth of the same name made right after can fail with "File exists".
+    Deleting the host end first removes both ends of the pair before the command returns.
+    """
+    lines = []
+    if Path(f"/sys/class/net/{net.host_veth(number)}").exists():
+        lines.append(f"link del {net.host_veth(number)}")
+    if (NETNS_DIR / net.netns(number)).exists():
+        lines.append(f"netns del {net.netns(number)}")
+    return "".join(line + "\n" for line in lines)
 
 
 def netns_path(net: EngineNet, address: str) -> Path:
