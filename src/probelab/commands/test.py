@@ -56,7 +56,7 @@ def _writable(path: Path | None, flag: str) -> None:
 @click.option("--host", default=None, help="Host header, for name-based routing.")
 @click.option("--scenario", "scenarios", multiple=True, metavar="NAME[=N]",
               help="rolling-update, scale-down[=N] (default N: ceil(replicas/3)), "
-                   "scale-up[=N] (default: 2 x replicas), delete-pod; repeatable or "
+                   "scale-up[=N] (default: 2 x replicas), delete-pod, drain; repeatable or "
                    "comma-separated  [default: rolling-update,scale-down]")
 @click.option("--new-image", "new_images", multiple=True, metavar="CONTAINER=IMAGE",
               help="rolling-update to this image instead of a restart (repeatable).")
@@ -101,6 +101,10 @@ def _writable(path: Path | None, flag: str) -> None:
               help="Local engine's data plane (see `probelab cluster up --help`): kernel needs "
               "root or CAP_NET_ADMIN. userspace by default here: the shipped results and "
               "their tests are measured on it (docs/cluster.md).")
+@click.option("--nodes", type=click.IntRange(1, 16), default=None,
+              help="Local engine: logical nodes (see `probelab cluster up --help`). Default 1, "
+              "or 2 when a drain scenario runs, so the drained node's pods have a node to go "
+              "to; --nodes 1 skips the drain (unmeasurable on one node).")
 @click.option("--keep", is_flag=True,
               help="Leave the objects and the local engine running afterwards.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -127,7 +131,8 @@ def command(paths: tuple[str, ...], workload: str | None, service: str | None,
             keepalive: bool, warmup: str, settle: str, rollout_timeout: str,
             max_failures: int, max_error_rate: float | None, images: tuple[str, ...],
             endpoint_delay_s: float, min_sync_period_s: float, profile: str,
-            lb_deregistration_lag_s: float, seed: int | None, dataplane: str, keep: bool,
+            lb_deregistration_lag_s: float, seed: int | None, dataplane: str,
+            nodes: int | None, keep: bool,
             json_path: Path | None,
             junit_path: Path | None, report_path: Path | None, repeat: int, no_resend: bool,
             context: str | None, kubeconfig: Path | None, url: str | None) -> None:
@@ -181,8 +186,8 @@ def command(paths: tuple[str, ...], workload: str | None, service: str | None,
         images=file_images(paths) + parse_images(images), endpoint_delay_s=endpoint_delay_s,
         min_sync_period_s=min_sync_period_s, profile=profile,
         lb_deregistration_lag_s=lb_deregistration_lag_s, seed=seed, dataplane=dataplane,
-        json_path=json_path, junit_path=junit_path, report_path=report_path, repeat=repeat,
-        resend=not no_resend, context=context, kubeconfig=kubeconfig, url=url,
+        nodes=nodes, json_path=json_path, junit_path=junit_path, report_path=report_path,
+        repeat=repeat,        resend=not no_resend, context=context, kubeconfig=kubeconfig, url=url,
     )
     table = ImageTable.build(settings.images)
     # soft_wrap: a progress line or a cause stays one line in a CI log, however narrow.

@@ -105,7 +105,7 @@ def new_engine(settings: TestSettings, prefix: str) -> LocalEngine | None:
     return LocalEngine(settings.endpoint_delay_s, settings.seed, settings.images, prefix=prefix,
                        min_sync_period_s=settings.min_sync_period_s, profile=settings.profile,
                        lb_deregistration_lag_s=settings.lb_deregistration_lag_s,
-                       dataplane=settings.dataplane)
+                       dataplane=settings.dataplane, nodes=settings.engine_nodes)
 
 
 def connect(settings: TestSettings, engine: LocalEngine | None, say: Say) -> tuple[Cluster, str]:
