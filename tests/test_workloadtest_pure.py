@@ -424,6 +424,8 @@ def test_drain_cordons_the_nodes_of_live_pods_only() -> None:
     pods = [_pod("a", "n2"), _pod("b", "n1"), _pod("c", "n2"), _pod("d", "n3", True),
             _pod("e", None)]
     assert drain.nodes_of(pods) == ["n1", "n2"]
+    assert drain.pods_on(pods, "n2") == ["a", "c"]
+    assert drain.pods_on(pods, "n3") == []  # d is terminating already
     assert drain.eviction_body("shop", "a") == {
         "apiVersion": "policy/v1", "kind": "Eviction",
         "metadata": {"name": "a", "namespace": "shop"}}
@@ -438,8 +440,10 @@ def test_drain_cordons_the_nodes_of_live_pods_only() -> None:
     (True, [_node("n1"), _node("n2", ready=False)], [_pod("a", "n1")],
      "no schedulable node besides n1"),
     (True, [_node("n1"), _node("n2")], [_pod("a", "n1")], ""),
-    (True, [_node("n1"), _node("n2")], [_pod("a", "n1"), _pod("b", "n2")],
-     "no schedulable node besides n1, n2"),
+    # one node at a time: each node's pods go to the other while it is drained
+    (True, [_node("n1"), _node("n2")], [_pod("a", "n1"), _pod("b", "n2")], ""),
+    (True, [_node("n1"), _node("n2", ready=False)], [_pod("a", "n1"), _pod("b", "n2")],
+     "no schedulable node besides n1:"),
 ])
 def test_drain_is_measurable_only_with_somewhere_to_go(serves, nodes, pods, words) -> None:
     from probelab.workloadtest import drain
