@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 
 from probelab.commands.cluster import parse_images
+from probelab.commands.engine_options import local_engine_options
 from probelab.commands.load import parse_duration
 from probelab.engine.kubelet.images import TABLE_FILE, ImageTable, load_table_file
 from probelab.errors import UsageError
@@ -77,34 +78,7 @@ def _writable(path: Path | None, flag: str) -> None:
 @click.option("--image", "images", multiple=True, metavar="IMAGE=COMMAND",
               help="Local engine: the host command an image runs as (repeatable; wins over "
                    "the images: of a probelab.yaml next to the manifests).")
-@click.option("--endpoint-delay", "endpoint_delay_s", type=click.FloatRange(min=0, max=30),
-              default=0.1, show_default=True,
-              help="Local engine: latency from an EndpointSlice change to the proxy's sync "
-                   "runner (s).")
-@click.option("--min-sync-period", "min_sync_period_s", type=click.FloatRange(min=0, max=30),
-              default=1.0, show_default=True,
-              help="Local engine: kube-proxy's minSyncPeriod (a change syncs at once when "
-                   "none ran within it, else at its end) (s).")
-@click.option("--profile", type=click.Choice(["kube-proxy", "ingress-nginx", "cloud-lb"]),
-              default="kube-proxy", show_default=True,
-              help="Local engine: what serves NodePort traffic: kube-proxy alone, "
-                   "ingress-nginx (an "
-                   "HTTP proxy that retries, 502/504) or cloud-lb (keeps sending to removed "
-                   "pods for --lb-deregistration-lag).")
-@click.option("--lb-deregistration-lag", "lb_deregistration_lag_s",
-              type=click.FloatRange(min=0, max=600), default=15.0, show_default=True,
-              help="Local engine: cloud-lb: seconds from an endpoint's removal until the load "
-                   "balancer stops sending it new connections.")
-@click.option("--seed", type=int, default=None, help="Seed for the local engine's choices.")
-@click.option("--dataplane", type=click.Choice(["auto", "kernel", "userspace"]),
-              default="userspace", show_default=True,
-              help="Local engine's data plane (see `probelab cluster up --help`): kernel needs "
-              "root or CAP_NET_ADMIN. userspace by default here: the shipped results and "
-              "their tests are measured on it (docs/cluster.md).")
-@click.option("--nodes", type=click.IntRange(1, 16), default=None,
-              help="Local engine: logical nodes (see `probelab cluster up --help`). Default 1, "
-              "or 2 when a drain scenario runs, so the drained node's pods have a node to go "
-              "to; --nodes 1 skips the drain (unmeasurable on one node).")
+@local_engine_options(nodes=True)
 @click.option("--keep", is_flag=True,
               help="Leave the objects and the local engine running afterwards.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
