@@ -457,3 +457,15 @@ def test_drain_retries_what_a_pdb_blocks_and_stops_on_other_errors() -> None:
     retry, failure = drain.pending(["a", "b"], {"a": 500, "b": 429})
     assert retry == ["b"] and failure == "eviction of pod a failed: HTTP 500"
     assert drain.pending([], {}) == ([], "")
+
+
+@pytest.mark.parametrize(("scenarios", "nodes", "expected"), [
+    (("rolling-update,scale-down",), None, 1),
+    (("rolling-update", "drain"), None, 2),  # a drain needs somewhere to move the pods
+    (("drain",), 1, 1),  # asked for: kept (the drain is then skipped, saying why)
+    (("scale-down",), 3, 3),
+])
+def test_local_engine_nodes(scenarios, nodes, expected) -> None:
+    from probelab.workloadtest.config import TestSettings, parse_scenarios
+    settings = TestSettings(paths=("x",), scenarios=parse_scenarios(scenarios), nodes=nodes)
+    assert settings.engine_nodes == expected

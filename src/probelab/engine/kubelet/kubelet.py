@@ -1,4 +1,6 @@
-"""The kubelet of the local engine (component "kubelet"): runs the pods of the one node.
+"""The kubelet of the local engine (component "kubelet"): runs the pods of its node(s): one,
+`probelab`, or the N logical nodes of `--nodes N` (`probelab`, `probelab-2`, ...), all on this
+machine; a pod's `spec.nodeName` says which it is bound to.
 
 It watches pods in the store and gives each one a `podworker.PodWorker` (keyed by uid) that
 binds it to the node, starts its containers as process groups, probes them, restarts them and
@@ -9,9 +11,10 @@ Neighbours: the store (pods in, pod status and Events out), `kubelet.images` (wh
 image runs), `core.podlogs` (where output goes), `probelab.engine.engine` (starts
 it after the controllers and stops it before them).
 
-At start it registers the engine's one Node (`registration`: capacity, conditions, nodeInfo)
-through the API and refreshes its heartbeat every `HEARTBEAT_S`. It is also the scheduler: an
-unbound pod that does not fit (`scheduling.unfit_reason`: a cordoned node, an untolerated
+At start it registers each Node (`registration`: capacity, conditions, nodeInfo) through the
+API and refreshes their heartbeats every `HEARTBEAT_S`. It is also the scheduler
+(`scheduling.place`: filter the nodes, prefer the one with fewest pods of the same owner, then
+fewest pods): an unbound pod no node fits (a cordoned node, an untolerated
 NoSchedule/NoExecute taint, or more than `max_pods` pods, the kubelet's `--max-pods`) waits
 Pending, PodScheduled=False (Unschedulable) with a FailedScheduling Event, in a queue that is
 retried in creation order whenever a pod's worker ends or the Node changes (uncordon, untaint).

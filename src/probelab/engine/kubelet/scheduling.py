@@ -1,5 +1,6 @@
-"""Whether a pod fits the one node: kube-scheduler's Filter plugins that matter here, in their
-default order, the first failure deciding the message (pure; `kubelet.Kubelet` runs it).
+"""Whether a pod fits a node, and which node it goes to: kube-scheduler's Filter plugins that
+matter here, in their default order, the first failure deciding the message, then (several
+nodes, `place`) a score (pure; `kubelet.Kubelet` runs it).
 
 - NodeUnschedulable (`pkg/scheduler/framework/plugins/nodeunschedulable/
   node_unschedulable.go`): a cordoned node (`spec.unschedulable`) takes only pods that tolerate
