@@ -107,8 +107,9 @@ def owner_uid(pod: Mapping[str, Any]) -> str:
 
 
 def fit_error_many(reasons: Mapping[str, int], total: int) -> str:
-    """`FitError.Error()` for several nodes: reasons sorted, each with its node count."""
-    parts = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
+    """`FitError.Error()` for several nodes: "COUNT reason" strings, sorted as strings
+    (pkg/scheduler/framework/types.go `sortReasonsHistogram`)."""
+    parts = ", ".join(sorted(f"{n} {reason}" for reason, n in reasons.items()))
     return (f"0/{total} nodes are available: {parts}. preemption: 0/{total} nodes are "
             f"available: {total} Preemption is not helpful for scheduling..")
 
