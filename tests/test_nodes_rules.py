@@ -343,3 +343,58 @@ def test_node_validation(taints: list, problem: str | None) -> None:
         assert errors == ""
     else:
         assert problem in errors
+
+
+# ---- placing a pod on one of several nodes -------------------------------------------------
+def owned(owner: str, *tolerations: dict) -> dict[str, Any]:
+    made = pod(*tolerations)
+    made["metadata"] = {"ownerReferences": [{"uid": owner, "controller": True}]}
+    return made
+
+
+TWO = [("probelab", node()), ("probelab-2", node())]
+
+
+@pytest.mark.parametrize(("nodes", "pods_on", "candidate", "expected"), [
+    # empty nodes: the first in name order
+    (TWO, {}, owned("a"), "probelab"),
+    # PodTopologySpread by hostname: fewest pods of the same owner, however full the node
+    (TWO, {"probelab": [owned("a")], "probelab-2": [owned("b"), owned("b")]}, owned("a"),
+     "probelab-2"),
+    # same owner count: LeastAllocated, the node with fewer pods
+    (TWO, {"probelab": [owned("b"), owned("b")], "probelab-2": [owned("c")]}, owned("a"),
+     "probelab-2"),
+    # a pod without owner only counts pods
+    (TWO, {"probelab": [owned("a")]}, pod(), "probelab-2"),
+    # filters: cordoned, tainted and full nodes are out, whatever their score
+    ([("probelab", node()), ("probelab-2", node(True))], {"probelab": [owned("a")] * 2},
+     owned("a"), "probelab"),
+    ([("probelab", node(False, TAINT)), ("probelab-2", node())],
+     {"probelab-2": [owned("a")] * 2}, owned("a"), "probelab-2"),
+    ([("probelab", node(False, TAINT)), ("probelab-2", node())], {}, owned("a", {
+        "key": "k", "operator": "Exists"}), "probelab"),
+    (TWO, {"probelab": [pod()] * 3}, owned("a"), "probelab-2"),  # max 3: probelab is full
+    # a node not registered yet only counts pods
+    ([("probelab", None), ("probelab-2", node(True))], {}, pod(), "probelab"),
+])
+def test_place_filters_then_spreads(nodes: list, pods_on: dict, candidate: dict,
+                                    expected: str) -> None:
+    assert scheduling.place(candidate, nodes, pods_on, 3) == (expected, None)
+
+
+def test_place_says_why_no_node_fits() -> None:
+    nodes = [("probelab", node(True)), ("probelab-2", node(False, TAINT)),
+             ("probelab-3", node())]
+    assert scheduling.place(pod(), nodes, {"probelab-3": [pod()] * 2}, 2) == (None, (
+        "0/3 nodes are available: 1 Too many pods, 1 node(s) had untolerated taint {k: v}, "
+        "1 node(s) were unschedulable. preemption: 0/3 nodes are available: 3 Preemption is "
+        "not helpful for scheduling.."))
+    # one node keeps the one-node messages
+    assert scheduling.place(pod(), [("probelab", node(True))], {}, 2) == (None, CORDONED)
+    assert scheduling.place(pod(), [("probelab", node())], {"probelab": [pod()] * 2}, 2) == (
+        None, capacity.TOO_MANY_PODS)
+
+
+def test_node_names() -> None:
+    assert scheduling.node_names(1) == ["probelab"]
+    assert scheduling.node_names(3) == ["probelab", "probelab-2", "probelab-3"]

@@ -354,63 +354,35 @@ spec:
 """
 
 
-def serves_pdbs(api) -> bool:  # type: ignore[no-untyped-def]
-    """Whether policy/v1 serves poddisruptionbudgets (discovery)."""
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        found = client.PolicyV1Api(api).get_api_resources().resources
-    except ApiException:
-        return False
-    return any(r.name == "poddisruptionbudgets" for r in found)
-
-
-def test_drain_says_what_this_cluster_lets_it_measure(tmp_path: Path) -> None:
-    """--scenario drain on the local engine, with a PDB (minAvailable 2 of 3) where the engine
-    serves PDBs. Whatever the
-    engine serves, the result is stated, never a silent pass: without Node objects the
-    scenario is skipped naming the missing nodes resource; with one schedulable node it is
-    skipped because a cordoned only node takes no replacement (an outage by design); with
-    another schedulable node it must pass, and every node is schedulable again afterwards."""
-    from kubernetes import client
-
-    from support.real_engine import RealEngine
-
+def test_drain_needs_a_second_node_and_gets_one_by_default(tmp_path: Path) -> None:
+    """--scenario drain on the local engine, with a PDB (minAvailable 2 of 3): with --nodes 1
+    it is skipped because a cordoned only node takes no replacement (an outage by design);
+    without --nodes the engine has two nodes and the drain is measured and passes (the app
+    binds its pod IP, so this runs on the userspace plane too)."""
     app, manifest = write_app(tmp_path)
+    manifest.write_text(manifest.read_text() + PDB)
     junit = tmp_path / "junit.xml"
-    (tmp_path / "engine").mkdir()
-    with RealEngine(tmp_path / "engine") as eng:
-        core = client.CoreV1Api(eng.api)
-        serves_nodes = any(r.name == "nodes" for r in core.get_api_resources().resources)
-        schedulable = [n for n in core.list_node().items
-                       if not n.spec.unschedulable] if serves_nodes else []
-        if serves_pdbs(eng.api):
-            manifest.write_text(manifest.read_text() + PDB)
-    result = run_probelab("test", str(manifest), *image(app), *QUICK, "--scenario", "drain",
-                          "--rollout-timeout", "60s", "--junit", str(junit), timeout=180)
-    out = " ".join(result.stdout.split())
-    assert junit.exists(), out + result.stderr
+    one = run_probelab("test", str(manifest), *image(app), *QUICK, "--scenario", "drain",
+                       "--nodes", "1", "--rollout-timeout", "60s", "--junit", str(junit),
+                       timeout=180)
+    out = " ".join(one.stdout.split())
+    assert one.returncode == 1, out + one.stderr
+    skipped = junit_cases(junit)["drain"].find("skipped")
+    assert skipped is not None and "no schedulable node besides probelab" in skipped.get(
+        "message", ""), out
+    two = run_probelab("test", str(manifest), *image(app), *QUICK, "--scenario", "drain",
+                       "--rollout-timeout", "60s", "--junit", str(junit), timeout=180)
+    out = " ".join(two.stdout.split())
+    assert two.returncode == 0, out + two.stderr
     case = junit_cases(junit)["drain"]
-    if not serves_nodes:
-        assert result.returncode == 1, out
-        skipped = case.find("skipped")
-        assert skipped is not None and "serves no nodes resource" in skipped.get("message", "")
-    elif len(schedulable) < 2:
-        assert result.returncode == 1, out
-        skipped = case.find("skipped")
-        assert skipped is not None and "no schedulable node besides" in skipped.get(
-            "message", ""), out
-    else:
-        assert result.returncode == 0, out
-        assert case.find("failure") is None and case.find("skipped") is None
+    assert case.find("failure") is None and case.find("skipped") is None, out
     assert not running_with(str(app))
 
 
 def test_drain_evicts_through_the_api_and_uncordons(tmp_path: Path) -> None:
-    """With Node objects and a second schedulable node (the engine of the "nodes" work):
-    drain under load with a PDB passes for the preStop app, and afterwards no node is left
-    cordoned. Skipped, with the reason, on an engine that cannot host it."""
+    """On a two-node engine reached only through its kubeconfig (--context): drain under load
+    with a PDB passes for the preStop app (`--context` uses the cluster's own nodes), and
+    afterwards no node is left cordoned."""
     from kubernetes import client
 
     from support.real_engine import RealEngine
@@ -418,15 +390,9 @@ def test_drain_evicts_through_the_api_and_uncordons(tmp_path: Path) -> None:
     app, manifest = write_app(tmp_path)
     manifest.write_text(as_node_port(manifest.read_text()) + PDB)
     (tmp_path / "engine").mkdir()
-    with RealEngine(tmp_path / "engine", *image(app)) as eng:
+    with RealEngine(tmp_path / "engine", *image(app), "--nodes", "2") as eng:
         core = client.CoreV1Api(eng.api)
-        if not any(r.name == "nodes" for r in core.get_api_resources().resources) \
-                or not serves_pdbs(eng.api):
-            pytest.skip("the engine serves no nodes or poddisruptionbudgets resource (Node "
-                        "objects, cordon, pods/eviction and PDBs come with the 'nodes' branch)")
-        if len([n for n in core.list_node().items if not n.spec.unschedulable]) < 2:
-            pytest.skip("the engine has one schedulable node: a drain has nowhere to move "
-                        "the pods (docs/test.md, 'drain')")
+        assert [n.metadata.name for n in core.list_node().items] == ["probelab", "probelab-2"]
         result = run_probelab("test", str(manifest), "--context", "probelab", "--kubeconfig",
                               str(eng.kubeconfig), "--url", f"http://127.0.0.1:"
                               f"{free_node_port()}/", *QUICK, "--scenario", "drain",

@@ -424,6 +424,8 @@ def test_drain_cordons_the_nodes_of_live_pods_only() -> None:
     pods = [_pod("a", "n2"), _pod("b", "n1"), _pod("c", "n2"), _pod("d", "n3", True),
             _pod("e", None)]
     assert drain.nodes_of(pods) == ["n1", "n2"]
+    assert drain.pods_on(pods, "n2") == ["a", "c"]
+    assert drain.pods_on(pods, "n3") == []  # d is terminating already
     assert drain.eviction_body("shop", "a") == {
         "apiVersion": "policy/v1", "kind": "Eviction",
         "metadata": {"name": "a", "namespace": "shop"}}
@@ -438,8 +440,10 @@ def test_drain_cordons_the_nodes_of_live_pods_only() -> None:
     (True, [_node("n1"), _node("n2", ready=False)], [_pod("a", "n1")],
      "no schedulable node besides n1"),
     (True, [_node("n1"), _node("n2")], [_pod("a", "n1")], ""),
-    (True, [_node("n1"), _node("n2")], [_pod("a", "n1"), _pod("b", "n2")],
-     "no schedulable node besides n1, n2"),
+    # one node at a time: each node's pods go to the other while it is drained
+    (True, [_node("n1"), _node("n2")], [_pod("a", "n1"), _pod("b", "n2")], ""),
+    (True, [_node("n1"), _node("n2", ready=False)], [_pod("a", "n1"), _pod("b", "n2")],
+     "no schedulable node besides n1:"),
 ])
 def test_drain_is_measurable_only_with_somewhere_to_go(serves, nodes, pods, words) -> None:
     from probelab.workloadtest import drain
@@ -453,3 +457,15 @@ def test_drain_retries_what_a_pdb_blocks_and_stops_on_other_errors() -> None:
     retry, failure = drain.pending(["a", "b"], {"a": 500, "b": 429})
     assert retry == ["b"] and failure == "eviction of pod a failed: HTTP 500"
     assert drain.pending([], {}) == ([], "")
+
+
+@pytest.mark.parametrize(("scenarios", "nodes", "expected"), [
+    (("rolling-update,scale-down",), None, 1),
+    (("rolling-update", "drain"), None, 2),  # a drain needs somewhere to move the pods
+    (("drain",), 1, 1),  # asked for: kept (the drain is then skipped, saying why)
+    (("scale-down",), 3, 3),
+])
+def test_local_engine_nodes(scenarios, nodes, expected) -> None:
+    from probelab.workloadtest.config import TestSettings, parse_scenarios
+    settings = TestSettings(paths=("x",), scenarios=parse_scenarios(scenarios), nodes=nodes)
+    assert settings.engine_nodes == expected

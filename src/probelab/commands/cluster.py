@@ -265,6 +265,10 @@ def command() -> None:
 @click.option("--max-pods", "max_pods", type=click.IntRange(1, 100000), default=110,
               show_default=True, help="Pods the node runs at once (the kubelet's --max-pods); "
               "more stay Pending with a FailedScheduling \"Too many pods\" Event.")
+@click.option("--nodes", type=click.IntRange(1, 16), default=1, show_default=True,
+              help="Logical nodes to register (probelab, probelab-2, ...): one machine, one "
+              "kubelet, a Node object each with the full capacity; pods are spread over them "
+              "and `kubectl drain probelab-2` moves them to the others.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info",
               show_default=True, help="Engine log detail on stderr.")
 @click.option("--dataplane", type=click.Choice(["auto", "kernel", "userspace"]), default="auto",
@@ -273,7 +277,7 @@ def command() -> None:
               "proxy in the engine; auto: kernel where it can run.")
 def up(port: int, kubeconfig_path: Path | None, endpoint_delay_s: float,
        min_sync_period_s: float, profile: str, lb_deregistration_lag_s: float,
-       images: tuple[str, ...], seed: int | None, max_pods: int, log_level: str,
+       images: tuple[str, ...], seed: int | None, max_pods: int, nodes: int, log_level: str,
        dataplane: str) -> None:
     """Start the local engine in the foreground and add the kubeconfig context "probelab".
 
@@ -285,6 +289,7 @@ def up(port: int, kubeconfig_path: Path | None, endpoint_delay_s: float,
       probelab cluster up
       probelab cluster up --port 6443 --kubeconfig ./kubeconfig --endpoint-delay 2
       probelab cluster up --max-pods 50
+      probelab cluster up --nodes 3
       probelab cluster up --profile cloud-lb --lb-deregistration-lag 20
     """
     from probelab.engine.core.context import EngineConfig
@@ -304,7 +309,7 @@ def up(port: int, kubeconfig_path: Path | None, endpoint_delay_s: float,
                           min_sync_period_s=min_sync_period_s, profile=profile,
                           lb_deregistration_lag_s=lb_deregistration_lag_s, images=image_pairs,
                           seed=seed, token=token, state_dir=state, max_pods=max_pods,
-                          dataplane=dataplane)
+                          nodes=nodes, dataplane=dataplane)
     pub = Publication(kubeconfig_path=kc_path, record_path=record_path, token=token,
                       show_kubeconfig=kubeconfig_path is not None)
     raise SystemExit(_run(config, pub, verbose=log_level == "debug"))

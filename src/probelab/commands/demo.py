@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from probelab.commands.engine_options import local_engine_options
 from probelab.scenario.config import DemoConfig, Scenario, Variant
 
 
@@ -46,30 +47,8 @@ def _choice(enum_cls, value: str) -> tuple:
               default=None, help="Also write the table, series and timelines as JSON.")
 @click.option("--repeat", type=click.IntRange(min=1, max=100), default=1, show_default=True,
               help="Run the whole matrix this many times.")
-@click.option("--endpoint-delay", "endpoint_delay_s", type=click.FloatRange(min=0, max=30),
-              default=1.0, show_default=True,
-              help="Local engine: latency from an EndpointSlice change to the proxy's sync "
-                   "runner (s); 1 s models a busy cluster (cluster up's default is 0.1).")
-@click.option("--min-sync-period", "min_sync_period_s", type=click.FloatRange(min=0, max=30),
-              default=1.0, show_default=True,
-              help="Local engine: kube-proxy's minSyncPeriod (a change syncs at once when "
-                   "none ran within it, else at its end) (s).")
-@click.option("--profile", type=click.Choice(["kube-proxy", "ingress-nginx", "cloud-lb"]),
-              default="kube-proxy", show_default=True,
-              help="Local engine: what serves NodePort traffic: kube-proxy alone, "
-                   "ingress-nginx (an "
-                   "HTTP proxy that retries, 502/504) or cloud-lb (keeps sending to removed "
-                   "pods for --lb-deregistration-lag).")
-@click.option("--lb-deregistration-lag", "lb_deregistration_lag_s",
-              type=click.FloatRange(min=0, max=600), default=15.0, show_default=True,
-              help="Local engine: cloud-lb: seconds from an endpoint's removal until the load "
-                   "balancer stops sending it new connections.")
-@click.option("--seed", type=int, default=None, help="Seed for the local engine's choices.")
-@click.option("--dataplane", type=click.Choice(["auto", "kernel", "userspace"]),
-              default="userspace", show_default=True,
-              help="Local engine's data plane (see `probelab cluster up --help`): kernel needs "
-              "root or CAP_NET_ADMIN. userspace by default here: the shipped results and "
-              "their tests are measured on it (docs/cluster.md).")
+@local_engine_options(endpoint_delay_s=1.0, endpoint_delay_note="; 1 s models a busy "
+                      "cluster (cluster up's default is 0.1)")
 def command(variant: str, scenario: str, rate_rps: float, keepalive: bool, no_resend: bool,
             context: str | None,
             kubeconfig: Path | None, url: str | None, manifests_dir: Path | None,

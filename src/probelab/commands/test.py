@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 
 from probelab.commands.cluster import parse_images
+from probelab.commands.engine_options import local_engine_options
 from probelab.commands.load import parse_duration
 from probelab.engine.kubelet.images import TABLE_FILE, ImageTable, load_table_file
 from probelab.errors import UsageError
@@ -56,7 +57,7 @@ def _writable(path: Path | None, flag: str) -> None:
 @click.option("--host", default=None, help="Host header, for name-based routing.")
 @click.option("--scenario", "scenarios", multiple=True, metavar="NAME[=N]",
               help="rolling-update, scale-down[=N] (default N: ceil(replicas/3)), "
-                   "scale-up[=N] (default: 2 x replicas), delete-pod; repeatable or "
+                   "scale-up[=N] (default: 2 x replicas), delete-pod, drain; repeatable or "
                    "comma-separated  [default: rolling-update,scale-down]")
 @click.option("--new-image", "new_images", multiple=True, metavar="CONTAINER=IMAGE",
               help="rolling-update to this image instead of a restart (repeatable).")
@@ -77,30 +78,7 @@ def _writable(path: Path | None, flag: str) -> None:
 @click.option("--image", "images", multiple=True, metavar="IMAGE=COMMAND",
               help="Local engine: the host command an image runs as (repeatable; wins over "
                    "the images: of a probelab.yaml next to the manifests).")
-@click.option("--endpoint-delay", "endpoint_delay_s", type=click.FloatRange(min=0, max=30),
-              default=0.1, show_default=True,
-              help="Local engine: latency from an EndpointSlice change to the proxy's sync "
-                   "runner (s).")
-@click.option("--min-sync-period", "min_sync_period_s", type=click.FloatRange(min=0, max=30),
-              default=1.0, show_default=True,
-              help="Local engine: kube-proxy's minSyncPeriod (a change syncs at once when "
-                   "none ran within it, else at its end) (s).")
-@click.option("--profile", type=click.Choice(["kube-proxy", "ingress-nginx", "cloud-lb"]),
-              default="kube-proxy", show_default=True,
-              help="Local engine: what serves NodePort traffic: kube-proxy alone, "
-                   "ingress-nginx (an "
-                   "HTTP proxy that retries, 502/504) or cloud-lb (keeps sending to removed "
-                   "pods for --lb-deregistration-lag).")
-@click.option("--lb-deregistration-lag", "lb_deregistration_lag_s",
-              type=click.FloatRange(min=0, max=600), default=15.0, show_default=True,
-              help="Local engine: cloud-lb: seconds from an endpoint's removal until the load "
-                   "balancer stops sending it new connections.")
-@click.option("--seed", type=int, default=None, help="Seed for the local engine's choices.")
-@click.option("--dataplane", type=click.Choice(["auto", "kernel", "userspace"]),
-              default="userspace", show_default=True,
-              help="Local engine's data plane (see `probelab cluster up --help`): kernel needs "
-              "root or CAP_NET_ADMIN. userspace by default here: the shipped results and "
-              "their tests are measured on it (docs/cluster.md).")
+@local_engine_options(nodes=True)
 @click.option("--keep", is_flag=True,
               help="Leave the objects and the local engine running afterwards.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -127,7 +105,8 @@ def command(paths: tuple[str, ...], workload: str | None, service: str | None,
             keepalive: bool, warmup: str, settle: str, rollout_timeout: str,
             max_failures: int, max_error_rate: float | None, images: tuple[str, ...],
             endpoint_delay_s: float, min_sync_period_s: float, profile: str,
-            lb_deregistration_lag_s: float, seed: int | None, dataplane: str, keep: bool,
+            lb_deregistration_lag_s: float, seed: int | None, dataplane: str,
+            nodes: int | None, keep: bool,
             json_path: Path | None,
             junit_path: Path | None, report_path: Path | None, repeat: int, no_resend: bool,
             context: str | None, kubeconfig: Path | None, url: str | None) -> None:
@@ -181,8 +160,8 @@ def command(paths: tuple[str, ...], workload: str | None, service: str | None,
         images=file_images(paths) + parse_images(images), endpoint_delay_s=endpoint_delay_s,
         min_sync_period_s=min_sync_period_s, profile=profile,
         lb_deregistration_lag_s=lb_deregistration_lag_s, seed=seed, dataplane=dataplane,
-        json_path=json_path, junit_path=junit_path, report_path=report_path, repeat=repeat,
-        resend=not no_resend, context=context, kubeconfig=kubeconfig, url=url,
+        nodes=nodes, json_path=json_path, junit_path=junit_path, report_path=report_path,
+        repeat=repeat,        resend=not no_resend, context=context, kubeconfig=kubeconfig, url=url,
     )
     table = ImageTable.build(settings.images)
     # soft_wrap: a progress line or a cause stays one line in a CI log, however narrow.

@@ -28,14 +28,14 @@ class LocalEngine:
                  images: tuple[tuple[str, str], ...] = (), prefix: str = "probelab-demo-",
                  min_sync_period_s: float = 1.0, profile: str = "kube-proxy",
                  lb_deregistration_lag_s: float = 15.0,
-                 dataplane: str = "userspace") -> None:
+                 dataplane: str = "userspace", nodes: int = 1) -> None:
         self._dir = Path(tempfile.mkdtemp(prefix=prefix))
         self.kubeconfig = self._dir / "kubeconfig"
         self.log_path = self._dir / "engine.log"
         self._args = ["--endpoint-delay", str(endpoint_delay_s),
                       "--min-sync-period", str(min_sync_period_s), "--profile", profile,
                       "--lb-deregistration-lag", str(lb_deregistration_lag_s),
-                      "--dataplane", dataplane]
+                      "--dataplane", dataplane, "--nodes", str(nodes)]
         if seed is not None:
             self._args += ["--seed", str(seed)]
         for image, command in images:  # `probelab cluster up --image IMAGE=COMMAND`

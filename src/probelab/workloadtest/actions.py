@@ -88,8 +88,8 @@ def plan_steps(target: Target, scenarios: tuple[Scenario, ...],
                 raise UsageError("delete-pod: the Deployment has 0 replicas")
             steps.append(Step(scenario, action, n, "delete one pod (its own grace period)"))
         elif action is Action.DRAIN:
-            steps.append(Step(scenario, action, n, "drain the pods' nodes (cordon, evict "
-                                                   "every pod, uncordon)"))
+            steps.append(Step(scenario, action, n, "drain the pods' nodes one by one "
+                                                   "(cordon, evict, uncordon)"))
         else:
             what = ", ".join(f"{c}={i}" for c, i in new_images) or RESTARTED_AT
             steps.append(Step(scenario, action, n, f"roll out ({what})"))

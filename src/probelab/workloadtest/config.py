@@ -104,6 +104,7 @@ class TestSettings:
     lb_deregistration_lag_s: float = 15.0  # local engine: cloud-lb's lag
     seed: int | None = None
     dataplane: str = "userspace"  # the local engine's: kernel, userspace or auto
+    nodes: int | None = None  # the local engine's logical nodes; None: `engine_nodes`
     json_path: Path | None = None
     junit_path: Path | None = None
     report_path: Path | None = None  # --report: the HTML report with the demo's plots
@@ -115,6 +116,14 @@ class TestSettings:
     context: str | None = None
     kubeconfig: Path | None = None
     url: str | None = None
+
+    @property
+    def engine_nodes(self) -> int:
+        """The local engine's nodes: --nodes, else 2 when a drain is to run (a drained node's
+        pods need another node to go to, or the drain is an outage, not a rollout), else 1."""
+        if self.nodes is not None:
+            return self.nodes
+        return 2 if any(s.action is Action.DRAIN for s in self.scenarios) else 1
 
     @property
     def local(self) -> bool:

@@ -5,14 +5,16 @@ through the Eviction API (`POST pods/NAME/eviction`, policy/v1), which refuses w
 TooManyRequests while a PodDisruptionBudget allows no disruption; kubectl then waits 5 s and
 tries that pod again, until its `--timeout` (staging/src/k8s.io/kubectl/pkg/drain/drain.go,
 `evictPods`; the API side: pkg/registry/core/pod/storage/eviction.go). A 404 means the pod is
-already gone. `probelab test --scenario drain` does the same for the nodes that run the
-workload's pods, bounded by `--rollout-timeout`, then waits for the replacements to be Ready
-and uncordons the nodes (always).
+already gone. `probelab test --scenario drain` does the same for each node that runs the
+workload's pods, one node at a time as a node upgrade goes (drain, replacements Ready on the
+other nodes, uncordon, next node), bounded by `--rollout-timeout`; a node it cordoned is
+uncordoned whatever happens.
 
 What it measures depends on where the replacements can go: a drain is only a rollout when
-another schedulable node exists. On a one-node cluster (the local engine) a cordoned node takes
-no replacement, so `kubectl drain` of the only node is an outage by design, PDB or not; the
-scenario then measures nothing and says why instead (see `unmeasurable`).
+another schedulable node exists. On a one-node cluster a cordoned node takes no replacement, so
+`kubectl drain` of the only node is an outage by design, PDB or not; the scenario then measures
+nothing and says why instead (see `unmeasurable`). The local engine has two logical nodes when
+a drain is to run (`probelab test` without `--nodes`), so there it measures.
 """
 
 from __future__ import annotations
@@ -60,6 +62,13 @@ def nodes_of(pods: list[Obj]) -> list[str]:
                    and not _meta(p).get("deletionTimestamp")})
 
 
+def pods_on(pods: list[Obj], node: str) -> list[str]:
+    """The names of the (not terminating) pods bound to `node`: those its drain evicts."""
+    return sorted(str(_meta(p).get("name")) for p in pods
+                  if (p.get("spec") or {}).get("nodeName") == node
+                  and not _meta(p).get("deletionTimestamp"))
+
+
 def _ready(node: Obj) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (node.get("status") or {}).get("conditions") or [])
@@ -80,8 +89,9 @@ def unmeasurable(serves_nodes: bool, nodes: list[Obj], pods: list[Obj]) -> str:
     drained = nodes_of(pods)
     if not drained:
         return "drain: no pod of the workload is bound to a node"
-    if not schedulable_others(nodes, drained):
-        names = ", ".join(drained)
+    stuck = [name for name in drained if not schedulable_others(nodes, [name])]
+    if stuck:
+        names = ", ".join(stuck)
         return (f"drain: no schedulable node besides {names}: cordoned, it takes no "
                 "replacement, so draining it is an outage by design (kubectl drain of the only "
                 "node), not a rollout to measure")

@@ -105,7 +105,7 @@ def new_engine(settings: TestSettings, prefix: str) -> LocalEngine | None:
     return LocalEngine(settings.endpoint_delay_s, settings.seed, settings.images, prefix=prefix,
                        min_sync_period_s=settings.min_sync_period_s, profile=settings.profile,
                        lb_deregistration_lag_s=settings.lb_deregistration_lag_s,
-                       dataplane=settings.dataplane)
+                       dataplane=settings.dataplane, nodes=settings.engine_nodes)
 
 
 def connect(settings: TestSettings, engine: LocalEngine | None, say: Say) -> tuple[Cluster, str]:
@@ -380,10 +380,11 @@ async def _pause(seconds: float, task: asyncio.Task) -> None:
 
 async def _drain(cluster: Cluster, target: Target, settings: TestSettings,
                  cordoned: list[str], started: float) -> str:
-    """`kubectl drain` of the nodes that run the workload's pods: cordon them (appending
-    each to `cordoned` as it is done, so the caller uncordons even after an error), then
-    evict every pod through the Eviction API, trying a pod a PDB protects again every 5 s
-    until --rollout-timeout. Returns "" or why the drain could not finish."""
+    """`kubectl drain` of the nodes that run the workload's pods, one node at a time as a
+    node upgrade goes: cordon it (appending it to `cordoned` first, so the caller uncordons
+    even after an error), evict its pods through the Eviction API (a pod a PDB protects is
+    tried again every 5 s), wait for the replacements to be Ready on the other nodes, uncordon
+    it; all within --rollout-timeout. Returns "" or why the drain could not finish."""
     ns = target.namespace
     pods = await asyncio.to_thread(cluster.pod_dicts, ns, _selector(target))
     nodes = {str((n.get("metadata") or {}).get("name")): n
@@ -391,10 +392,25 @@ async def _drain(cluster: Cluster, target: Target, settings: TestSettings,
     for node in drain.nodes_of(pods):
         if (nodes.get(node, {}).get("spec") or {}).get("unschedulable"):
             continue  # cordoned before the test: left as it was found
-        await asyncio.to_thread(cluster.set_unschedulable, node, True)
         cordoned.append(node)
-    left = sorted(str(p["metadata"]["name"]) for p in pods
-                  if not p["metadata"].get("deletionTimestamp"))
+        await asyncio.to_thread(cluster.set_unschedulable, node, True)
+        current = await asyncio.to_thread(cluster.pod_dicts, ns, _selector(target))
+        problem = await _evict_all(cluster, ns, drain.pods_on(current, node), settings,
+                                   started)
+        if problem:
+            return problem
+        left_s = settings.rollout_timeout_s - (time.monotonic() - started)
+        if not await _wait_rollout(cluster, target, max(0.0, left_s)):
+            return ""  # the caller's wait for the rollout says why (not ready pods, Events)
+        await asyncio.to_thread(cluster.set_unschedulable, node, False)
+        cordoned.remove(node)
+    return ""
+
+
+async def _evict_all(cluster: Cluster, ns: str, names: list[str], settings: TestSettings,
+                     started: float) -> str:
+    """Evict `names` as `kubectl drain` does: all at once, then every 5 s those a PDB kept."""
+    left = names
     while left:
         answers = {name: await asyncio.to_thread(cluster.evict, ns, name,
                                                  drain.eviction_body(ns, name))

@@ -37,6 +37,7 @@ class EngineConfig:
     token: str = ""  # bearer token; generated when empty
     state_dir: Path | None = None  # pod logs and pid files; a temp dir when None
     max_pods: int = 110  # the kubelet's --max-pods: pods the node runs at once
+    nodes: int = 1  # logical nodes the kubelet registers and serves (probelab, probelab-2...)
     # "userspace" (loopback pod IPs, a proxy in this process), "kernel" (a network namespace per
     # pod, nftables DNAT) or "auto" (kernel where it can run); engine.py resolves auto and
     # kernel to a claimed engine network `net_index` (engine/network) before components start.

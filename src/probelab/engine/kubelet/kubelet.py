@@ -1,4 +1,6 @@
-"""The kubelet of the local engine (component "kubelet"): runs the pods of the one node.
+"""The kubelet of the local engine (component "kubelet"): runs the pods of its node(s): one,
+`probelab`, or the N logical nodes of `--nodes N` (`probelab`, `probelab-2`, ...), all on this
+machine; a pod's `spec.nodeName` says which it is bound to.
 
 It watches pods in the store and gives each one a `podworker.PodWorker` (keyed by uid) that
 binds it to the node, starts its containers as process groups, probes them, restarts them and
@@ -9,9 +11,10 @@ Neighbours: the store (pods in, pod status and Events out), `kubelet.images` (wh
 image runs), `core.podlogs` (where output goes), `probelab.engine.engine` (starts
 it after the controllers and stops it before them).
 
-At start it registers the engine's one Node (`registration`: capacity, conditions, nodeInfo)
-through the API and refreshes its heartbeat every `HEARTBEAT_S`. It is also the scheduler: an
-unbound pod that does not fit (`scheduling.unfit_reason`: a cordoned node, an untolerated
+At start it registers each Node (`registration`: capacity, conditions, nodeInfo) through the
+API and refreshes their heartbeats every `HEARTBEAT_S`. It is also the scheduler
+(`scheduling.place`: filter the nodes, prefer the one with fewest pods of the same owner, then
+fewest pods): an unbound pod no node fits (a cordoned node, an untolerated
 NoSchedule/NoExecute taint, or more than `max_pods` pods, the kubelet's `--max-pods`) waits
 Pending, PodScheduled=False (Unschedulable) with a FailedScheduling Event, in a queue that is
 retried in creation order whenever a pod's worker ends or the Node changes (uncordon, untaint).
@@ -92,6 +95,7 @@ class Kubelet:
         self._own_dir: Path | None = None
         self._stopped = False
         self.max_pods = capacity.DEFAULT_MAX_PODS
+        self.node_names: list[str] = [NODE_NAME]  # the logical nodes it serves
         self._pending: dict[str, Obj] = {}  # uid -> pod that did not fit, oldest first
         self._why: dict[str, str] = {}  # uid -> the FailedScheduling message last recorded
         self._node_watcher: Watcher | None = None
@@ -114,6 +118,7 @@ class Kubelet:
         else:
             ips = PodIPs(ctx.config.pod_cidr_prefix, start=ip_cursor_start(os.getpid()))
         self.max_pods = ctx.config.max_pods
+        self.node_names = scheduling.node_names(max(1, int(ctx.config.nodes)))
         self._stopping = ctx.stopping
         self.node = Node(store=ctx.store, client=ctx.client, clock=ctx.clock, images=images,
                          ips=ips, state_dir=state_dir,
@@ -132,24 +137,27 @@ class Kubelet:
             self._watch(self._watcher), name="kubelet-watch-pods")
         self._rotating = asyncio.get_running_loop().create_task(
             self._rotate_logs(state_dir), name="kubelet-rotate-logs")
-        log.info("kubelet started on node %s", NODE_NAME)
+        log.info("kubelet started on node(s) %s", ", ".join(self.node_names))
 
     # ---- the Node ------------------------------------------------------------------------
-    def _register(self) -> None:
-        """`registerWithAPIServer`: create the Node; one that exists gets fresh status."""
+    def _register(self, only: str | None = None) -> None:
+        """`registerWithAPIServer` for each logical node (or `only` that one): create the
+        Node; one that exists gets fresh status."""
         assert self.node is not None
-        fresh = registration.node_object(NODE_NAME, registration.machine(), self.max_pods,
-                                         self.node.clock.now(), RUNTIME_VERSION)
-        try:
-            self.node.client.create("nodes", fresh)
-        except AlreadyExists:
-            self.node.client.mutate("nodes", None, NODE_NAME,
-                                    lambda obj: obj.update(status=fresh["status"]),
-                                    subresource="status")
+        host = registration.machine()
+        for name in self.node_names if only is None else [only]:
+            fresh = registration.node_object(name, host, self.max_pods,
+                                             self.node.clock.now(), RUNTIME_VERSION)
+            try:
+                self.node.client.create("nodes", fresh)
+            except AlreadyExists:
+                self.node.client.mutate("nodes", None, name,
+                                        lambda obj, f=fresh: obj.update(status=f["status"]),
+                                        subresource="status")
 
-    def node_object(self) -> Obj | None:
-        """The Node as the store has it (spec.unschedulable, spec.taints)."""
-        return self.node.store.find("nodes", None, NODE_NAME) if self.node else None
+    def node_object(self, name: str = NODE_NAME) -> Obj | None:
+        """A Node as the store has it (spec.unschedulable, spec.taints)."""
+        return self.node.store.find("nodes", None, name) if self.node else None
 
     async def _heartbeat(self) -> None:
         while True:
@@ -161,17 +169,19 @@ class Kubelet:
                 status = obj.setdefault("status", {})
                 status["conditions"] = registration.conditions(now, status.get("conditions"))
 
-            try:
-                if self.node.client.mutate("nodes", None, NODE_NAME, beat,
-                                           subresource="status") is None:
-                    self._register()  # deleted by someone: register again, as kubelets do
-            except Exception:  # a failed heartbeat must not stop the node
-                log.exception("kubelet: node heartbeat failed")
+            for name in self.node_names:
+                try:
+                    if self.node.client.mutate("nodes", None, name, beat,
+                                               subresource="status") is None:
+                        self._register(name)  # deleted by someone: register again
+                except Exception:  # a failed heartbeat must not stop the node
+                    log.exception("kubelet: node heartbeat failed")
 
     async def _watch_node(self, watcher: Watcher) -> None:
         """A change of the Node (uncordon, a taint removed) may let waiting pods in."""
         async for event in watcher:
-            if event.type is EventType.MODIFIED and event.obj["metadata"].get("name") == NODE_NAME:
+            name = event.obj["metadata"].get("name")
+            if event.type is EventType.MODIFIED and name in self.node_names:
                 try:
                     self._admit_pending()
                 except Exception:
@@ -207,7 +217,7 @@ class Kubelet:
             podlogs.remove_pod_logs(self.node.state_dir, uid)  # kubelet's pod log cleanup
             return
         node_name = (pod.get("spec") or {}).get("nodeName")
-        if node_name and node_name != NODE_NAME:
+        if node_name and node_name not in self.node_names:
             return
         if worker is not None:
             worker.update(pod)
@@ -221,20 +231,24 @@ class Kubelet:
             if (pod.get("spec") or {}).get("tolerations") != before:
                 self._admit_pending()  # an added toleration may let it in (a pod update
             return                     # requeues it in kube-scheduler too)
-        why = None if node_name else self._unfit(pod)
-        if why is None:
-            self._run_worker(pod)  # a pod bound by others is not the scheduler's to refuse
-        else:
+        target, why = (node_name, None) if node_name else self._place(pod)
+        if target is not None:
+            self._run_worker(pod, target)  # a pod bound by others is not the scheduler's to
+        else:                              # refuse
             self._pending[uid] = pod
             self._unschedulable(pod, why)
 
-    def _unfit(self, pod: Obj) -> str | None:
-        return scheduling.unfit_reason(pod, self.node_object(), len(self._workers),
-                                       self.max_pods)
+    def _place(self, pod: Obj) -> tuple[str | None, str | None]:
+        """The scheduling step (`scheduling.place`): which node, or why none."""
+        pods_on: dict[str, list[Obj]] = {name: [] for name in self.node_names}
+        for worker in self._workers.values():
+            pods_on.setdefault(worker.node_name, []).append(worker.pod)
+        nodes = [(name, self.node_object(name)) for name in self.node_names]
+        return scheduling.place(pod, nodes, pods_on, self.max_pods)
 
-    def _run_worker(self, pod: Obj) -> None:
+    def _run_worker(self, pod: Obj, node_name: str) -> None:
         assert self.node is not None
-        worker = PodWorker(self.node, pod, self._forget)
+        worker = PodWorker(self.node, pod, self._forget, node_name)
         self._workers[worker.uid] = worker
         worker.start()
 
@@ -273,11 +287,11 @@ class Kubelet:
                 self._pending.pop(uid)  # it went meanwhile
                 self._why.pop(uid, None)
                 continue
-            why = self._unfit(current)
-            if why is None:
+            target, why = self._place(current)
+            if target is not None:
                 self._pending.pop(uid)
                 self._why.pop(uid, None)
-                self._run_worker(current)
+                self._run_worker(current, target)
             elif why != self._why.get(uid):
                 self._unschedulable(current, why)
 

@@ -25,7 +25,7 @@ from probelab.engine.kubelet.podnet import PodNet
 
 log = logging.getLogger("probelab.engine.kubelet")
 
-NODE_NAME = "probelab"  # the one node of the local engine
+NODE_NAME = "probelab"  # the local engine's (first) node; --nodes N adds probelab-2, ...
 COMPONENT = "kubelet"
 
 

@@ -36,9 +36,11 @@ class _Replaced(Exception):
 
 
 class PodWorker:
-    def __init__(self, node: Node, pod: Obj, on_done: Callable[[str], None]) -> None:
+    def __init__(self, node: Node, pod: Obj, on_done: Callable[[str], None],
+                 node_name: str = NODE_NAME) -> None:
         m = pod["metadata"]
         self.node = node
+        self.node_name = node_name  # the logical node the scheduler placed it on
         self.pod = pod
         self.uid: str = m.get("uid", "")
         self.namespace: str = m.get("namespace", "")
@@ -173,9 +175,10 @@ class PodWorker:
             current = self.node.store.find("pods", self.namespace, self.name)
             if current is not None and current["metadata"].get("uid") == self.uid:
                 with contextlib.suppress(NotFound, Conflict):  # gone, or being deleted
-                    self.pod = self.node.client.bind(self.namespace, self.name, NODE_NAME)
+                    self.pod = self.node.client.bind(self.namespace, self.name,
+                                                         self.node_name)
             self.node.event(self.pod, "Scheduled", f"Successfully assigned "
-                            f"{self.namespace}/{self.name} to {NODE_NAME}",
+                            f"{self.namespace}/{self.name} to {self.node_name}",
                             component="default-scheduler")
         self.scheduled_at = clock.now()
         known = (self.pod.get("status") or {}).get("podIP") or ""

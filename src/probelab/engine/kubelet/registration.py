@@ -1,4 +1,5 @@
-"""The engine's one Node object: what the kubelet registers and keeps fresh
+"""The engine's Node objects (one per logical node, each the same machine with its full
+capacity: docs/cluster.md "Several nodes"): what the kubelet registers and keeps fresh
 (`pkg/kubelet/kubelet_node_status.go` initialNode / registerWithAPIServer, and the setters of
 `pkg/kubelet/nodestatus/setters.go`: MachineInfo, NodeAddress, VersionInfo, ReadyCondition,
 MemoryPressureCondition, DiskPressureCondition, PIDPressureCondition).
