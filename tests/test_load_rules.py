@@ -366,3 +366,23 @@ def test_backlog_is_a_fifo_of_scheduled_times_with_deadlines() -> None:
 def test_client_bound(busy, wall, bound) -> None:
     """Busy (on a CPU or queued for one) at least 90% of the window: the client is the limit."""
     assert client_bound(busy, wall) is bound
+
+
+
+def test_every_outcome_survives_the_record_log() -> None:
+    """A record packs its class into a few bits of one number: each class must come back as
+    itself (three bits held eight classes; the ninth, unreachable, turned `other` into `ok`)."""
+    cases = [
+        (200, None, Outcome.OK), (404, None, Outcome.HTTP_4XX), (999, None, Outcome.HTTP_5XX),
+        (None, ConnectionRefusedError(errno.ECONNREFUSED, "x"), Outcome.REFUSED),
+        (None, ConnectionResetError(errno.ECONNRESET, "x"), Outcome.RESET),
+        (None, ServerClosed(0), Outcome.CLOSED),
+        (None, OSError(errno.EHOSTUNREACH, "x"), Outcome.UNREACHABLE),
+        (None, TimeoutError("connect timed out"), Outcome.TIMEOUT),
+        (None, BadResponse("not HTTP"), Outcome.OTHER),
+    ]
+    assert {c[2] for c in cases} == set(Outcome)
+    log = RecordLog()
+    for status, exc, _ in cases:
+        log.add(0.0, 0.001, status, None, None, exc)
+    assert [(r.outcome, r.status) for r in log] == [(c[2], c[0]) for c in cases]
