@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from probelab.engine.network import choice
 from support import kubelet_harness
 from support.load_thread import proof_load
 from support.paths import MANIFESTS
@@ -23,6 +24,22 @@ from support.processes import pod_name_of, still_alive
 from support.real_engine import NAMESPACES, RealEngine, e2e_engine, quick_manifests
 from support.sockets import port_open
 from support.waiting import wait_until
+
+# The kernel data plane (pods in network namespaces behind nftables) runs where this process may
+# make network namespaces and load nftables rules (root with nftables), and skips elsewhere.
+_KERNEL = choice.decide(choice.KERNEL, choice.facts())
+PLANES = [
+    pytest.param("userspace", id="userspace"),
+    pytest.param("kernel", id="kernel", marks=pytest.mark.skipif(
+        bool(_KERNEL.error), reason=f"kernel data plane not available here: {_KERNEL.reason}")),
+]
+# How a request to a vanished backend fails, per data plane. Kernel: after the pod's process
+# exits its namespace answers SYNs with RST (refused); once the kubelet has removed the pod's
+# network (right after its containers, as upstream's StopPodSandbox does) a SYN still DNATed
+# there finds no neighbour on the bridge: EHOSTUNREACH once ARP gives up (unreachable), or the
+# client's connect timeout first when a stale neighbour entry delays that (timeout).
+VANISHED = {"userspace": {"refused", "reset", "closed"},
+            "kernel": {"refused", "reset", "closed", "unreachable", "timeout"}}
 
 RATE = 200  # requests/s, open model: the rate does not drop when pods fail
 IMAGE_1, IMAGE_2 = "probelab/simpleweb:1.0", "probelab/simpleweb:2.0"
@@ -70,13 +87,14 @@ def pod_names(eng: RealEngine, namespace: str) -> set[str]:
 
 
 def prove_withprobes(tmp_path: Path, folder: Path, keepalive: bool,
-                     endpoint_delay_s: float) -> None:
+                     endpoint_delay_s: float, dataplane: str = "userspace") -> None:
     """Engine -> create the withprobes manifests -> 10 ready -> load at 200 rps -> scale
     10→3 -> the 7 removed pods are gone, each saw PreStopHookStarted before StopSignalSent ->
     zero failed requests -> new load -> set image 2.0 -> rollout complete, the old pods gone
     -> requests after that answer 2.0 only -> zero failed requests."""
     ns = NAMESPACES["withprobes"]
-    with e2e_engine(tmp_path, endpoint_delay_s=endpoint_delay_s) as eng:
+    with e2e_engine(tmp_path, "--dataplane", dataplane,
+                    endpoint_delay_s=endpoint_delay_s) as eng:
         create(eng, folder)
         eng.wait_ready(ns, 10)
         url = eng.node_url(ns)
@@ -129,6 +147,14 @@ def test_withprobes_scale_down_and_update_under_load_lose_nothing(tmp_path, keep
     prove_withprobes(tmp_path, quick_manifests(tmp_path, "withprobes"), keepalive, 0.5)
 
 
+def test_withprobes_kernel_plane_loses_nothing(tmp_path) -> None:
+    """Steps: see prove_withprobes, on the kernel data plane (nftables DNAT to pods in their
+    own network namespaces), keep-alive connections."""
+    if _KERNEL.error:
+        pytest.skip(f"kernel data plane not available here: {_KERNEL.reason}")
+    prove_withprobes(tmp_path, quick_manifests(tmp_path, "withprobes"), True, 0.5, "kernel")
+
+
 @pytest.mark.slow
 def test_withprobes_real_manifests_unchanged(tmp_path) -> None:
     """Steps: see prove_withprobes, with deploy/kubernetes/withprobes as shipped (preStop delay
@@ -136,18 +162,20 @@ def test_withprobes_real_manifests_unchanged(tmp_path) -> None:
     prove_withprobes(tmp_path, MANIFESTS / "withprobes", True, 1.0)
 
 
-def test_noprobes_same_actions_fail_requests(tmp_path) -> None:
+@pytest.mark.parametrize("dataplane", PLANES)
+def test_noprobes_same_actions_fail_requests(tmp_path, dataplane) -> None:
     """Steps: engine -> create the noprobes manifests -> 10 ready -> load at 200 rps -> scale
     10→3 -> rollout complete -> set image 2.0 -> rollout complete, old pods gone -> stop the
     load -> requests failed in both actions, and only the ways a vanished backend fails
-    (refused, reset, closed): the demo's point.
+    (VANISHED: refused, reset, closed; on the kernel plane also unreachable and timeout, once
+    the pod's network is gone while the proxy still routes to it): the demo's point.
 
     A new connection per request: at 200 rps an open-model client keeps only a few pooled
     connections, and whether one of them lands on a removed pod is luck; a fresh connection
     per request makes every request take the proxy's pick, as a browser's many connections
     do. The withprobes test runs the same load and loses nothing."""
     ns = NAMESPACES["noprobes"]
-    with e2e_engine(tmp_path) as eng:
+    with e2e_engine(tmp_path, "--dataplane", dataplane) as eng:
         create(eng, quick_manifests(tmp_path, "noprobes"))
         eng.wait_ready(ns, 10)
         wait_until(lambda: all(port_open(p.status.pod_ip, 8080) for p in eng.pods(ns)),
@@ -172,11 +200,11 @@ def test_noprobes_same_actions_fail_requests(tmp_path) -> None:
     assert load.failures(0) == load.failures(before_scale), "failures before any action"
     scale_fail, update_fail = load.failures(before_scale), load.failures(after_scale)
     scale_fail.subtract(update_fail)
-    print("noprobes scale 10->3:", +scale_fail, "image 1.0->2.0:", update_fail,
+    print(f"noprobes ({dataplane}) scale 10->3:", +scale_fail, "image 1.0->2.0:", update_fail,
           "all:", load.describe())
     failures = load.failures()
     assert sum(scale_fail.values()) > 0 and sum(update_fail.values()) > 0, load.describe()
-    assert set(failures) <= {"refused", "reset", "closed"}, load.describe()
+    assert set(failures) <= VANISHED[dataplane], load.describe()
     late = [(r.pod, round(r.start_s, 3), round(r.latency_s, 3)) for r in load.records[mark:]
             if r.version == "1.0"]
     assert not late, (late, mark_at - load.result.started_at, old)

@@ -54,7 +54,9 @@ from probelab.load.summary import percentile, summarize
         (None, ServerClosed(17), Outcome.CLOSED),
         (None, TimeoutError("connect timed out"), Outcome.TIMEOUT),
         (None, OSError(errno.ETIMEDOUT, "x"), Outcome.TIMEOUT),
-        (None, OSError(errno.EHOSTUNREACH, "x"), Outcome.OTHER),
+        (None, OSError(errno.EHOSTUNREACH, "x"), Outcome.UNREACHABLE),
+        (None, OSError(errno.ENETUNREACH, "x"), Outcome.UNREACHABLE),
+        (None, OSError(errno.EPROTO, "x"), Outcome.OTHER),
         (None, OSError("Multiple exceptions: ..."), Outcome.OTHER),
         (None, BadResponse("invalid HTTP response"), Outcome.OTHER),
         (None, ValueError("?"), Outcome.OTHER),
@@ -203,7 +205,7 @@ def test_summarize_counts_everything_once() -> None:
     s = summarize(log, 4.0, retries=2, connections=3)
     assert (s["requests"], s["ok"], s["failed"], s["rps"]) == (7, 3, 4, 1.8)
     assert s["by_class"] == {"ok": 3, "http_4xx": 2, "http_5xx": 1, "refused": 1, "reset": 0,
-                             "closed": 0, "timeout": 0, "other": 0}
+                             "closed": 0, "unreachable": 0, "timeout": 0, "other": 0}
     assert s["status_codes"] == {"200": 3, "404": 1, "410": 1, "503": 1}
     assert s["versions"] == {"1.0": 3, "2.0": 1}
     assert s["pods"] == {"a": 2, "b": 1, "c": 1}
@@ -364,3 +366,23 @@ def test_backlog_is_a_fifo_of_scheduled_times_with_deadlines() -> None:
 def test_client_bound(busy, wall, bound) -> None:
     """Busy (on a CPU or queued for one) at least 90% of the window: the client is the limit."""
     assert client_bound(busy, wall) is bound
+
+
+
+def test_every_outcome_survives_the_record_log() -> None:
+    """A record packs its class into a few bits of one number: each class must come back as
+    itself (three bits held eight classes; the ninth, unreachable, turned `other` into `ok`)."""
+    cases = [
+        (200, None, Outcome.OK), (404, None, Outcome.HTTP_4XX), (999, None, Outcome.HTTP_5XX),
+        (None, ConnectionRefusedError(errno.ECONNREFUSED, "x"), Outcome.REFUSED),
+        (None, ConnectionResetError(errno.ECONNRESET, "x"), Outcome.RESET),
+        (None, ServerClosed(0), Outcome.CLOSED),
+        (None, OSError(errno.EHOSTUNREACH, "x"), Outcome.UNREACHABLE),
+        (None, TimeoutError("connect timed out"), Outcome.TIMEOUT),
+        (None, BadResponse("not HTTP"), Outcome.OTHER),
+    ]
+    assert {c[2] for c in cases} == set(Outcome)
+    log = RecordLog()
+    for status, exc, _ in cases:
+        log.add(0.0, 0.001, status, None, None, exc)
+    assert [(r.outcome, r.status) for r in log] == [(c[2], c[0]) for c in cases]

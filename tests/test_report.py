@@ -126,3 +126,20 @@ def test_every_outcome_class_has_a_colour_and_words() -> None:
 
     assert set(OUTCOME_CLASSES) <= set(COLORS)
     assert set(FAILURE_CLASSES) <= set(CLASS_WORDS)
+
+
+def test_unreachable_pods_are_counted_in_words_and_in_the_table() -> None:
+    """Kernel data plane: a SYN DNATed to a pod whose network is gone fails EHOSTUNREACH."""
+    marks = [PodMark(3.0, "web-a", PodStep.SIGTERM), PodMark(3.2, "web-a", PodStep.EXITED)]
+    run = make_run("noprobes", {"refused": [3.1], "unreachable": [3.4, 3.6]}, marks)
+    sentence = explain(run)
+    assert sentence.startswith("1 connection refused at 3.1 s; 2 hosts unreachable between "
+                               "3.4 s and 3.6 s: pods stopped listening"), sentence
+    assert (row(run).refused, row(run).unreachable) == (1, 2)
+    console = Console(record=True, width=140)
+    render_table([run], console)
+    text = console.export_text().splitlines()
+    header = [h.strip() for h in next(line for line in text if "variant" in line).split("┃")]
+    cells = [c.strip() for c in next(line for line in text if "noprobes │" in line).split("│")]
+    assert cells[header.index("unreach.")] == "2"
+    assert "unreach." in render_html([run])

@@ -22,6 +22,7 @@ class Outcome(Enum):
     REFUSED = "refused"  # connect() got ECONNREFUSED: nothing listens there (any more)
     RESET = "reset"  # ECONNRESET / EPIPE: the peer aborted the connection
     CLOSED = "closed"  # the server closed the connection before a complete response
+    UNREACHABLE = "unreachable"  # EHOSTUNREACH / ENETUNREACH: the address answers no more
     TIMEOUT = "timeout"  # no connection or no complete response within the timeout
     OTHER = "other"  # anything else (bad response, DNS, ...), with the message
 
@@ -52,6 +53,13 @@ class BadResponse(Exception):
 _REFUSED = {errno.ECONNREFUSED}
 _RESET = {errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED}
 _TIMEOUT = {errno.ETIMEDOUT}
+# The kernel found no way to the address: no route (ENETUNREACH), or an ICMP host unreachable,
+# which Linux also raises itself when neighbour resolution (ARP) for a next hop on the link
+# fails (EHOSTUNREACH). A client sees this when a Service still sends it to a pod whose network
+# is gone: the kubelet stops the pod sandbox right after its containers
+# (pkg/kubelet/kuberuntime/kuberuntime_manager.go, killPodWithSyncResult) and the runtime's
+# CNI DEL removes the pod's veth and address, while the proxy may still DNAT to it.
+_UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH}
 
 
 def classify(status: int | None, exc: BaseException | None) -> Outcome:
@@ -88,6 +96,8 @@ def _by_errno(code: int) -> Outcome:
         return Outcome.RESET
     if code in _TIMEOUT:
         return Outcome.TIMEOUT
+    if code in _UNREACHABLE:
+        return Outcome.UNREACHABLE
     return Outcome.OTHER
 
 

@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from probelab.load.outcome import OUTCOMES, Outcome, classify, describe
 
 _OK = OUTCOMES.index(Outcome.OK)
+# A record's `code` holds the status above CLASS_BITS and the outcome's index below them.
+CLASS_BITS = 4
+CLASS_MASK = (1 << CLASS_BITS) - 1
+assert len(OUTCOMES) <= CLASS_MASK + 1, "the outcome classes outgrew CLASS_BITS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +37,9 @@ class Record:
 class RecordLog:
     """Append-only columns of results; `len()` is the number of finished requests.
 
-    `code` packs status and class (`status << 3 | outcome index`); `origin` indexes the
-    (version, pod) pairs seen; `error` indexes the distinct messages (0: none).
+    `code` packs status and class (`status << CLASS_BITS | outcome index`, a status below
+    4096); `origin` indexes the (version, pod) pairs seen; `error` indexes the distinct
+    messages (0: none).
     """
 
     def __init__(self, on_result: Callable[[Record], object] | None = None) -> None:
@@ -60,10 +65,10 @@ class RecordLog:
         exc: BaseException | None,
     ) -> None:
         if exc is None and status is not None and 200 <= status < 400:
-            code, err = status << 3 | _OK, 0  # the hot path: no classification needed
+            code, err = status << CLASS_BITS | _OK, 0  # the hot path: no classification needed
         else:
             outcome = classify(status, exc)
-            code = (status or 0) << 3 | OUTCOMES.index(outcome)
+            code = (status or 0) << CLASS_BITS | OUTCOMES.index(outcome)
             err = self._message_id(describe(outcome, status, exc))
             self.failed += 1
         self.start_s.append(start_s)
@@ -111,8 +116,8 @@ class RecordLog:
         return Record(
             start_s=self.start_s[i],
             latency_s=self.latency_s[i],
-            outcome=OUTCOMES[code & 7],
-            status=(code >> 3) or None,
+            outcome=OUTCOMES[code & CLASS_MASK],
+            status=(code >> CLASS_BITS) or None,
             version=version,
             pod=pod,
             error=self.messages[self.error[i]],

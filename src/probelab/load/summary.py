@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from probelab.load.outcome import OUTCOMES, Outcome
-from probelab.load.records import RecordLog
+from probelab.load.records import CLASS_BITS, CLASS_MASK, RecordLog
 
 if TYPE_CHECKING:  # the numbers need no runner: only its result's type
     from probelab.load.runner import LoadResult
@@ -68,9 +68,9 @@ def summarize(
     by_class: Counter[str] = Counter()
     statuses: Counter[int] = Counter()
     for code, n in codes.items():
-        by_class[OUTCOMES[code & 7].value] += n
-        if code >> 3:
-            statuses[code >> 3] += n
+        by_class[OUTCOMES[code & CLASS_MASK].value] += n
+        if code >> CLASS_BITS:
+            statuses[code >> CLASS_BITS] += n
     versions, pods = _origins(log, Counter(log.origin))
     total = len(log)
     ok = by_class[Outcome.OK.value]
@@ -131,7 +131,7 @@ def _examples(log: RecordLog, codes: Counter[int]) -> dict[str, str]:
     """The message of the first request (in log order) of each failure class."""
     first: dict[int, int] = {}
     for code in codes:
-        cls = code & 7
+        cls = code & CLASS_MASK
         if OUTCOMES[cls] is not Outcome.OK:
             at = log.code.index(code)
             first[cls] = min(first.get(cls, at), at)
@@ -153,7 +153,7 @@ def series(log: RecordLog) -> list[dict[str, Any]]:
         bucket.append(lat)
     classes: dict[int, Counter[str]] = {}
     for (t, code), n in by_code.items():
-        classes.setdefault(t, Counter())[OUTCOMES[code & 7].value] += n
+        classes.setdefault(t, Counter())[OUTCOMES[code & CLASS_MASK].value] += n
     versions: dict[int, Counter[str]] = {}
     for (t, origin), n in by_origin.items():
         version = log.origins[origin][0]

@@ -17,7 +17,8 @@ from probelab.report.summary import verdict as demo_verdict
 
 COLORS = {
     "ok": "#2e7d32", "http_4xx": "#f9a825", "http_5xx": "#ef6c00", "refused": "#c62828",
-    "reset": "#e53935", "closed": "#ad1457", "timeout": "#6a1b9a", "other": "#4e342e",
+    "reset": "#e53935", "closed": "#ad1457", "timeout": "#6a1b9a",
+    "unreachable": "#283593", "other": "#4e342e",
 }
 STEP_STYLE = {
     PodStep.STARTED: ("^", "#1565c0"), PodStep.READY: ("o", "#2e7d32"),
@@ -129,14 +130,14 @@ def render_html(runs: Sequence[RunRecord], title: str = "probelab demo report",
     rows = []
     for run in runs:
         cells = [run.variant, run.scenario, str(run.requests), str(run.totals.get("ok", 0))]
-        for cls in ("refused", "reset", "closed", "timeout", "http_5xx"):
+        for cls in ("refused", "reset", "closed", "unreachable", "timeout", "http_5xx"):
             n = run.totals.get(cls, 0)
             cells.append(f'<span class="fail">{n}</span>' if n else "0")
         cells.append(f"{run.duration_s:.1f} s")
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     header = "".join(
         f"<th>{h}</th>" for h in ("variant", "scenario", "requests", "ok", "refused", "reset",
-                                  "closed", "timeout", "5xx", "time")
+                                  "closed", "unreach.", "timeout", "5xx", "time")
     )
     sections = []
     for run in runs:

@@ -21,6 +21,7 @@ CLASS_WORDS = {
     "refused": ("connection refused", "connections refused"),
     "reset": ("connection reset", "connections reset"),
     "closed": ("connection closed before a response", "connections closed before a response"),
+    "unreachable": ("host unreachable", "hosts unreachable"),
     "timeout": ("timeout", "timeouts"),
     "http_5xx": ("5xx response", "5xx responses"),
     "http_4xx": ("4xx response", "4xx responses"),
@@ -43,6 +44,7 @@ class Row:
     refused: int
     reset: int
     closed: int
+    unreachable: int
     timeout: int
     http_5xx: int
     duration_s: float
@@ -118,7 +120,8 @@ def row(run: RunRecord) -> Row:
     return Row(
         variant=run.variant, scenario=run.scenario, requests=run.requests, ok=t.get("ok", 0),
         refused=t.get("refused", 0), reset=t.get("reset", 0), closed=t.get("closed", 0),
-        timeout=t.get("timeout", 0), http_5xx=t.get("http_5xx", 0),
+        unreachable=t.get("unreachable", 0), timeout=t.get("timeout", 0),
+        http_5xx=t.get("http_5xx", 0),
         duration_s=round(run.duration_s, 1), explanation=explain(run),
     )
 

@@ -14,7 +14,7 @@ from probelab.report.model import RunRecord
 from probelab.report.summary import row, verdict
 
 # The table needs about this many columns; narrower (a pipe reports 80) squeezes the names.
-TABLE_WIDTH = 110
+TABLE_WIDTH = 120
 
 
 def render_table(runs: Sequence[RunRecord], console: Console) -> None:
@@ -22,11 +22,11 @@ def render_table(runs: Sequence[RunRecord], console: Console) -> None:
         console = Console(file=console.file, width=TABLE_WIDTH, no_color=console.no_color)
     table = Table(title="probelab demo", title_justify="left")
     for name in ("variant", "scenario", "requests", "ok", "refused", "reset", "closed",
-                 "timeout", "5xx", "time"):
+                 "unreach.", "timeout", "5xx", "time"):
         table.add_column(name, justify="left" if name in ("variant", "scenario") else "right")
     rows = [row(run) for run in runs]
     for r in rows:
-        fails = [r.refused, r.reset, r.closed, r.timeout, r.http_5xx]
+        fails = [r.refused, r.reset, r.closed, r.unreachable, r.timeout, r.http_5xx]
         table.add_row(
             r.variant, r.scenario, str(r.requests), str(r.ok),
             *[f"[bold red]{n}[/]" if n else "0" for n in fails], f"{r.duration_s:.1f} s",
