@@ -9,7 +9,10 @@ stops it by PID on Ctrl-C). From the JSON's records it prints, per keep-alive se
   * withprobes: failed requests out of all requests, per scenario (goal: 0 of ≥ 100k, i.e.
     N = 10 at 10k requests a run);
   * noprobes: how many runs showed failures (goal: N/N, the demo's point);
-  * the spread (min / median / max) of rollout durations, action to rollout complete.
+  * the spread (min / median / max) of rollout durations, action to rollout complete;
+  * how many withprobes runs had readiness-probe failures (`Unhealthy` Events), and for each
+    withprobes run with failed requests those failures: a Service that lost its ready
+    endpoints because the pods' probes failed is the product telling the truth, not the engine.
 `run()` (for bench/run_all.py) uses N = 2 so that `make bench` stays short; the issue's figures
 come from a standalone run. A benchmark, not a test: timings depend on the machine and its load.
 """
@@ -33,7 +36,8 @@ SCENARIOS = ("scale-down", "rolling-update")
 def summarize(runs: list[dict]) -> dict:
     """Totals per (variant, scenario) from the demo JSON's run records."""
     out: dict = defaultdict(lambda: {"runs": 0, "requests": 0, "failed": 0, "resent": 0,
-                                     "runs_failed": 0, "rollout_s": []})
+                                     "runs_failed": 0, "rollout_s": [], "runs_unready": 0,
+                                     "failed_runs": []})
     for r in runs:
         s = out[(r["variant"], r["scenario"])]
         s["runs"] += 1
@@ -41,6 +45,10 @@ def summarize(runs: list[dict]) -> dict:
         s["failed"] += r["failed"]
         s["resent"] += r.get("resent", 0)
         s["runs_failed"] += 1 if r["failed"] else 0
+        unready = r.get("readiness_failures") or []
+        s["runs_unready"] += 1 if unready else 0
+        if r["failed"]:
+            s["failed_runs"].append((s["runs"], r["failed"], unready))
         if r.get("action_at_s") is not None and r.get("rollout_done_at_s") is not None:
             s["rollout_s"].append(r["rollout_done_at_s"] - r["action_at_s"])
     return dict(out)
@@ -76,7 +84,12 @@ def report(repeat: int, keepalive: bool, wall: float, code: int, summary: dict) 
         if w:
             print(f"  withprobes {scenario}: {w['failed']} failed of {w['requests']} requests "
                   f"({w['runs_failed']}/{w['runs']} runs with failures; {w['resent']} resent "
-                  f"after the keep-alive race); rollout {spread(w['rollout_s'])}")
+                  f"after the keep-alive race); rollout {spread(w['rollout_s'])}; "
+                  f"{w['runs_unready']}/{w['runs']} runs with readiness-probe failures")
+            for number, failed, unready in w["failed_runs"]:
+                print(f"    run {number}: {failed} failed; readiness-probe failures: "
+                      + ("; ".join(unready[:6]) + (" ..." if len(unready) > 6 else "")
+                         if unready else "none"))
             rows.append({"bench": bench, "metric": f"withprobes {scenario}: failed requests",
                          "value": w["failed"], "unit": f"of {w['requests']}",
                          "baseline": "goal 0", "ratio": None})

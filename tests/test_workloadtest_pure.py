@@ -469,3 +469,29 @@ def test_local_engine_nodes(scenarios, nodes, expected) -> None:
     from probelab.workloadtest.config import TestSettings, parse_scenarios
     settings = TestSettings(paths=("x",), scenarios=parse_scenarios(scenarios), nodes=nodes)
     assert settings.engine_nodes == expected
+
+
+def _unhealthy(pod: str, message: str, last: str, count: int = 1, reason: str = "Unhealthy"):
+    return {"reason": reason, "message": message, "count": count, "lastTimestamp": last,
+            "involvedObject": {"kind": "Pod", "name": pod}}
+
+
+def test_readiness_failures_of_the_run_only_summed_per_pod_and_message():
+    t0 = 1_764_720_000.0  # 2025-12-03T00:00:00Z
+    events = [
+        _unhealthy("web-b", "Readiness probe failed: context deadline exceeded",
+                   "2025-12-03T00:00:05Z", 2),
+        _unhealthy("web-b", "Readiness probe failed: context deadline exceeded",
+                   "2025-12-03T00:00:07Z"),
+        _unhealthy("web-a", "Readiness probe failed: HTTP probe failed with statuscode: 503",
+                   "2025-12-03T00:00:09Z"),
+        _unhealthy("web-c", "Readiness probe failed: old run", "2025-12-02T23:59:58Z"),
+        _unhealthy("web-c", "Liveness probe failed: x", "2025-12-03T00:00:09Z"),
+        _unhealthy("web-c", "Readiness probe failed: y", "2025-12-03T00:00:09Z", reason="Other"),
+        _unhealthy("web-c", "Readiness probe failed: z", "not a time"),
+    ]
+    assert diagnosis.readiness_failures(events, t0) == [
+        "web-a: Readiness probe failed: HTTP probe failed with statuscode: 503 (×1)",
+        "web-b: Readiness probe failed: context deadline exceeded (×3)",
+    ]
+    assert diagnosis.readiness_failures(events, t0 + 60) == []

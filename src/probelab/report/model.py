@@ -86,6 +86,9 @@ class RunRecord:
     # Requests due on the schedule that the load client itself never sent (it ran out of
     # connections or CPU): the server was never asked, so the run cannot prove zero downtime.
     not_sent: int = 0
+    # Readiness-probe failures of the run (`Unhealthy` Events, `pod: message (×count)`): a run
+    # whose Service lost its ready endpoints shows here whether the pods' probes failed.
+    readiness_failures: list[str] = field(default_factory=list)
 
     @property
     def requests(self) -> int:

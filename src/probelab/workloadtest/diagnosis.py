@@ -5,6 +5,7 @@ timeout, and the user has to go and run `kubectl describe` on a cluster that is 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 Obj = dict[str, Any]
@@ -60,3 +61,33 @@ def last_events(events: list[Obj], pod: str, count: int = LAST_EVENTS) -> list[s
         if len(lines) == count:
             break
     return lines[::-1]
+
+
+def readiness_failures(events: list[Obj], since_epoch_s: float) -> list[str]:
+    """The readiness-probe failures (`Unhealthy` Events) last seen at or after `since_epoch_s`,
+    one line per pod and message, `pod: message (×count)`, sorted by pod. Why: a withprobes run
+    whose Service briefly had no ready endpoint is either the engine losing them or the pods'
+    probes really failing (a 1 s probe timeout on a busy machine); the run record keeps these
+    so that the soak can tell which (`pkg/kubelet/prober/prober.go` records one `Unhealthy`
+    Event per failed probe)."""
+    out: dict[tuple[str, str], int] = {}
+    for event in events:
+        message = str(event.get("message") or "")
+        if event.get("reason") != "Unhealthy" or not message.lower().startswith("readiness"):
+            continue
+        last = event.get("lastTimestamp") or event.get("eventTime")
+        if not last or _epoch(str(last)) < int(since_epoch_s):  # seconds precision
+            continue
+        pod = str((event.get("involvedObject") or {}).get("name") or "")
+        key = (pod, message.strip())
+        out[key] = out.get(key, 0) + int(event.get("count") or 1)
+    return [f"{pod}: {message} (×{count})" for (pod, message), count in sorted(out.items())]
+
+
+def _epoch(text: str) -> float:
+    """An Event time (RFC 3339, `Z` or an offset, with or without fractions) in epoch seconds;
+    an unreadable one counts as the epoch itself (left out)."""
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0

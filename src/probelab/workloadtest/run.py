@@ -356,6 +356,9 @@ async def _measure(cluster: Cluster, settings: TestSettings, target: Target, ste
                     if r.outcome.value in FAILURE_CLASSES]
     else:
         failures = []
+    with contextlib.suppress(Exception):  # evidence only: a failed list must not fail the run
+        record.readiness_failures = diagnosis.readiness_failures(
+            await asyncio.to_thread(cluster.events, target.namespace), t0)
     marks, endpoints = observer.snapshot()
     marks = timeline.this_run(marks)
     record.pod_marks, record.endpoints = marks, endpoints
