@@ -198,9 +198,15 @@ def test_timestamps_since_and_limit_bytes(engine: ApiEngine, kubectl: Kubectl) -
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{0,8}[1-9])?Z", stamp), stamp
         times.append(podlogs.parse_rfc3339_nano(stamp))
     assert times == sorted(times)
-    # --since-time: the lines from that time on (inclusive)
+    # --since-time: the lines from that time on (inclusive). kubectl sends it as a metav1.Time,
+    # whose query form has whole seconds (MarshalQueryParameter in
+    # staging/src/k8s.io/apimachinery/pkg/apis/meta/v1/time.go): the server sees the second.
     since = stamped[-1].split(" ")[0]
+    second = times[-1] // 1_000_000_000 * 1_000_000_000
     assert kubectl.out("logs", "stamped", f"--since-time={since}").splitlines() == [
+        line for line, t in zip(plain, times, strict=True) if t >= second]
+    code, body = log(engine, "stamped", "?sinceTime=" + since)  # a client that sends nanos
+    assert code == 200 and body.decode().splitlines() == [
         line for line, t in zip(plain, times, strict=True) if t >= times[-1]]
     assert kubectl.out("logs", "stamped", "--since=1h").splitlines() == plain
     far = "2999-01-01T00:00:00Z"
