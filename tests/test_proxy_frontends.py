@@ -5,7 +5,10 @@ as tables (a clock we control: plain numbers), then ingress-nginx and cloud-lb o
 from __future__ import annotations
 
 import contextlib
+import http.server
 import random
+import threading
+import urllib.request
 
 import aiohttp
 import pytest
@@ -248,3 +251,46 @@ def test_an_unknown_profile_is_refused() -> None:
             async with proxy_with("haproxy"):
                 pass
     run(main())
+
+
+def test_the_ingress_answers_while_the_engine_loop_is_busy() -> None:
+    """ingress-nginx is a pod of its own: a busy engine loop (the kubelet's probes, the API
+    server) must not hold its requests, nor its load delay them. Here the engine's loop is
+    blocked until a request through the ingress is answered; on that loop the ingress could not
+    answer (the cause of thousands of 503s in withprobes runs: probes timed out behind it)."""
+    pod = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    pod_thread = threading.Thread(target=pod.serve_forever, daemon=True)
+    pod_thread.start()
+
+    async def main() -> None:
+        slices = [http_slice(["127.0.0.1"], pod.server_address[1])]
+        async with ingress_on(slices) as (_, url):
+            got: list[int] = []
+            answered = threading.Event()
+
+            def fetch() -> None:
+                with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=30) as r:
+                    got.append(r.status)
+                answered.set()
+
+            client = threading.Thread(target=fetch)
+            client.start()
+            answered.wait(30)  # blocks the engine's loop on purpose (a condition, not a sleep)
+            client.join()
+            assert got == [200]
+    try:
+        run(main())
+    finally:
+        pod.shutdown()
+        pod.server_close()
+
+
+class _Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: object) -> None:
+        pass

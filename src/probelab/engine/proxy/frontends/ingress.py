@@ -8,6 +8,15 @@ rules (`retry`, pure): another endpoint for an idempotent request, else 502/504;
 all is 503. Client connections are HTTP/1.1 keep-alive to the ingress itself: a pod's
 `Connection: close` ends only the upstream connection, as hop-by-hop headers are not passed on.
 
+The HTTP serving runs on an event loop of its own, in a thread (`_LoopThread`): ingress-nginx is a
+pod of its own, so its load must not delay the kubelet's probes, which share the engine's loop.
+On that loop a busy ingress (500 requests/s on a loaded machine) delayed every readiness probe
+past its 1 s timeout; with failureThreshold 1 all pods left the endpoints at once and the
+ingress answered 503 to everything for seconds (a fault of the model, not of ingress-nginx).
+The thread still shares the GIL, but the interpreter switches threads every few milliseconds,
+so a probe waits milliseconds, not behind thousands of queued proxy callbacks. The view (its
+timer) stays on the engine's loop; the serving thread only reads it (`LaggingView.usable`).
+
 Not modelled: upstream-keepalive-connections (aiohttp keeps every idle connection, nginx the
 320 most recent per worker) and upstream-keepalive-requests (10000 per connection: the demo's
 runs stay under it); responses are buffered whole (nginx's proxy_buffering, on by default).
@@ -17,7 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
@@ -35,11 +47,50 @@ from probelab.engine.proxy.rules import Endpoint, Listen
 from probelab.engine.proxy.syncrunner import SyncTiming
 
 log = logging.getLogger("probelab.engine.proxy.ingress")
+T = TypeVar("T")
 
 HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
     "trailers", "transfer-encoding", "upgrade", "content-length",
 })
+
+
+class _LoopThread:
+    """An event loop running in a daemon thread; `call` runs a coroutine there."""
+
+    def __init__(self) -> None:
+        try:
+            import uvloop
+            self.loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+        except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+            self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="ingress-nginx",
+                                        daemon=True)
+        self._thread.start()
+
+    async def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+    async def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        await asyncio.to_thread(self._thread.join)
+        self.loop.close()
+
+
+class _Listening:
+    """What `Ingress.listen` returns: closes, from the engine's loop, a server of the thread
+    (nothing left to do once `Ingress.close` ended the thread: it closed every server)."""
+
+    def __init__(self, thread: _LoopThread, server: asyncio.Server) -> None:
+        self._thread, self._server = thread, server
+
+    def close(self) -> None:
+        if not self._thread.loop.is_closed():
+            self._thread.loop.call_soon_threadsafe(self._server.close)
+
+    async def wait_closed(self) -> None:
+        if not self._thread.loop.is_closed():
+            await self._thread.call(self._server.wait_closed())
 
 
 @dataclass
@@ -61,7 +112,9 @@ class Ingress:
         self.stats = Stats()
         self._cursor: dict[tuple[str, int], int] = {}
         self._servers: dict[tuple[str, int], web.Server] = {}
+        self._listening: list[asyncio.Server] = []  # closed with the thread at the latest
         self._session: aiohttp.ClientSession | None = None
+        self._thread = _LoopThread()
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -78,7 +131,11 @@ class Ingress:
             self._session._retry_connection = False
         return self._session
 
-    async def listen(self, service: ServiceKey, spec: Listen, name: str) -> asyncio.Server:
+    async def listen(self, service: ServiceKey, spec: Listen, name: str) -> _Listening:
+        server = await self._thread.call(self._listen(service, spec))
+        return _Listening(self._thread, server)
+
+    async def _listen(self, service: ServiceKey, spec: Listen) -> asyncio.Server:
         async def handler(request: web.BaseRequest) -> web.StreamResponse:
             return await self._handle(service, spec, request)
 
@@ -87,13 +144,23 @@ class Ingress:
         listening = await loop.create_server(server, spec.host, spec.port, backlog=1024,
                                              reuse_address=True)
         self._servers[(spec.host, spec.port)] = server
+        self._listening.append(listening)
         return listening
 
     def forget(self, host: str, port: int) -> None:
         self._servers.pop((host, port), None)
 
     async def close(self) -> None:
+        """Stop serving and end the thread; safe to call twice."""
         self.view.close()
+        if self._thread.loop.is_closed():
+            return
+        await self._thread.call(self._close())
+        await self._thread.stop()
+
+    async def _close(self) -> None:
+        for listening in self._listening:
+            listening.close()
         servers = list(self._servers.values())
         self._servers.clear()
         for server in servers:

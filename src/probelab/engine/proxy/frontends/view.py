@@ -59,6 +59,9 @@ class LaggingView:
             self._schedule()
 
     def usable(self, key: ServiceKey, port_name: str, single: bool) -> tuple[Endpoint, ...]:
+        """May be called from another thread (the ingress serves on a loop of its own): it
+        copies the service's slices in one step under the GIL and never mutates them; a sync
+        replaces a slice object whole, so a reader sees the old one or the new one."""
         slices = list(self._slices.get(key, {}).values())
         return usable_endpoints(endpoints_for_port(slices, port_name, single))
 
