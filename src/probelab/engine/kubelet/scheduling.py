@@ -34,6 +34,7 @@ from probelab.k8s.taints import tolerated, untolerated_taint
 UNSCHEDULABLE_TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
 NOT_HELPFUL = "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
 WERE_UNSCHEDULABLE = "node(s) were unschedulable"
+TOO_MANY = "Too many pods"
 
 
 def fit_error(reason: str) -> str:
@@ -45,16 +46,26 @@ def unfit_reason(pod: Mapping[str, Any], node: Mapping[str, Any] | None, on_node
                  max_pods: int) -> str | None:
     """Why `pod` cannot go on `node` now (the FailedScheduling message), or None if it fits.
     `node` None (not registered yet) only counts pods."""
+    why = filter_reason(pod, node, on_node, max_pods)
+    if why is None:
+        return None
+    return capacity.TOO_MANY_PODS if why == TOO_MANY else fit_error(why)
+
+
+def filter_reason(pod: Mapping[str, Any], node: Mapping[str, Any] | None, on_node: int,
+                  max_pods: int) -> str | None:
+    """The Filter plugins' short reason `node` refuses `pod` (FitError's per-node text), or
+    None when it fits."""
     tolerations = (pod.get("spec") or {}).get("tolerations")
     node_spec = (node or {}).get("spec") or {}
     if node_spec.get("unschedulable") and not tolerated(tolerations, UNSCHEDULABLE_TAINT):
-        return fit_error(WERE_UNSCHEDULABLE)
+        return WERE_UNSCHEDULABLE
     taint = untolerated_taint(tolerations, node_spec.get("taints"))
     if taint is not None:
-        return fit_error(f"node(s) had untolerated taint {{{taint.get('key', '')}: "
-                         f"{taint.get('value') or ''}}}")
+        return (f"node(s) had untolerated taint {{{taint.get('key', '')}: "
+                f"{taint.get('value') or ''}}}")
     if not capacity.fits(on_node, max_pods):
-        return capacity.TOO_MANY_PODS
+        return TOO_MANY
     return None
 
 
@@ -79,23 +90,6 @@ MAX_NODES = 16  # logical nodes are bookkeeping, but each doubles nothing: keep 
 def node_names(count: int) -> list[str]:
     """The names of `count` logical nodes: `probelab`, then `probelab-2`, `probelab-3`, ..."""
     return [FIRST_NODE] + [f"{FIRST_NODE}-{i}" for i in range(2, count + 1)]
-
-
-def filter_reason(pod: Mapping[str, Any], node: Mapping[str, Any] | None, on_node: int,
-                  max_pods: int) -> str | None:
-    """The Filter plugins' short reason `node` refuses `pod` (FitError's per-node text), or
-    None when it fits."""
-    tolerations = (pod.get("spec") or {}).get("tolerations")
-    node_spec = (node or {}).get("spec") or {}
-    if node_spec.get("unschedulable") and not tolerated(tolerations, UNSCHEDULABLE_TAINT):
-        return WERE_UNSCHEDULABLE
-    taint = untolerated_taint(tolerations, node_spec.get("taints"))
-    if taint is not None:
-        return (f"node(s) had untolerated taint {{{taint.get('key', '')}: "
-                f"{taint.get('value') or ''}}}")
-    if not capacity.fits(on_node, max_pods):
-        return "Too many pods"
-    return None
 
 
 def owner_uid(pod: Mapping[str, Any]) -> str:
