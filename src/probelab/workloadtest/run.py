@@ -404,7 +404,11 @@ async def _drain(cluster: Cluster, target: Target, settings: TestSettings,
             return problem
         left_s = settings.rollout_timeout_s - (time.monotonic() - started)
         if not await _wait_rollout(cluster, target, max(0.0, left_s)):
-            return ""  # the caller's wait for the rollout says why (not ready pods, Events)
+            # A failure of its own: the nodes after this one were never drained, so a rollout
+            # that completes late must not pass the scenario.
+            why = await asyncio.to_thread(_not_ready, cluster, target,
+                                          settings.rollout_timeout_s)
+            return f"drain stopped at node {node}: {why}"
         await asyncio.to_thread(cluster.set_unschedulable, node, False)
         cordoned.remove(node)
     return ""
