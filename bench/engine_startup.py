@@ -14,7 +14,8 @@ folder (the user's kubeconfig is never touched), and times:
   * apply: `kubectl create -f` of the withprobes manifests, unchanged (readiness probe with
     initialDelaySeconds 2, so no figure below about 2 s is possible);
   * apply to 10 ready: from starting `kubectl create` until the Deployment's 10 pods all have the
-    Ready condition (polled with the official client every 50 ms) — issue 5's goal is 5 s.
+    Ready condition (polled with the official client every 50 ms) — issue 18's goal is 3 s
+    (issue 5's was 5 s).
 Then the engine is stopped with SIGTERM by PID (it terminates the pods the Kubernetes way, which
 takes the manifests' 5 s preStop) and with SIGKILL to its process group if it overstays.
 Prints every round and the medians; `run()` returns rows for bench/run_all.py. A benchmark, not
@@ -41,7 +42,7 @@ MANIFESTS = ROOT / "deploy" / "kubernetes" / "withprobes"
 NAMESPACE = "probes"
 SELECTOR = "app=simpleprobe"
 REPLICAS = 10
-GOAL_S = 5.0
+GOAL_S = 3.0
 READY_LINE = "probelab engine ready"
 
 
@@ -179,7 +180,8 @@ def measure(rounds: int, manifests: Path, dataplane: str = "auto") -> dict[str, 
 
 def rows(results: dict[str, list[float]]) -> list[dict]:
     med = {k: statistics.median(v) for k, v in results.items()}
-    n = len(results["ready_s"])
+    ready = results["ready_s"]
+    n = len(ready)
     bench = "engine startup"
     failed = int(results.get("failed_rounds", [0.0])[0])
     extra = [] if not failed else [
@@ -193,7 +195,8 @@ def rows(results: dict[str, list[float]]) -> list[dict]:
          "value": round(med["apply_s"], 2), "unit": "s", "baseline": None, "ratio": None},
         {"bench": bench, "metric": "create → first pod ready (initialDelaySeconds 2)",
          "value": round(med["first_ready_s"], 2), "unit": "s", "baseline": None, "ratio": None},
-        {"bench": bench, "metric": f"create → {REPLICAS} pods ready (median of {n})",
+        {"bench": bench, "metric": f"create → {REPLICAS} pods ready (median of {n}, spread "
+                                   f"{min(ready):.2f}–{max(ready):.2f} s)",
          "value": round(med["ready_s"], 2), "unit": "s", "baseline": f"goal {GOAL_S:.0f} s",
          "ratio": round(med["ready_s"] / GOAL_S, 3)},
         {"bench": bench, "metric": f"create → {REPLICAS} pods ready, worst of {n}",
@@ -203,7 +206,7 @@ def rows(results: dict[str, list[float]]) -> list[dict]:
 
 
 def run() -> list[dict]:
-    return rows(measure(3, MANIFESTS))
+    return rows(measure(7, MANIFESTS))
 
 
 def compare(rounds: int, manifests: Path, trees: dict[str, Path],
