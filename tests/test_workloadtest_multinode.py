@@ -205,6 +205,98 @@ def test_drain_on_one_node_is_skipped_with_its_reason(tmp_path: Path) -> None:
     assert "no schedulable node besides probelab" in skipped.get("message", "")
 
 
+# The first two pods to start answer /ready; every later one (the drain's replacements) never
+# does. Each start leaves a file in the folder given as the first argument.
+LATE_NEVER_READY_APP = """
+import os, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+starts = sys.argv[1]
+earlier = len(os.listdir(starts))
+open(os.path.join(starts, str(os.getpid())), "w").close()
+first_generation = earlier < 2
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        code = 503 if self.path == "/ready" and not first_generation else 200
+        self.send_response(code)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+HTTPServer(("0.0.0.0", 8080), Handler).serve_forever()
+"""
+
+LATE_NEVER_READY = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: gen
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: gen}
+  template:
+    metadata:
+      labels: {app: gen}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+        - name: app
+          image: genapp:1
+          ports:
+            - containerPort: 8080
+          readinessProbe:
+            httpGet: {path: /ready, port: 8080}
+            periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: gen
+spec:
+  type: NodePort
+  selector: {app: gen}
+  ports:
+    - port: 80
+      targetPort: 8080
+"""
+
+
+@pytest.mark.skipif(DECIDED.error, reason=DECIDED.reason)
+def test_drain_stops_at_a_node_whose_replacements_never_become_ready(tmp_path: Path) -> None:
+    """A drain whose evicted pod gets a replacement that never becomes Ready fails at that
+    node, within --rollout-timeout, with the node and the reason: the nodes after it were never
+    drained, so this must not pass even if the pods became Ready later."""
+    starts = tmp_path / "starts"
+    starts.mkdir()
+    app = tmp_path / "gen.py"
+    app.write_text(LATE_NEVER_READY_APP)
+    manifest = tmp_path / "gen.yaml"
+    manifest.write_text(LATE_NEVER_READY)
+    report, junit = tmp_path / "out.json", tmp_path / "junit.xml"
+    result = run_probelab("test", str(manifest), "--image", f"genapp:1=python3 {app} {starts}",
+                          "--rate", "20", "--warmup", "1s", "--settle", "1s",
+                          "--rollout-timeout", "8s", "--dataplane", "kernel", "--nodes", "2",
+                          "--scenario", "drain", "--json", str(report), "--junit", str(junit),
+                          timeout=200)
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    drain_result = json.loads(report.read_text())["scenarios"][0]
+    assert drain_result["kind"] == "RolloutIncomplete", drain_result
+    assert drain_result["rollout_s"] is None
+    # the first node in name order holding a pod: one pod on each of the two nodes
+    assert drain_result["message"].startswith("drain stopped at node probelab: "), drain_result
+    failure = junit_cases(junit)["drain"].find("failure")
+    assert failure is not None and "drain stopped at node probelab" in (failure.text or "")
+    # one replacement was started (2 first-generation pods + 1), none on the second node's
+    # account: the drain never went on to it
+    assert len(list(starts.iterdir())) == 3, sorted(p.name for p in starts.iterdir())
+
+
 @pytest.mark.parametrize("value", ["0", "17", "two"])
 def test_nodes_out_of_range_is_one_line(value: str, tmp_path: Path) -> None:
     manifest, image = write_app(tmp_path)
