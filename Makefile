@@ -33,6 +33,7 @@ image:
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE_REPO):$(VERSION) -f deploy/Dockerfile .
 
 bench: $(STAMP)
+	@scripts/ensure-nftables
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/run_all.py
 
 clean:

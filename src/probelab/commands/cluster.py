@@ -18,6 +18,7 @@ import secrets
 import shlex
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import time
@@ -175,8 +176,23 @@ def check_dataplane(requested: str, profile: str = "kube-proxy") -> str:
     return requested
 
 
-def _run(config: EngineConfig, pub: Publication, verbose: bool) -> int:
-    from probelab.engine.engine import Engine, Outcome  # the engine loads lazily
+def check_lifeline(fd: int) -> None:
+    """--stop-with-fd must name an open descriptor that can report end of file (a pipe or a
+    socket): anything else would never end, and the engine would not stop with its parent."""
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        raise UsageError(f"--stop-with-fd {fd}: not an open file descriptor of this "
+                         "process") from None
+    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+        raise UsageError(f"--stop-with-fd {fd}: not a pipe or a socket (only those report "
+                         "end of file when the other side goes)")
+    os.set_blocking(fd, False)
+
+
+def _run(config: EngineConfig, pub: Publication, verbose: bool,
+         lifeline: int | None = None) -> int:
+    from probelab.engine.engine import PARENT_GONE, Engine, Outcome  # loads lazily
 
     engine = Engine(config)
 
@@ -187,13 +203,17 @@ def _run(config: EngineConfig, pub: Publication, verbose: bool) -> int:
         _say(ready_message(pub))
 
     def stopping(signame: str) -> None:
+        if signame == PARENT_GONE:
+            _note("the program that started the engine exited (--stop-with-fd): stopping the "
+                  "engine (pods terminate gracefully)")
+            return
         _note(f"{signame} received: stopping the engine (pods terminate gracefully; "
               "send it again to force)")
 
     # Sweeps what pods leave behind and deletes the state folder, even if we are killed.
     guard = watchdog.start(verbose, remove_dir=config.state_dir)
     try:
-        outcome = _event_loop_run(engine.run_forever(ready, stopping))
+        outcome = _event_loop_run(engine.run_forever(ready, stopping, lifeline))
     finally:
         pub.unpublish()
         if guard is not None:
@@ -275,10 +295,15 @@ def command() -> None:
               show_default=True, help="kernel: a network namespace per pod and nftables DNAT "
               "for Services (needs root or CAP_NET_ADMIN); userspace: loopback pod IPs and a "
               "proxy in the engine; auto: kernel where it can run.")
+@click.option("--stop-with-fd", "lifeline", type=click.IntRange(min=0), default=None,
+              metavar="FD", help="Stop gracefully when this inherited file descriptor reaches "
+              "end of file: for a program that starts the engine, which passes a pipe's read "
+              "end and keeps the write end; the kernel closes that end when the program dies, "
+              "even by SIGKILL, so the engine never outlives it.")
 def up(port: int, kubeconfig_path: Path | None, endpoint_delay_s: float,
        min_sync_period_s: float, profile: str, lb_deregistration_lag_s: float,
        images: tuple[str, ...], seed: int | None, max_pods: int, nodes: int, log_level: str,
-       dataplane: str) -> None:
+       dataplane: str, lifeline: int | None) -> None:
     """Start the local engine in the foreground and add the kubeconfig context "probelab".
 
     Ctrl-C (or SIGTERM, or `probelab cluster down`) terminates every pod gracefully, then
@@ -296,6 +321,8 @@ def up(port: int, kubeconfig_path: Path | None, endpoint_delay_s: float,
 
     image_pairs = parse_images(images)
     dataplane = check_dataplane(dataplane, profile)
+    if lifeline is not None:
+        check_lifeline(lifeline)
     env, home = os.environ, Path.home()
     kc_path = kubeconfig.default_path(kubeconfig_path, env, home)
     record_path = pidfile.record_path(pidfile.state_dir(env, home), kc_path)
@@ -312,7 +339,7 @@ def up(port: int, kubeconfig_path: Path | None, endpoint_delay_s: float,
                           nodes=nodes, dataplane=dataplane)
     pub = Publication(kubeconfig_path=kc_path, record_path=record_path, token=token,
                       show_kubeconfig=kubeconfig_path is not None)
-    raise SystemExit(_run(config, pub, verbose=log_level == "debug"))
+    raise SystemExit(_run(config, pub, verbose=log_level == "debug", lifeline=lifeline))
 
 
 # ---- down ----------------------------------------------------------------------------------

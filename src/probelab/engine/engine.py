@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import os
 import random
 import secrets
 import shutil
@@ -93,15 +94,27 @@ class Outcome(enum.Enum):
     FORCED = "forced"  # a second signal cut the stop short; the caller must exit at once
 
 
+# What `first_signal` says when the parent's end of the `lifeline` pipe closed.
+PARENT_GONE = "parent process exited"
+
+
 class StopRequests:
     """Signal handlers that only set events: the first asks for a graceful stop, the next
-    one forces."""
+    one forces.
 
-    def __init__(self, on_first: Callable[[], None] | None = None) -> None:
+    `lifeline`: the read end of a pipe whose write end only the process that started the
+    engine holds (`probelab demo` and `probelab test` do). The kernel closes that end when
+    the parent dies, however it dies (SIGKILL included), and end of file here then counts as
+    a first stop request: an engine started for one run never outlives the run.
+    """
+
+    def __init__(self, on_first: Callable[[], None] | None = None,
+                 lifeline: int | None = None) -> None:
         self.graceful = asyncio.Event()
         self.forced = asyncio.Event()
         self.first_signal = ""
         self._on_first = on_first
+        self._lifeline = lifeline
 
     def on_signal(self, signame: str) -> None:
         if self.graceful.is_set():
@@ -115,10 +128,26 @@ class StopRequests:
     def install(self, loop: asyncio.AbstractEventLoop) -> None:
         for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, self.on_signal, sig.name)
+        if self._lifeline is not None:
+            loop.add_reader(self._lifeline, self._lifeline_readable, loop)
 
     def uninstall(self, loop: asyncio.AbstractEventLoop) -> None:
         for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
+        if self._lifeline is not None:
+            loop.remove_reader(self._lifeline)
+
+    def _lifeline_readable(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            data = os.read(self._lifeline, 64)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:  # the parent never writes; bytes are ignored, only end of file counts
+            return
+        loop.remove_reader(self._lifeline)
+        self.on_signal(PARENT_GONE)
 
 
 async def _until(task: asyncio.Task, forced: asyncio.Event) -> bool:
@@ -230,14 +259,16 @@ class Engine:
                 log.warning("engine network %d: %s", claim.net.index, problem)
 
     async def run_forever(self, ready: Callable[[], None] | None = None,
-                          stopping: Callable[[str], None] | None = None) -> Outcome:
-        """Start, call `ready()`, serve until a stop signal, then stop in reverse order.
+                          stopping: Callable[[str], None] | None = None,
+                          lifeline: int | None = None) -> Outcome:
+        """Start, call `ready()`, serve until a stop signal (or end of file on `lifeline`, see
+        `StopRequests`), then stop in reverse order.
 
         `stopping(signame)` is called when the graceful stop begins. A second signal during
         start or stop returns FORCED without waiting; the caller should then exit promptly.
         """
         loop = asyncio.get_running_loop()
-        requests = StopRequests(on_first=self.ctx.stopping.begin)
+        requests = StopRequests(on_first=self.ctx.stopping.begin, lifeline=lifeline)
         requests.install(loop)
         try:
             start = asyncio.ensure_future(self.start())

@@ -3,7 +3,9 @@
 The engine runs in its own process (and process group) so that the demo's load generator and
 the engine's proxy use both cores, and so that the demo reaches it exactly like a real cluster:
 through a kubeconfig context. Stopping sends SIGTERM to that PID (the engine then terminates
-its pods gracefully) and SIGKILL to the group if it does not exit in time.
+its pods gracefully) and SIGKILL to the group if it does not exit in time. If this process dies
+first (SIGKILL, a crash), the engine sees end of file on its `--stop-with-fd` pipe and stops
+the same graceful way by itself.
 """
 
 from __future__ import annotations
@@ -41,14 +43,24 @@ class LocalEngine:
         for image, command in images:  # `probelab cluster up --image IMAGE=COMMAND`
             self._args += ["--image", f"{image}={command}"]
         self.proc: subprocess.Popen | None = None
+        self._lifeline: int | None = None  # write end of the engine's --stop-with-fd pipe
 
     def start(self, timeout_s: float = 30.0) -> None:
         argv = [sys.executable, "-m", "probelab", "cluster", "up", "--port", "0",
                 "--kubeconfig", str(self.kubeconfig), *self._args]
+        # The engine stops when the write end closes: when we stop it, or when this process
+        # dies however it dies (the kernel closes the descriptor), so it never outlives us.
+        # os.pipe() descriptors are not inherited: no other child holds the write end.
+        read_end, self._lifeline = os.pipe()
+        argv += ["--stop-with-fd", str(read_end)]
         log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
-        log.close()
+        try:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True,
+                                         pass_fds=(read_end,))
+        finally:
+            log.close()
+            os.close(read_end)
         deadline = time.monotonic() + timeout_s
         while not self._has_context():
             if self.proc.poll() is not None:
@@ -68,6 +80,15 @@ class LocalEngine:
     def stop(self, timeout_s: float = 45.0) -> None:
         """Stop the engine (safe twice); SIGKILL its group if it overstays."""
         proc, self.proc = self.proc, None
+        lifeline, self._lifeline = self._lifeline, None
+        try:
+            self._stop(proc, timeout_s)
+        finally:
+            if lifeline is not None:
+                os.close(lifeline)
+
+    @staticmethod
+    def _stop(proc: subprocess.Popen | None, timeout_s: float) -> None:
         if proc is None:
             return
         if proc.poll() is None:
