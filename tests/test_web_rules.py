@@ -5,6 +5,8 @@ from __future__ import annotations
 import signal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from probelab.errors import UsageError
 from probelab.web.config import WebConfig, parse_config, pod_name_from_env
@@ -20,6 +22,7 @@ from probelab.web.shutdown import (
 from probelab.web.state import ServiceState
 from probelab.web.stats import (
     StatsView,
+    TextPage,
     _rows,
     format_uptime,
     render_html,
@@ -157,6 +160,32 @@ def test_text_page_lines_up_every_row_of_the_view(view: StatsView) -> None:
     expected = [f"simpleweb {view.app_version}"]
     expected += [f"{key + ':':<{width}} {value}" for key, value in _rows(view)]
     assert render_text(view) == "\n".join(expected) + "\n"
+
+
+# Uptimes around where the page's text changes: 0.1 s steps below a minute (the rounding's
+# halfway points too), then whole seconds, and the switch at 60 s.
+EDGES = [0.0, 0.04, 0.05, 0.0500001, 0.15, 0.25, 12.34, 12.35, 59.94, 59.95, 59.96, 59.999,
+         60.0, 60.4, 60.99, 61.0, 3599.9, 3600.0, 4000.0]
+
+
+def test_hot_text_page_is_the_text_page_encoded_at_every_edge() -> None:
+    page = TextPage("web-<1>", "2.0", "probelab 0.1.0")
+    for uptime in EDGES + EDGES[::-1]:  # forwards and backwards: the kept text must follow
+        for phase in Phase:
+            view = VIEW._replace(uptime_s=uptime, phase=phase.value)
+            got = page.render(uptime, view.requests_served, view.in_flight, phase)
+            assert got == render_text(view).encode(), (uptime, phase)
+
+
+@given(st.lists(st.tuples(st.floats(0, 100_000, allow_nan=False),
+                          st.integers(0, 10**12), st.integers(0, 10**6),
+                          st.sampled_from(list(Phase))), min_size=1, max_size=40))
+def test_hot_text_page_equals_render_text_for_any_sequence(
+        calls: list[tuple[float, int, int, Phase]]) -> None:
+    page = TextPage("p", "1.0", "b")
+    for uptime, served, in_flight, phase in calls:
+        view = StatsView("p", "1.0", "b", uptime, served, in_flight, phase.value)
+        assert page.render(uptime, served, in_flight, phase) == render_text(view).encode()
 
 
 def test_html_page_escapes_and_refreshes() -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from collections.abc import Awaitable
+from time import perf_counter
 from urllib.parse import parse_qsl
 
 from probelab import __version__
@@ -20,7 +20,7 @@ from probelab.web.config import MAX_SLOW_MS
 from probelab.web.http1 import HTML, Handler, Request, Response, route, text
 from probelab.web.metrics import Metrics
 from probelab.web.state import ServiceState
-from probelab.web.stats import StatsView, render_html, render_text, wants_html
+from probelab.web.stats import StatsView, TextPage, render_html, wants_html
 
 BUILD = f"probelab {__version__}, Python {sys.version_info.major}.{sys.version_info.minor}"
 
@@ -49,18 +49,21 @@ class PublicApp:
         self.state = state
         self.metrics = metrics
         self.routes: dict[str, Handler] = {"/": self.stats_page, "/slow": self.slow}
+        self.page = TextPage(state.pod_name, state.app_version, BUILD)
 
     def __call__(self, request: Request) -> Response | Awaitable[Response]:
         state = self.state
         state.in_flight += 1
-        started = time.perf_counter()
+        started = perf_counter()
         try:
             result = route(self.routes, request)
         except BaseException:
             self._done(request, 500, started)
             raise
-        if isinstance(result, Response):
-            self._done(request, result.status, started)
+        if isinstance(result, Response):  # `_done`, inlined: this is every `GET /`
+            state.in_flight -= 1
+            state.requests_served += 1
+            self.metrics.observe(request.path, result.status, perf_counter() - started)
             return result
         return self._counted(request, result, started)
 
@@ -78,15 +81,16 @@ class PublicApp:
         state = self.state
         state.in_flight -= 1
         state.requests_served += 1
-        self.metrics.observe(request.path, status, time.perf_counter() - started)
+        self.metrics.observe(request.path, status, perf_counter() - started)
 
     def stats_page(self, request: Request) -> Response:
         state = self.state
-        view = StatsView(state.pod_name, state.app_version, BUILD, state.uptime_s(),
-                         state.requests_served, state.in_flight, state.phase.value)
         if wants_html(request.accept):
+            view = StatsView(state.pod_name, state.app_version, BUILD, state.uptime_s(),
+                             state.requests_served, state.in_flight, state.phase.value)
             return Response(200, render_html(view).encode(), HTML)
-        return text(render_text(view))
+        return Response(200, self.page.render(state.uptime_s(), state.requests_served,
+                                              state.in_flight, state.phase))
 
     def slow(self, request: Request) -> Response | Awaitable[Response]:
         try:

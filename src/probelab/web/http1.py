@@ -155,9 +155,20 @@ def response_bytes(response: Response, date: bytes, identity: bytes, connection:
     """The whole response: status line, headers in the order the aiohttp service sent them,
     the body unless the request was HEAD (RFC 9110 §9.3.2: same headers, no content).
     The status line says HTTP/1.1 whatever 1.x the client spoke (RFC 9110 §6.2)."""
-    status = response.status
     body = response.body
-    head = (b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%sContent-Length: %d\r\nDate: %s\r\n%s%s\r\n"
-            % (status, REASONS.get(status, "Unknown").encode(), response.content_type,
-               response.extra, len(body), date, connection, identity))
+    key = (response.status, response.content_type, response.extra)
+    start = _STARTS.get(key)
+    if start is None:
+        start = _STARTS[key] = _start_lines(*key)
+    head = b"%s%d\r\nDate: %s\r\n%s%s\r\n" % (start, len(body), date, connection, identity)
     return head if head_only else head + body
+
+
+# Status line to `Content-Length: ` per (status, content type, extra lines): a handful of
+# combinations, each formatted once instead of per response.
+_STARTS: dict[tuple[int, bytes, bytes], bytes] = {}
+
+
+def _start_lines(status: int, content_type: bytes, extra: bytes) -> bytes:
+    return (b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%sContent-Length: "
+            % (status, REASONS.get(status, "Unknown").encode(), content_type, extra))

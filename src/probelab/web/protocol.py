@@ -212,10 +212,13 @@ class Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         parser = self._parser
         version = parser.get_http_version()
-        status = version_problem(version) or framing_problem(
-            version, self._hosts, self._chunked, self._length)
-        if status:
-            self._reject(status)
+        # The common request (HTTP/1.1, one Host, no body) passes both rules: skip the calls.
+        if not (version == "1.1" and self._hosts == 1 and not self._chunked
+                and not self._length):
+            status = version_problem(version) or framing_problem(
+                version, self._hosts, self._chunked, self._length)
+            if status:
+                self._reject(status)
         self._upgrade = parser.should_upgrade()
         self._http10 = version == "1.0"
         if (self._expect and (self._length or self._chunked) and not self._busy
@@ -393,7 +396,21 @@ class Connection(asyncio.Protocol):
             transport.close()
 
 
+_TARGETS: dict[bytes, tuple[str, str]] = {}  # the last targets seen, parsed (a load asks for
+_TARGETS_KEPT = 256  # the same few again and again); emptied when it holds this many
+
+
 def _target(url: bytes) -> tuple[str, str]:
+    """`target`, remembered for the targets seen last."""
+    found = _TARGETS.get(url)
+    if found is None:
+        if len(_TARGETS) >= _TARGETS_KEPT:
+            _TARGETS.clear()
+        found = _TARGETS[url] = target(url)
+    return found
+
+
+def target(url: bytes) -> tuple[str, str]:
     """Path (percent-decoded, as routes match it) and raw query of a request target: the
     origin form `/path?query` directly, the absolute form (RFC 9112 §3.2.2) through httptools."""
     if not url.startswith(b"/"):

@@ -9,6 +9,7 @@ rolling update shows the pods changing from 1.0 to 2.0.
 from __future__ import annotations
 
 import hashlib
+from enum import Enum
 from html import escape
 from typing import NamedTuple
 
@@ -68,6 +69,42 @@ def render_text(view: StatsView) -> str:
             f"Requests served: {view.requests_served}\n"
             f"In flight:       {view.in_flight}\n"
             f"State:           {view.phase}\n")
+
+
+class TextPage:
+    """`render_text`, encoded, for the hot path: `GET /` from curl and from load generators,
+    tens of thousands of times a second. The rows down to the uptime's value change at most
+    ten times a second (the uptime is shown to 0.1 s, then to the second), so they are kept as
+    bytes until the uptime shown changes; per request only the two counters and the state are
+    formatted. The bytes equal `render_text(...).encode()` for the same values
+    (tests/test_web_rules.py)."""
+
+    __slots__ = ("_fixed", "_phase", "_phase_text", "_prefix", "_shown")
+
+    def __init__(self, pod_name: str, app_version: str, build: str) -> None:
+        self._fixed = (f"simpleweb {app_version}\n"
+                       f"Pod:             {pod_name}\n"
+                       f"Version:         {app_version}\n"
+                       f"Build:           {build}\n"
+                       "Uptime:          ").encode()
+        self._shown: float | int | None = None  # which uptime `_prefix` shows
+        self._prefix = b""
+        self._phase: Enum | None = None
+        self._phase_text = b""
+
+    def render(self, uptime_s: float, requests_served: int, in_flight: int,
+               phase: Enum) -> bytes:
+        # round(x, 1) rounds as format_uptime's "{:.1f}" does, so equal keys show equal text;
+        # from a minute on, whole seconds, kept negative so 60 s never equals 60.0 s.
+        shown = round(uptime_s, 1) if uptime_s < 60 else -1 - int(uptime_s)
+        if shown != self._shown:
+            self._shown = shown
+            self._prefix = (self._fixed + format_uptime(uptime_s).encode()
+                            + b"\nRequests served: ")
+        if phase is not self._phase:  # the state changes a few times in a process's life
+            self._phase, self._phase_text = phase, str(phase.value).encode()
+        return (b"%s%d\nIn flight:       %d\nState:           %s\n"
+                % (self._prefix, requests_served, in_flight, self._phase_text))
 
 
 def version_hue(version: str) -> int:
