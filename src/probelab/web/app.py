@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable
-from time import perf_counter
+from time import monotonic, perf_counter
 from urllib.parse import parse_qsl
 
 from probelab import __version__
@@ -56,7 +56,10 @@ class PublicApp:
         state.in_flight += 1
         started = perf_counter()
         try:
-            result = route(self.routes, request)
+            # A GET of a known path goes straight to its handler; `route` decides the rest
+            # (HEAD, 404, 405) the same way.
+            handler = self.routes.get(request.path) if request.method == "GET" else None
+            result = route(self.routes, request) if handler is None else handler(request)
         except BaseException:
             self._done(request, 500, started)
             raise
@@ -89,8 +92,9 @@ class PublicApp:
             view = StatsView(state.pod_name, state.app_version, BUILD, state.uptime_s(),
                              state.requests_served, state.in_flight, state.phase.value)
             return Response(200, render_html(view).encode(), HTML)
-        return Response(200, self.page.render(state.uptime_s(), state.requests_served,
-                                              state.in_flight, state.phase))
+        return Response(200, self.page.render(monotonic() - state.started_monotonic,
+                                              state.requests_served, state.in_flight,
+                                              state.phase))
 
     def slow(self, request: Request) -> Response | Awaitable[Response]:
         try:

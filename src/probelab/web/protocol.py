@@ -286,8 +286,8 @@ class Connection(asyncio.Protocol):
             return  # the client left while the handler ran, or the connection was ended
         server = self._server
         keep = request.keep_alive and not server.closing and not server.draining()
-        transport.write(response_bytes(response, server.date, server.identity,
-                                       connection_line(keep, request.http10),
+        connection = b"" if keep and not request.http10 else connection_line(keep, request.http10)
+        transport.write(response_bytes(response, server.date, server.identity, connection,
                                        request.method == "HEAD"))
         if not keep:
             self._finish()
