@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from probelab.web import protocol
 from probelab.web.app import parse_ms
 from probelab.web.http1 import (
     Request,
@@ -29,7 +30,7 @@ from probelab.web.http1 import (
     route,
     version_problem,
 )
-from probelab.web.protocol import _target
+from probelab.web.protocol import target
 from support.waiting import wait_until
 from test_web import HOST, Web, read_response, serving, web
 
@@ -116,7 +117,7 @@ def test_routing() -> None:
     (b"*", "*", ""),
 ])
 def test_request_target(url: bytes, path: str, query: str) -> None:
-    assert _target(url) == (path, query)
+    assert target(url) == (path, query)
 
 
 @pytest.mark.parametrize(("query", "result"), [
@@ -511,3 +512,15 @@ def test_admin_port_answers_while_in_flight_requests_finish() -> None:
         code, _ = w.finish()
     assert (health.status, health.body, in_flight) == (503, "closing\n", 1)
     assert code == 0
+
+
+def test_remembered_targets_parse_as_the_rule_and_stay_bounded() -> None:
+    """The connection remembers the targets it parsed last (a load asks for the same few);
+    what it remembers is what `target` says, and the memory is emptied when full."""
+    urls = [f"/p{i}?q=%2F{i}".encode() for i in range(protocol._TARGETS_KEPT + 50)]
+    urls += [b"/a%20b", b"http://h/x?y", b"*", b"/"]
+    for url in urls + urls[::-1]:
+        assert (protocol._TARGETS.get(url) or protocol._target(url)) == protocol.target(url)
+        assert len(protocol._TARGETS) <= protocol._TARGETS_KEPT
+    assert protocol.target(b"/a%20b") == ("/a b", "")
+    assert protocol.target(b"http://h/x?y") == ("/x", "y")

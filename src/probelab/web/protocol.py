@@ -235,7 +235,8 @@ class Connection(asyncio.Protocol):
             return
         parser = self._parser
         self._idle_since = None
-        path, query = _target(self._url)
+        url = self._url
+        path, query = _TARGETS.get(url) or _target(url)
         method = parser.get_method()
         request = Request(METHODS.get(method) or method.decode("ascii", "replace"), path, query,
                           self._accept.decode("latin-1"),
@@ -401,12 +402,10 @@ _TARGETS_KEPT = 256  # the same few again and again); emptied when it holds this
 
 
 def _target(url: bytes) -> tuple[str, str]:
-    """`target`, remembered for the targets seen last."""
-    found = _TARGETS.get(url)
-    if found is None:
-        if len(_TARGETS) >= _TARGETS_KEPT:
-            _TARGETS.clear()
-        found = _TARGETS[url] = target(url)
+    """`target`, remembered (the caller looks in `_TARGETS` first)."""
+    if len(_TARGETS) >= _TARGETS_KEPT:
+        _TARGETS.clear()
+    found = _TARGETS[url] = target(url)
     return found
 
 
