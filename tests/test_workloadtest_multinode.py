@@ -280,7 +280,7 @@ def test_drain_stops_at_a_node_whose_replacements_never_become_ready(tmp_path: P
     report, junit = tmp_path / "out.json", tmp_path / "junit.xml"
     result = run_probelab("test", str(manifest), "--image", f"genapp:1=python3 {app} {starts}",
                           "--rate", "20", "--warmup", "1s", "--settle", "1s",
-                          "--rollout-timeout", "8s", "--dataplane", "kernel", "--nodes", "2",
+                          "--rollout-timeout", "6s", "--dataplane", "kernel", "--nodes", "2",
                           "--scenario", "drain", "--json", str(report), "--junit", str(junit),
                           timeout=200)
     out = result.stdout + result.stderr
