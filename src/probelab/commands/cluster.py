@@ -187,7 +187,6 @@ def check_lifeline(fd: int) -> None:
     if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
         raise UsageError(f"--stop-with-fd {fd}: not a pipe or a socket (only those report "
                          "end of file when the other side goes)")
-    os.set_blocking(fd, False)
 
 
 def _run(config: EngineConfig, pub: Publication, verbose: bool,

@@ -129,6 +129,7 @@ class StopRequests:
         for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, self.on_signal, sig.name)
         if self._lifeline is not None:
+            os.set_blocking(self._lifeline, False)  # a read here must never hold the loop
             loop.add_reader(self._lifeline, self._lifeline_readable, loop)
 
     def uninstall(self, loop: asyncio.AbstractEventLoop) -> None:
